@@ -1,0 +1,57 @@
+-- The receiver's tables: profiles with their current status, every verified callback as
+-- received, and every status transition. Times are unix microseconds (integers sort and
+-- compare exactly; SQLite has no timestamp type).
+
+-- One row per customer profile; `status` is the current one, decided by the state machine.
+create table profiles (
+    sid text primary key,
+    account_sid text,
+    status text not null,
+    -- 0 when Twilio reported a status this version does not know: shown, flagged.
+    status_known integer not null,
+    friendly_name text,
+    created_at integer not null,
+    updated_at integer not null
+);
+
+-- The list is read most recently changed first, optionally filtered by status or account.
+create index profiles_by_update on profiles (updated_at desc, sid desc);
+create index profiles_by_status on profiles (status, updated_at desc, sid desc);
+create index profiles_by_account on profiles (account_sid, updated_at desc, sid desc);
+
+-- Every callback that passed its signature check, kept whole, including unusable ones
+-- (no profile SID or status), so that a format change at Twilio loses nothing.
+create table callbacks (
+    id integer primary key,
+    -- The idempotency token, or a hash of the fields: a redelivery is stored once.
+    dedupe_key text not null unique,
+    idempotency_token text,
+    account_sid text,
+    profile_sid text,
+    status text,
+    -- Why the callback could not be used, when it could not.
+    problem text,
+    content_type text not null,
+    -- All fields as received, in order: a JSON array of [name, value] pairs.
+    fields text not null,
+    credential text not null,
+    received_at integer not null
+);
+
+create index callbacks_by_profile on callbacks (profile_sid, id);
+
+-- Every reported change. A report that arrives after a later status is kept with
+-- applied = 0: history, not the current status.
+create table transitions (
+    id integer primary key,
+    profile_sid text not null references profiles (sid),
+    from_status text,
+    to_status text not null,
+    at integer not null,
+    source text not null,
+    failure_reason text,
+    applied integer not null,
+    callback_id integer references callbacks (id)
+);
+
+create index transitions_by_profile on transitions (profile_sid, id);

@@ -1,0 +1,9 @@
+//! The domain: SIDs, statuses and their state machine, what a callback reports.
+
+pub mod callback;
+pub mod sid;
+pub mod status;
+
+pub use callback::{StatusReport, ReportError};
+pub use sid::{AccountSid, ProfileSid, SidError};
+pub use status::{decide, Decision, ProfileStatus};

@@ -1,0 +1,133 @@
+//! `POST /twilio/status-callback`: verify, store durably, then answer.
+
+use super::error::ApiError;
+use super::AppState;
+use crate::domain::callback::{fields_from_json, parse_report, posted_account};
+use crate::domain::AccountSid;
+use crate::store::{self, CallbackRecord, Recorded};
+use crate::twilio::signature::{self, Payload};
+use crate::twilio::{Rejection, SignedRequest};
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{OriginalUri, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use sha2::{Digest, Sha256};
+
+/// Twilio's status callbacks are small; anything larger is refused with 413.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+const IDEMPOTENCY_HEADER: &str = "i-twilio-idempotency-token";
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Form,
+    Json,
+}
+
+fn kind(headers: &HeaderMap) -> Result<(Kind, String), ApiError> {
+    let raw = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let essence = raw.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+    match essence.as_str() {
+        "application/x-www-form-urlencoded" => Ok((Kind::Form, essence)),
+        "application/json" => Ok((Kind::Json, essence)),
+        _ => Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "status callbacks are application/x-www-form-urlencoded (or application/json with bodySHA256)",
+        )),
+    }
+}
+
+fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+pub async fn receive(
+    State(state): State<AppState>,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let (kind, content_type) = kind(&headers)?;
+    let body = body.map_err(|rejection| {
+        ApiError::new(
+            rejection.status(),
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE { "payload_too_large" } else { "bad_body" },
+            format!("{rejection} (status callbacks are at most {MAX_BODY_BYTES} bytes)"),
+        )
+    })?;
+    let (fields, unreadable) = match kind {
+        Kind::Form => (url::form_urlencoded::parse(&body).into_owned().collect(), None),
+        Kind::Json => match fields_from_json(&body) {
+            Ok(fields) => (fields, None),
+            Err(error) => (Vec::new(), Some(error.to_string())),
+        },
+    };
+    let url = state.public_url().signed_url(uri.path(), uri.query());
+    let payload = match kind {
+        Kind::Form => Payload::Form(&fields),
+        Kind::Json => Payload::Body(&body),
+    };
+    let verdict = state.verifier().verify(&SignedRequest {
+        url: &url,
+        signature: header(&headers, signature::SIGNATURE_HEADER),
+        settings: header(&headers, signature::SIGNATURE_SETTINGS_HEADER),
+        payload,
+        account: posted_account(&fields),
+    });
+    let verified = match verdict.result {
+        Ok(verified) => verified,
+        Err(rejection) => {
+            let tried: Vec<String> = verdict.attempts.iter().map(ToString::to_string).collect();
+            tracing::warn!(%rejection, %url, ?tried, "refused a status callback");
+            let code = match rejection {
+                Rejection::UnknownAccount(_) => "unknown_account",
+                _ => "invalid_signature",
+            };
+            return Err(ApiError::new(StatusCode::FORBIDDEN, code, rejection.to_string()));
+        }
+    };
+    let report = match unreadable {
+        Some(problem) => Err(problem),
+        None => parse_report(&fields).map_err(|e| e.to_string()),
+    };
+    let token = header(&headers, IDEMPOTENCY_HEADER).map(str::trim).filter(|t| !t.is_empty());
+    let record = CallbackRecord {
+        dedupe_key: dedupe_key(token, &url, &body),
+        idempotency_token: token.map(str::to_owned),
+        account_sid: verified.account.clone().or_else(|| posted_account(&fields).and_then(|a| AccountSid::parse(a).ok())),
+        report,
+        content_type,
+        fields,
+        credential: verified.credential,
+        received_at: store::now(),
+    };
+    let recorded = state.store().record_callback(&record).await?;
+    if let Err(problem) = record.report {
+        tracing::warn!(%problem, "stored an unusable status callback");
+        return Err(ApiError::bad_request("unusable_callback", problem));
+    }
+    let outcome = match recorded {
+        Recorded::Duplicate => "duplicate",
+        Recorded::Stored { .. } => "stored",
+    };
+    tracing::info!(outcome, decision = ?recorded, "status callback");
+    Ok((StatusCode::NO_CONTENT, [("x-callback-outcome", outcome)]).into_response())
+}
+
+/// Twilio's idempotency token when present; otherwise the same URL and body are the same callback.
+fn dedupe_key(token: Option<&str>, url: &str, body: &[u8]) -> String {
+    match token {
+        Some(token) => format!("token:{token}"),
+        None => {
+            let mut hash = Sha256::new();
+            hash.update(url.as_bytes());
+            hash.update([0]);
+            hash.update(body);
+            format!("body:{}", hex::encode(hash.finalize()))
+        }
+    }
+}

@@ -1,0 +1,102 @@
+//! The HTTP surface: the status callback, the `/v1` API, health.
+
+mod auth;
+mod callback;
+mod error;
+mod health;
+mod profiles;
+
+pub use auth::ApiTokens;
+pub use callback::MAX_BODY_BYTES;
+pub use error::ApiError;
+
+use crate::config::PublicUrl;
+use crate::store::DynStore;
+use crate::twilio::Verifier;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderName, Request};
+use axum::routing::post;
+use axum::Router;
+use std::future::Future;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+
+/// Where Twilio posts status changes (under `PUBLIC_URL`'s prefix, if any).
+pub const CALLBACK_PATH: &str = "/twilio/status-callback";
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+struct Inner {
+    store: DynStore,
+    verifier: Verifier,
+    public_url: PublicUrl,
+    api_tokens: ApiTokens,
+}
+
+impl AppState {
+    pub fn new(store: DynStore, verifier: Verifier, public_url: PublicUrl, api_tokens: ApiTokens) -> Self {
+        Self(Arc::new(Inner {
+            store,
+            verifier,
+            public_url,
+            api_tokens,
+        }))
+    }
+
+    pub fn store(&self) -> &DynStore {
+        &self.0.store
+    }
+
+    pub fn verifier(&self) -> &Verifier {
+        &self.0.verifier
+    }
+
+    pub fn public_url(&self) -> &PublicUrl {
+        &self.0.public_url
+    }
+
+    pub fn api_tokens(&self) -> &ApiTokens {
+        &self.0.api_tokens
+    }
+}
+
+/// Every route of the service.
+pub fn router(state: AppState) -> Router {
+    let callback = Router::new()
+        .route(CALLBACK_PATH, post(callback::receive))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES));
+    let prefix = state.public_url().prefix().to_owned();
+    // Served under the prefix, and without it for proxies that strip it.
+    let callback = if prefix.is_empty() {
+        callback
+    } else {
+        callback.clone().nest(&prefix, callback)
+    };
+    let api = profiles::router().layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_token));
+    let request_id = HeaderName::from_static("x-request-id");
+    Router::new()
+        .merge(callback)
+        .merge(health::router())
+        .nest("/v1", api)
+        .fallback(|| async { ApiError::not_found("no such route") })
+        .with_state(state)
+        .layer(PropagateRequestIdLayer::new(request_id.clone()))
+        .layer(TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
+            let id = request
+                .headers()
+                .get("x-request-id")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default();
+            tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id = %id)
+        }))
+        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+}
+
+/// Serves until `shutdown` completes, then finishes the requests in flight.
+pub async fn serve(listener: TcpListener, state: AppState, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await
+}

@@ -1,0 +1,93 @@
+//! `GET /v1/profiles` and `GET /v1/profiles/{sid}`.
+
+use super::error::ApiError;
+use super::AppState;
+use crate::domain::ProfileSid;
+use crate::store::{Cursor, Profile, ProfileDetail, ProfileQuery};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+
+pub const DEFAULT_LIMIT: u32 = 50;
+pub const MAX_LIMIT: u32 = 500;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/profiles", get(list))
+        .route("/profiles/{sid}", get(show))
+}
+
+#[derive(Deserialize)]
+struct ListParams {
+    status: Option<String>,
+    account_sid: Option<String>,
+    limit: Option<u32>,
+    cursor: Option<String>,
+}
+
+/// A page of any list: the contract's `{"items", "next_cursor"}`.
+#[derive(Serialize)]
+pub struct ListPage<T> {
+    pub items: Vec<T>,
+    pub next_cursor: Option<String>,
+}
+
+/// Reads `limit` and `cursor`, refusing values this service would not hand out.
+pub fn paging(limit: Option<u32>, cursor: Option<&str>) -> Result<(u32, Option<Cursor>), ApiError> {
+    let limit = limit.unwrap_or(DEFAULT_LIMIT);
+    if !(1..=MAX_LIMIT).contains(&limit) {
+        return Err(ApiError::bad_request("invalid_limit", format!("limit must be between 1 and {MAX_LIMIT}")));
+    }
+    let cursor = cursor
+        .filter(|c| !c.is_empty())
+        .map(|c| Cursor::decode(c).ok_or_else(|| ApiError::bad_request("invalid_cursor", "cursor is not one this API returned")))
+        .transpose()?;
+    Ok((limit, cursor))
+}
+
+pub fn query_error(rejection: QueryRejection) -> ApiError {
+    ApiError::bad_request("invalid_query", rejection.body_text())
+}
+
+fn blank_to_none(value: Option<String>) -> Option<String> {
+    value.filter(|v| !v.trim().is_empty())
+}
+
+async fn list(
+    State(state): State<AppState>,
+    params: Result<Query<ListParams>, QueryRejection>,
+) -> Result<Json<ListPage<Profile>>, ApiError> {
+    let Query(params) = params.map_err(query_error)?;
+    let (limit, after) = paging(params.limit, params.cursor.as_deref())?;
+    let query = ProfileQuery {
+        status: blank_to_none(params.status),
+        account_sid: blank_to_none(params.account_sid),
+        limit,
+        after,
+    };
+    let page = state.store().list_profiles(&query).await?;
+    Ok(Json(ListPage {
+        items: page.items,
+        next_cursor: page.next.map(|c| c.encode()),
+    }))
+}
+
+#[derive(Serialize)]
+struct Shown {
+    #[serde(flatten)]
+    detail: ProfileDetail,
+    /// The latest Trust Hub evaluation; fetched on rejection once evaluations are wired in.
+    evaluation: Option<serde_json::Value>,
+}
+
+async fn show(State(state): State<AppState>, Path(sid): Path<String>) -> Result<Json<Shown>, ApiError> {
+    let sid = ProfileSid::parse(&sid).map_err(|e| ApiError::bad_request("invalid_sid", e.to_string()))?;
+    let detail = state
+        .store()
+        .get_profile(&sid)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no profile {sid} is known")))?;
+    Ok(Json(Shown { detail, evaluation: None }))
+}

@@ -1,0 +1,10 @@
+//! trusthub-hooks: verified, durable Twilio Trust Hub status callbacks.
+#![forbid(unsafe_code)]
+
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod domain;
+pub mod http;
+pub mod store;
+pub mod twilio;

@@ -1,0 +1,242 @@
+//! The SQLite store: one writer connection (SQLite serializes writers anyway; one connection
+//! avoids lock upgrades failing with SQLITE_BUSY) and a pool of readers, in WAL mode.
+
+use super::{
+    plan, CallbackRecord, Page, Profile, ProfileDetail, ProfileQuery, Recorded, Source,
+    Store, StoreError, Transition,
+};
+use crate::config::SqliteSynchronous;
+use crate::domain::{Decision, ProfileSid, ProfileStatus, StatusReport};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+    SqliteSynchronous as Pragma,
+};
+use sqlx::{Row, SqliteConnection};
+use std::str::FromStr;
+use std::time::Duration;
+
+pub struct SqliteStore {
+    writer: SqlitePool,
+    reader: SqlitePool,
+}
+
+fn micros(at: DateTime<Utc>) -> i64 {
+    at.timestamp_micros()
+}
+
+fn time(micros: i64) -> Result<DateTime<Utc>, StoreError> {
+    DateTime::from_timestamp_micros(micros).ok_or_else(|| StoreError::Corrupt(format!("time {micros}")))
+}
+
+impl SqliteStore {
+    pub async fn connect(url: &str, synchronous: SqliteSynchronous) -> Result<Self, StoreError> {
+        let options = SqliteConnectOptions::from_str(url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(match synchronous {
+                SqliteSynchronous::Normal => Pragma::Normal,
+                SqliteSynchronous::Full => Pragma::Full,
+            })
+            .busy_timeout(Duration::from_secs(5))
+            .foreign_keys(true);
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options.clone())
+            .await?;
+        // An in-memory database exists once per connection: readers must share the writer.
+        let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+        let reader = if in_memory {
+            writer.clone()
+        } else {
+            SqlitePoolOptions::new()
+                .max_connections(4)
+                .connect_with(options)
+                .await?
+        };
+        Ok(Self { writer, reader })
+    }
+}
+
+fn profile(row: &SqliteRow) -> Result<Profile, StoreError> {
+    Ok(Profile {
+        sid: row.try_get("sid")?,
+        account_sid: row.try_get("account_sid")?,
+        status: ProfileStatus::from_wire(row.try_get("status")?),
+        status_known: row.try_get("status_known")?,
+        friendly_name: row.try_get("friendly_name")?,
+        created_at: time(row.try_get("created_at")?)?,
+        updated_at: time(row.try_get("updated_at")?)?,
+    })
+}
+
+fn transition(row: &SqliteRow) -> Result<Transition, StoreError> {
+    let from: Option<String> = row.try_get("from_status")?;
+    Ok(Transition {
+        from: from.as_deref().map(ProfileStatus::from_wire),
+        to: ProfileStatus::from_wire(row.try_get("to_status")?),
+        at: time(row.try_get("at")?)?,
+        source: Source::parse(row.try_get("source")?),
+        failure_reason: row.try_get("failure_reason")?,
+        applied: row.try_get("applied")?,
+    })
+}
+
+/// Applies a report to its profile inside the caller's transaction.
+async fn apply(
+    tx: &mut SqliteConnection,
+    report: &StatusReport,
+    source: Source,
+    callback_id: Option<i64>,
+    at: DateTime<Utc>,
+) -> Result<Decision, StoreError> {
+    let account = report.account_sid.as_ref().map(|a| a.as_str());
+    let created = sqlx::query(
+        "insert into profiles (sid, account_sid, status, status_known, friendly_name, created_at, updated_at)
+         values (?1, ?2, ?3, ?4, ?5, ?6, ?6) on conflict (sid) do nothing",
+    )
+    .bind(report.profile_sid.as_str())
+    .bind(account)
+    .bind(report.status.as_wire())
+    .bind(report.status.is_known())
+    .bind(report.friendly_name.as_deref())
+    .bind(micros(at))
+    .execute(&mut *tx)
+    .await?
+    .rows_affected()
+        == 1;
+    let (from, decision) = if created {
+        (None, Decision::Advance)
+    } else {
+        let current: String = sqlx::query_scalar("select status from profiles where sid = ?1")
+            .bind(report.profile_sid.as_str())
+            .fetch_one(&mut *tx)
+            .await?;
+        let current = ProfileStatus::from_wire(&current);
+        let decision = plan(Some(&current), report);
+        if decision == Decision::Advance {
+            sqlx::query(
+                "update profiles set status = ?2, status_known = ?3, updated_at = ?4,
+                 account_sid = coalesce(?5, account_sid), friendly_name = coalesce(?6, friendly_name)
+                 where sid = ?1",
+            )
+            .bind(report.profile_sid.as_str())
+            .bind(report.status.as_wire())
+            .bind(report.status.is_known())
+            .bind(micros(at))
+            .bind(account)
+            .bind(report.friendly_name.as_deref())
+            .execute(&mut *tx)
+            .await?;
+        }
+        (Some(current), decision)
+    };
+    if decision != Decision::Unchanged {
+        sqlx::query(
+            "insert into transitions (profile_sid, from_status, to_status, at, source, failure_reason, applied, callback_id)
+             values (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        )
+        .bind(report.profile_sid.as_str())
+        .bind(from.as_ref().map(ProfileStatus::as_wire))
+        .bind(report.status.as_wire())
+        .bind(micros(at))
+        .bind(source.as_str())
+        .bind(report.failure_reason.as_deref())
+        .bind(decision == Decision::Advance)
+        .bind(callback_id)
+        .execute(&mut *tx)
+        .await?;
+    }
+    Ok(decision)
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn migrate(&self) -> Result<(), StoreError> {
+        sqlx::migrate!("./migrations/sqlite").run(&self.writer).await?;
+        Ok(())
+    }
+
+    async fn record_callback(&self, callback: &CallbackRecord) -> Result<Recorded, StoreError> {
+        let fields = serde_json::to_string(&callback.fields).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let report = callback.report.as_ref().ok();
+        let mut tx = self.writer.begin().await?;
+        let id: Option<i64> = sqlx::query_scalar(
+            "insert into callbacks (dedupe_key, idempotency_token, account_sid, profile_sid, status, problem,
+                                    content_type, fields, credential, received_at)
+             values (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+             on conflict (dedupe_key) do nothing returning id",
+        )
+        .bind(&callback.dedupe_key)
+        .bind(callback.idempotency_token.as_deref())
+        .bind(callback.account_sid.as_ref().map(|a| a.as_str()))
+        .bind(report.map(|r| r.profile_sid.as_str()))
+        .bind(report.map(|r| r.status.as_wire()))
+        .bind(callback.report.as_ref().err())
+        .bind(&callback.content_type)
+        .bind(fields)
+        .bind(&callback.credential)
+        .bind(micros(callback.received_at))
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(callback_id) = id else {
+            return Ok(Recorded::Duplicate);
+        };
+        let decision = match report {
+            Some(report) => Some(apply(&mut tx, report, Source::Callback, Some(callback_id), callback.received_at).await?),
+            None => None,
+        };
+        tx.commit().await?;
+        Ok(Recorded::Stored { callback_id, decision })
+    }
+
+    async fn list_profiles(&self, query: &ProfileQuery) -> Result<Page<Profile>, StoreError> {
+        let rows = sqlx::query(
+            "select * from profiles
+             where (?1 is null or status = ?1) and (?2 is null or account_sid = ?2)
+               and (?3 is null or (updated_at, sid) < (?3, ?4))
+             order by updated_at desc, sid desc limit ?5",
+        )
+        .bind(query.status.as_deref())
+        .bind(query.account_sid.as_deref())
+        .bind(query.after.as_ref().map(|c| micros(c.updated_at)))
+        .bind(query.after.as_ref().map(|c| c.sid.as_str()))
+        .bind(i64::from(query.limit) + 1)
+        .fetch_all(&self.reader)
+        .await?;
+        let items = rows.iter().map(profile).collect::<Result<Vec<_>, _>>()?;
+        Ok(super::page(items, query.limit))
+    }
+
+    async fn get_profile(&self, sid: &ProfileSid) -> Result<Option<ProfileDetail>, StoreError> {
+        let Some(row) = sqlx::query("select * from profiles where sid = ?1")
+            .bind(sid.as_str())
+            .fetch_optional(&self.reader)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let transitions = sqlx::query("select * from transitions where profile_sid = ?1 order by id")
+            .bind(sid.as_str())
+            .fetch_all(&self.reader)
+            .await?
+            .iter()
+            .map(transition)
+            .collect::<Result<_, _>>()?;
+        Ok(Some(ProfileDetail {
+            profile: profile(&row)?,
+            transitions,
+        }))
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("select 1").execute(&self.reader).await?;
+        Ok(())
+    }
+
+    async fn close(&self) {
+        self.reader.close().await;
+        self.writer.close().await;
+    }
+}

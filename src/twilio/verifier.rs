@@ -1,0 +1,211 @@
+//! Which secrets to check a request with, and a record of every attempt so that a failure can
+//! be explained (`trusthub-hooks verify`, and the logs).
+
+use super::signature::{self, Algorithm, Payload, PayloadError, SignatureSettings};
+use crate::config::{Account, Config};
+use crate::domain::AccountSid;
+use secrecy::{ExposeSecret, SecretString};
+use std::fmt;
+
+/// One secret that may have signed a request, described without revealing it.
+#[derive(Debug, Clone)]
+struct Credential {
+    account: Option<AccountSid>,
+    label: String,
+    secret: SecretString,
+    algorithm: Algorithm,
+}
+
+/// The secrets this deployment accepts.
+#[derive(Debug, Clone, Default)]
+pub struct Verifier {
+    accounts: Vec<Account>,
+    shared_keys: Vec<(String, SecretString)>,
+    /// An explicit token (`verify --token`), tried for any account.
+    override_token: Option<SecretString>,
+}
+
+/// A request as it arrived, reduced to what the signature covers.
+#[derive(Debug, Clone, Copy)]
+pub struct SignedRequest<'a> {
+    /// The URL Twilio called (built from `PUBLIC_URL`).
+    pub url: &'a str,
+    pub signature: Option<&'a str>,
+    /// The `X-Twilio-Webhooks-Signature-Settings` header, if present.
+    pub settings: Option<&'a str>,
+    pub payload: Payload<'a>,
+    /// The posted `AccountSid`, if any: it selects the account's tokens.
+    pub account: Option<&'a str>,
+}
+
+/// One (URL, secret) pair tried.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attempt {
+    pub url: String,
+    pub credential: String,
+    pub algorithm: Algorithm,
+    pub matched: bool,
+}
+
+/// Why a request was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Rejection {
+    #[error("no X-Twilio-Signature header")]
+    MissingSignature,
+    #[error("account {0} is not served by this deployment")]
+    UnknownAccount(String),
+    #[error("no auth token is configured")]
+    NoCredentials,
+    #[error("shared key {0:?} is not configured")]
+    UnknownSharedKey(String),
+    #[error("X-Twilio-Webhooks-Signature-Settings names no key")]
+    SharedKeyUnnamed,
+    #[error("unsupported signature algorithm {0:?}")]
+    UnsupportedAlgorithm(String),
+    #[error(transparent)]
+    Payload(#[from] PayloadError),
+    #[error("the signature matches no URL variant with any accepted secret")]
+    NoMatch,
+}
+
+/// The outcome, with every attempt made.
+#[derive(Debug, Clone)]
+pub struct Verdict {
+    pub result: Result<Verified, Rejection>,
+    pub attempts: Vec<Attempt>,
+}
+
+/// What a valid signature established.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verified {
+    /// The account the request belongs to: the posted one, or the one whose token matched.
+    pub account: Option<AccountSid>,
+    /// Which secret matched, e.g. `account AC… token 2 (previous)`.
+    pub credential: String,
+    pub url: String,
+}
+
+impl Verifier {
+    pub fn from_config(config: &Config) -> Self {
+        Self {
+            accounts: config.accounts(),
+            shared_keys: config
+                .shared_keys
+                .iter()
+                .map(|k| (k.key.clone(), k.secret.clone()))
+                .collect(),
+            override_token: None,
+        }
+    }
+
+    /// Checks with this token instead of the configured ones (shared keys still apply).
+    pub fn with_token(mut self, token: SecretString) -> Self {
+        self.override_token = Some(token);
+        self
+    }
+
+    pub fn accounts(&self) -> &[Account] {
+        &self.accounts
+    }
+
+    /// Whether this account's callbacks are accepted.
+    pub fn serves(&self, account: &str) -> bool {
+        self.override_token.is_some() || self.accounts.iter().any(|a| a.sid.as_str() == account)
+    }
+
+    pub fn verify(&self, request: &SignedRequest<'_>) -> Verdict {
+        let mut attempts = Vec::new();
+        let result = self.check(request, &mut attempts);
+        Verdict { result, attempts }
+    }
+
+    fn check(&self, request: &SignedRequest<'_>, attempts: &mut Vec<Attempt>) -> Result<Verified, Rejection> {
+        let signature = request.signature.map(str::trim).filter(|s| !s.is_empty());
+        let signature = signature.ok_or(Rejection::MissingSignature)?;
+        if let Some(account) = request.account {
+            if !self.serves(account) {
+                return Err(Rejection::UnknownAccount(account.to_owned()));
+            }
+        }
+        let credentials = self.credentials(request)?;
+        if credentials.is_empty() {
+            return Err(Rejection::NoCredentials);
+        }
+        for url in signature::url_candidates(request.url) {
+            let data = signature::payload_signing_string(&url, request.payload)?;
+            for credential in &credentials {
+                let expected = signature::compute(credential.secret.expose_secret().as_bytes(), credential.algorithm, &data);
+                let matched = signature::constant_time_eq(&expected, signature);
+                attempts.push(Attempt {
+                    url: url.clone(),
+                    credential: credential.label.clone(),
+                    algorithm: credential.algorithm,
+                    matched,
+                });
+                if matched {
+                    let posted = request.account.and_then(|a| AccountSid::parse(a).ok());
+                    return Ok(Verified {
+                        account: posted.or_else(|| credential.account.clone()),
+                        credential: credential.label.clone(),
+                        url,
+                    });
+                }
+            }
+        }
+        Err(Rejection::NoMatch)
+    }
+
+    fn credentials(&self, request: &SignedRequest<'_>) -> Result<Vec<Credential>, Rejection> {
+        if let Some(header) = request.settings.filter(|h| !h.trim().is_empty()) {
+            let settings = SignatureSettings::parse(header);
+            let algorithm = Algorithm::from_wire(&settings.algorithm)
+                .ok_or_else(|| Rejection::UnsupportedAlgorithm(settings.algorithm.clone()))?;
+            let key = settings.key.ok_or(Rejection::SharedKeyUnnamed)?;
+            let (_, secret) = self
+                .shared_keys
+                .iter()
+                .find(|(name, _)| *name == key)
+                .ok_or_else(|| Rejection::UnknownSharedKey(key.clone()))?;
+            return Ok(vec![Credential {
+                account: None,
+                label: format!("shared key {key}"),
+                secret: secret.clone(),
+                algorithm,
+            }]);
+        }
+        if let Some(token) = &self.override_token {
+            return Ok(vec![Credential {
+                account: None,
+                label: "the --token given".to_owned(),
+                secret: token.clone(),
+                algorithm: Algorithm::HmacSha1,
+            }]);
+        }
+        let accounts = self
+            .accounts
+            .iter()
+            .filter(|a| request.account.is_none_or(|posted| a.sid.as_str() == posted));
+        Ok(accounts
+            .flat_map(|account| {
+                account.tokens.iter().enumerate().map(|(i, token)| Credential {
+                    account: Some(account.sid.clone()),
+                    label: format!(
+                        "account {} token {} ({})",
+                        account.sid,
+                        i + 1,
+                        if i == 0 { "current" } else { "previous" }
+                    ),
+                    secret: token.clone(),
+                    algorithm: Algorithm::HmacSha1,
+                })
+            })
+            .collect())
+    }
+}
+
+impl fmt::Display for Attempt {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mark = if self.matched { "match   " } else { "no match" };
+        write!(f, "{mark} {} with {} ({})", self.url, self.credential, self.algorithm)
+    }
+}
