@@ -100,7 +100,11 @@ pub fn main() -> ExitCode {
 fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    use std::io::IsTerminal as _;
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
     let _ = match format {
         LogFormat::Json => builder.json().try_init(),
         LogFormat::Text => builder.try_init(),
@@ -146,7 +150,11 @@ fn verify(config: &Config, args: &VerifyArgs) -> ExitCode {
         Some(body) => Payload::Body(body),
         None => Payload::Form(&args.params),
     };
-    let account = args.params.iter().find(|(name, _)| name == "AccountSid").map(|(_, v)| v.as_str());
+    let account = args
+        .params
+        .iter()
+        .find(|(name, _)| name == "AccountSid")
+        .map(|(_, v)| v.as_str());
     let verdict = verifier.verify(&SignedRequest {
         url: &args.url,
         signature: Some(&args.signature),

@@ -268,13 +268,19 @@ pub struct PublicUrl {
 
 impl PublicUrl {
     pub fn parse(raw: &str) -> Result<Self, ConfigError> {
-        let parsed = url::Url::parse(raw)
-            .map_err(|e| invalid("PUBLIC_URL", format!("{raw:?} is not a URL: {e}")))?;
+        let parsed =
+            url::Url::parse(raw).map_err(|e| invalid("PUBLIC_URL", format!("{raw:?} is not a URL: {e}")))?;
         if !matches!(parsed.scheme(), "http" | "https") || parsed.host().is_none() {
-            return Err(invalid("PUBLIC_URL", format!("{raw:?} must be http(s)://host[:port][/prefix]")));
+            return Err(invalid(
+                "PUBLIC_URL",
+                format!("{raw:?} must be http(s)://host[:port][/prefix]"),
+            ));
         }
         if parsed.query().is_some() || parsed.fragment().is_some() {
-            return Err(invalid("PUBLIC_URL", format!("{raw:?} must not carry a query or fragment")));
+            return Err(invalid(
+                "PUBLIC_URL",
+                format!("{raw:?} must not carry a query or fragment"),
+            ));
         }
         let base = raw.trim_end_matches('/').to_owned();
         let prefix = parsed.path().trim_end_matches('/').to_owned();
@@ -406,26 +412,49 @@ secret = "s1"
         )
         .unwrap();
         assert_eq!(config.listen_addr, "127.0.0.1:9001");
-        let tokens: Vec<_> = config.api_tokens.iter().map(|t| t.expose_secret().to_owned()).collect();
+        let tokens: Vec<_> = config
+            .api_tokens
+            .iter()
+            .map(|t| t.expose_secret().to_owned())
+            .collect();
         assert_eq!(tokens, ["123456", "abc"]);
         assert!(config.webhook_allow_private);
         let accounts = config.accounts();
         assert_eq!(accounts.len(), 2);
         assert_eq!(accounts[0].sid.as_str(), AC1);
-        let ac1: Vec<_> = accounts[0].tokens.iter().map(|t| t.expose_secret().to_owned()).collect();
+        let ac1: Vec<_> = accounts[0]
+            .tokens
+            .iter()
+            .map(|t| t.expose_secret().to_owned())
+            .collect();
         assert_eq!(ac1, ["tok1", "tok1-old"]);
         assert_eq!(config.shared_keys[0].key, "webhooks_sharedkey_1");
+    }
+
+    #[test]
+    fn the_shipped_example_loads() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/config.example.toml");
+        let config = Config::load_from(Some(&path), env(&[])).unwrap();
+        assert_eq!(config.accounts()[0].tokens.len(), 2);
+        assert!(config.public_url().is_ok());
     }
 
     #[test]
     fn secrets_stay_out_of_debug() {
         let config = Config::load_from(
             None,
-            env(&[("TWILIO_ACCOUNT_SID", AC1), ("TWILIO_AUTH_TOKEN", "hunter2-token"), ("API_TOKENS", "api-secret")]),
+            env(&[
+                ("TWILIO_ACCOUNT_SID", AC1),
+                ("TWILIO_AUTH_TOKEN", "hunter2-token"),
+                ("API_TOKENS", "api-secret"),
+            ]),
         )
         .unwrap();
         let debug = format!("{config:?}");
-        assert!(!debug.contains("hunter2-token") && !debug.contains("api-secret"), "{debug}");
+        assert!(
+            !debug.contains("hunter2-token") && !debug.contains("api-secret"),
+            "{debug}"
+        );
     }
 
     #[test]
@@ -456,9 +485,15 @@ secret = "s1"
             "https://Hooks.example.com/th/twilio/status-callback"
         );
         // "/thx" is not under the prefix "/th".
-        assert_eq!(public.signed_url("/thx/cb", Some("")), "https://Hooks.example.com/th/thx/cb?");
+        assert_eq!(
+            public.signed_url("/thx/cb", Some("")),
+            "https://Hooks.example.com/th/thx/cb?"
+        );
         let bare = PublicUrl::parse("http://127.0.0.1:8080").unwrap();
         assert_eq!(bare.prefix(), "");
-        assert_eq!(bare.signed_url("/twilio/status-callback", None), "http://127.0.0.1:8080/twilio/status-callback");
+        assert_eq!(
+            bare.signed_url("/twilio/status-callback", None),
+            "http://127.0.0.1:8080/twilio/status-callback"
+        );
     }
 }

@@ -22,9 +22,12 @@ create index profiles_by_account on profiles (account_sid, updated_at desc, sid 
 -- (no profile SID or status), so that a format change at Twilio loses nothing.
 create table callbacks (
     id bigserial primary key,
-    -- The idempotency token, or a hash of the fields: a redelivery is stored once.
-    dedupe_key text not null unique,
-    idempotency_token text,
+    -- Twilio's I-Twilio-Idempotency-Token: a redelivery carrying it is stored once.
+    idempotency_token text unique,
+    -- SHA-256 of the signed URL and raw body. Without a token, a callback repeating the
+    -- profile's latest one byte for byte is a redelivery; an older body seen again is not
+    -- (a resubmitted profile may report the very same status and reason again).
+    body_hash text not null,
     account_sid text,
     profile_sid text,
     status text,

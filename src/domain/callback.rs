@@ -109,7 +109,10 @@ mod tests {
     use super::*;
 
     fn f(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs.iter().map(|(a, b)| ((*a).to_owned(), (*b).to_owned())).collect()
+        pairs
+            .iter()
+            .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
+            .collect()
     }
 
     const BU: &str = "BUaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
@@ -147,8 +150,14 @@ mod tests {
 
     #[test]
     fn unusable_callbacks_say_why() {
-        assert_eq!(parse_report(&f(&[("Status", "draft")])), Err(ReportError::MissingProfileSid));
-        assert_eq!(parse_report(&f(&[("BundleSid", BU)])), Err(ReportError::MissingStatus));
+        assert_eq!(
+            parse_report(&f(&[("Status", "draft")])),
+            Err(ReportError::MissingProfileSid)
+        );
+        assert_eq!(
+            parse_report(&f(&[("BundleSid", BU)])),
+            Err(ReportError::MissingStatus)
+        );
         assert!(matches!(
             parse_report(&f(&[("BundleSid", "BU1"), ("Status", "draft")])),
             Err(ReportError::InvalidProfileSid(_))
@@ -157,7 +166,8 @@ mod tests {
 
     #[test]
     fn json_bodies_flatten() {
-        let body = br#"{"BundleSid":"BUaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa","Status":"draft","Errors":[1,2],"X":null}"#;
+        let body =
+            br#"{"BundleSid":"BUaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa","Status":"draft","Errors":[1,2],"X":null}"#;
         let fields = fields_from_json(body).unwrap();
         assert!(fields.contains(&("Errors".into(), "[1,2]".into())));
         assert_eq!(parse_report(&fields).unwrap().status, ProfileStatus::Draft);

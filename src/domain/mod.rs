@@ -4,6 +4,6 @@ pub mod callback;
 pub mod sid;
 pub mod status;
 
-pub use callback::{StatusReport, ReportError};
+pub use callback::{ReportError, StatusReport};
 pub use sid::{AccountSid, ProfileSid, SidError};
 pub use status::{decide, Decision, ProfileStatus};

@@ -14,9 +14,7 @@ pub struct SidError {
 
 fn parse(raw: &str, prefix: &'static str, kind: &'static str) -> Result<String, SidError> {
     let raw = raw.trim();
-    let valid = raw.len() == 34
-        && raw.starts_with(prefix)
-        && raw[2..].bytes().all(|b| b.is_ascii_hexdigit());
+    let valid = raw.len() == 34 && raw.starts_with(prefix) && raw[2..].bytes().all(|b| b.is_ascii_hexdigit());
     if valid {
         Ok(raw.to_owned())
     } else {

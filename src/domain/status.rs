@@ -153,7 +153,14 @@ mod tests {
     fn decide_every_pair() {
         use Decision::{Advance as A, Late as L, Unchanged as U};
         let new = || Unknown("provisionally-approved".into());
-        let statuses = [Draft, PendingReview, InReview, TwilioRejected, TwilioApproved, new()];
+        let statuses = [
+            Draft,
+            PendingReview,
+            InReview,
+            TwilioRejected,
+            TwilioApproved,
+            new(),
+        ];
         // Rows: current status; columns: reported status, in the order of `statuses`.
         let table: [[Decision; 6]; 6] = [
             /* draft           */ [U, A, A, A, A, A],

@@ -25,7 +25,9 @@ impl ApiTokens {
                     Some(digest) => hex::decode(digest)
                         .ok()
                         .and_then(|d| <[u8; 32]>::try_from(d).ok())
-                        .ok_or_else(|| "API_TOKENS: a sha256: entry must be 64 hexadecimal digits".to_owned()),
+                        .ok_or_else(|| {
+                            "API_TOKENS: a sha256: entry must be 64 hexadecimal digits".to_owned()
+                        }),
                     None => Ok(Sha256::digest(token.as_bytes()).into()),
                 }
             })
@@ -43,7 +45,11 @@ impl ApiTokens {
 }
 
 /// Refuses a request without a valid `Authorization: Bearer` token.
-pub async fn require_token(State(state): State<AppState>, request: Request, next: Next) -> Result<Response, ApiError> {
+pub async fn require_token(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
     let presented = request
         .headers()
         .get(header::AUTHORIZATION)
@@ -52,7 +58,11 @@ pub async fn require_token(State(state): State<AppState>, request: Request, next
         .map(str::trim);
     match presented {
         Some(token) if state.api_tokens().accepts(token) => Ok(next.run(request).await),
-        Some(_) => Err(ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "invalid bearer token")),
+        Some(_) => Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "invalid bearer token",
+        )),
         None => Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
             "unauthorized",

@@ -29,7 +29,12 @@ fn kind(headers: &HeaderMap) -> Result<(Kind, String), ApiError> {
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
-    let essence = raw.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+    let essence = raw
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
     match essence.as_str() {
         "application/x-www-form-urlencoded" => Ok((Kind::Form, essence)),
         "application/json" => Ok((Kind::Json, essence)),
@@ -55,7 +60,11 @@ pub async fn receive(
     let body = body.map_err(|rejection| {
         ApiError::new(
             rejection.status(),
-            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE { "payload_too_large" } else { "bad_body" },
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                "payload_too_large"
+            } else {
+                "bad_body"
+            },
             format!("{rejection} (status callbacks are at most {MAX_BODY_BYTES} bytes)"),
         )
     })?;
@@ -94,11 +103,16 @@ pub async fn receive(
         Some(problem) => Err(problem),
         None => parse_report(&fields).map_err(|e| e.to_string()),
     };
-    let token = header(&headers, IDEMPOTENCY_HEADER).map(str::trim).filter(|t| !t.is_empty());
+    let token = header(&headers, IDEMPOTENCY_HEADER)
+        .map(str::trim)
+        .filter(|t| !t.is_empty());
     let record = CallbackRecord {
-        dedupe_key: dedupe_key(token, &url, &body),
         idempotency_token: token.map(str::to_owned),
-        account_sid: verified.account.clone().or_else(|| posted_account(&fields).and_then(|a| AccountSid::parse(a).ok())),
+        body_hash: body_hash(&url, &body),
+        account_sid: verified
+            .account
+            .clone()
+            .or_else(|| posted_account(&fields).and_then(|a| AccountSid::parse(a).ok())),
         report,
         content_type,
         fields,
@@ -118,16 +132,11 @@ pub async fn receive(
     Ok((StatusCode::NO_CONTENT, [("x-callback-outcome", outcome)]).into_response())
 }
 
-/// Twilio's idempotency token when present; otherwise the same URL and body are the same callback.
-fn dedupe_key(token: Option<&str>, url: &str, body: &[u8]) -> String {
-    match token {
-        Some(token) => format!("token:{token}"),
-        None => {
-            let mut hash = Sha256::new();
-            hash.update(url.as_bytes());
-            hash.update([0]);
-            hash.update(body);
-            format!("body:{}", hex::encode(hash.finalize()))
-        }
-    }
+/// What identifies a redelivery that carries no idempotency token.
+fn body_hash(url: &str, body: &[u8]) -> String {
+    let mut hash = Sha256::new();
+    hash.update(url.as_bytes());
+    hash.update([0]);
+    hash.update(body);
+    hex::encode(hash.finalize())
 }

@@ -76,7 +76,10 @@ pub fn router(state: AppState) -> Router {
     } else {
         callback.clone().nest(&prefix, callback)
     };
-    let api = profiles::router().layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_token));
+    let api = profiles::router().layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        auth::require_token,
+    ));
     let request_id = HeaderName::from_static("x-request-id");
     Router::new()
         .merge(callback)
@@ -97,6 +100,12 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// Serves until `shutdown` completes, then finishes the requests in flight.
-pub async fn serve(listener: TcpListener, state: AppState, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
-    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
 }

@@ -38,11 +38,17 @@ pub struct ListPage<T> {
 pub fn paging(limit: Option<u32>, cursor: Option<&str>) -> Result<(u32, Option<Cursor>), ApiError> {
     let limit = limit.unwrap_or(DEFAULT_LIMIT);
     if !(1..=MAX_LIMIT).contains(&limit) {
-        return Err(ApiError::bad_request("invalid_limit", format!("limit must be between 1 and {MAX_LIMIT}")));
+        return Err(ApiError::bad_request(
+            "invalid_limit",
+            format!("limit must be between 1 and {MAX_LIMIT}"),
+        ));
     }
     let cursor = cursor
         .filter(|c| !c.is_empty())
-        .map(|c| Cursor::decode(c).ok_or_else(|| ApiError::bad_request("invalid_cursor", "cursor is not one this API returned")))
+        .map(|c| {
+            Cursor::decode(c)
+                .ok_or_else(|| ApiError::bad_request("invalid_cursor", "cursor is not one this API returned"))
+        })
         .transpose()?;
     Ok((limit, cursor))
 }
@@ -89,5 +95,8 @@ async fn show(State(state): State<AppState>, Path(sid): Path<String>) -> Result<
         .get_profile(&sid)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no profile {sid} is known")))?;
-    Ok(Json(Shown { detail, evaluation: None }))
+    Ok(Json(Shown {
+        detail,
+        evaluation: None,
+    }))
 }

@@ -22,10 +22,11 @@ pub type DynStore = Arc<dyn Store>;
 /// Everything kept about a callback that passed its signature check.
 #[derive(Debug, Clone)]
 pub struct CallbackRecord {
-    /// `I-Twilio-Idempotency-Token` when sent, else a hash of the account and fields: a
-    /// redelivery has the same key and is stored once.
-    pub dedupe_key: String,
+    /// `I-Twilio-Idempotency-Token`: a redelivery with the same token is stored once.
     pub idempotency_token: Option<String>,
+    /// Hex SHA-256 of the signed URL and raw body: without a token, a callback repeating its
+    /// profile's latest one exactly is a redelivery.
+    pub body_hash: String,
     pub account_sid: Option<AccountSid>,
     /// What it reports, or why it is unusable (kept for inspection, answered with 400).
     pub report: Result<StatusReport, String>,

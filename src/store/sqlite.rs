@@ -2,8 +2,8 @@
 //! avoids lock upgrades failing with SQLITE_BUSY) and a pool of readers, in WAL mode.
 
 use super::{
-    plan, CallbackRecord, Page, Profile, ProfileDetail, ProfileQuery, Recorded, Source,
-    Store, StoreError, Transition,
+    plan, CallbackRecord, Page, Profile, ProfileDetail, ProfileQuery, Recorded, Source, Store, StoreError,
+    Transition,
 };
 use crate::config::SqliteSynchronous;
 use crate::domain::{Decision, ProfileSid, ProfileStatus, StatusReport};
@@ -159,17 +159,29 @@ impl Store for SqliteStore {
     }
 
     async fn record_callback(&self, callback: &CallbackRecord) -> Result<Recorded, StoreError> {
-        let fields = serde_json::to_string(&callback.fields).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let fields =
+            serde_json::to_string(&callback.fields).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let report = callback.report.as_ref().ok();
         let mut tx = self.writer.begin().await?;
+        if callback.idempotency_token.is_none() {
+            let latest: Option<String> = sqlx::query_scalar(
+                "select body_hash from callbacks where profile_sid is ?1 order by id desc limit 1",
+            )
+            .bind(report.map(|r| r.profile_sid.as_str()))
+            .fetch_optional(&mut *tx)
+            .await?;
+            if latest.as_deref() == Some(callback.body_hash.as_str()) {
+                return Ok(Recorded::Duplicate);
+            }
+        }
         let id: Option<i64> = sqlx::query_scalar(
-            "insert into callbacks (dedupe_key, idempotency_token, account_sid, profile_sid, status, problem,
+            "insert into callbacks (idempotency_token, body_hash, account_sid, profile_sid, status, problem,
                                     content_type, fields, credential, received_at)
              values (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
-             on conflict (dedupe_key) do nothing returning id",
+             on conflict (idempotency_token) do nothing returning id",
         )
-        .bind(&callback.dedupe_key)
         .bind(callback.idempotency_token.as_deref())
+        .bind(&callback.body_hash)
         .bind(callback.account_sid.as_ref().map(|a| a.as_str()))
         .bind(report.map(|r| r.profile_sid.as_str()))
         .bind(report.map(|r| r.status.as_wire()))
@@ -184,11 +196,23 @@ impl Store for SqliteStore {
             return Ok(Recorded::Duplicate);
         };
         let decision = match report {
-            Some(report) => Some(apply(&mut tx, report, Source::Callback, Some(callback_id), callback.received_at).await?),
+            Some(report) => Some(
+                apply(
+                    &mut tx,
+                    report,
+                    Source::Callback,
+                    Some(callback_id),
+                    callback.received_at,
+                )
+                .await?,
+            ),
             None => None,
         };
         tx.commit().await?;
-        Ok(Recorded::Stored { callback_id, decision })
+        Ok(Recorded::Stored {
+            callback_id,
+            decision,
+        })
     }
 
     async fn list_profiles(&self, query: &ProfileQuery) -> Result<Page<Profile>, StoreError> {

@@ -92,7 +92,8 @@ pub fn signing_string(url: &str, params: &[(String, String)]) -> String {
     for (name, value) in params {
         grouped.entry(name).or_default().push(value);
     }
-    let mut out = String::with_capacity(url.len() + params.iter().map(|(n, v)| n.len() + v.len()).sum::<usize>());
+    let mut out =
+        String::with_capacity(url.len() + params.iter().map(|(n, v)| n.len() + v.len()).sum::<usize>());
     out.push_str(url);
     for (name, mut values) in grouped {
         values.sort_unstable();
@@ -114,7 +115,8 @@ pub fn compute(secret: &[u8], algorithm: Algorithm, data: &str) -> String {
 }
 
 fn mac_base64<M: Mac + hmac::digest::KeyInit>(secret: &[u8], data: &str) -> String {
-    let mut mac = <M as hmac::digest::KeyInit>::new_from_slice(secret).expect("HMAC accepts keys of any length");
+    let mut mac =
+        <M as hmac::digest::KeyInit>::new_from_slice(secret).expect("HMAC accepts keys of any length");
     mac.update(data.as_bytes());
     BASE64.encode(mac.finalize().into_bytes())
 }
@@ -244,7 +246,10 @@ mod tests {
     use super::*;
 
     fn p(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs.iter().map(|(a, b)| ((*a).to_owned(), (*b).to_owned())).collect()
+        pairs
+            .iter()
+            .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
+            .collect()
     }
 
     #[test]
@@ -260,19 +265,28 @@ mod tests {
             ["https://h.example.com/cb?a=1", "https://h.example.com:443/cb?a=1"]
         );
         assert_eq!(url_candidates("http://h/cb"), ["http://h/cb", "http://h:80/cb"]);
-        assert_eq!(url_candidates("https://h:8443/cb"), ["https://h:8443/cb", "https://h/cb"]);
+        assert_eq!(
+            url_candidates("https://h:8443/cb"),
+            ["https://h:8443/cb", "https://h/cb"]
+        );
         assert_eq!(
             url_candidates("https://u:p@[::1]:8443/x"),
             ["https://u:p@[::1]:8443/x", "https://u:p@[::1]/x"]
         );
-        assert_eq!(url_candidates("https://[::1]/x"), ["https://[::1]/x", "https://[::1]:443/x"]);
+        assert_eq!(
+            url_candidates("https://[::1]/x"),
+            ["https://[::1]/x", "https://[::1]:443/x"]
+        );
     }
 
     #[test]
     fn candidates_keep_case_and_encoding() {
         let url = "https://Hooks.Example.com/Cb?To=%2B1555&x=a+b";
         assert_eq!(url_candidates(url)[0], url);
-        assert_eq!(url_candidates(url)[1], "https://Hooks.Example.com:443/Cb?To=%2B1555&x=a+b");
+        assert_eq!(
+            url_candidates(url)[1],
+            "https://Hooks.Example.com:443/Cb?To=%2B1555&x=a+b"
+        );
     }
 
     #[test]

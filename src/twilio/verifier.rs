@@ -134,7 +134,11 @@ impl Verifier {
         for url in signature::url_candidates(request.url) {
             let data = signature::payload_signing_string(&url, request.payload)?;
             for credential in &credentials {
-                let expected = signature::compute(credential.secret.expose_secret().as_bytes(), credential.algorithm, &data);
+                let expected = signature::compute(
+                    credential.secret.expose_secret().as_bytes(),
+                    credential.algorithm,
+                    &data,
+                );
                 let matched = signature::constant_time_eq(&expected, signature);
                 attempts.push(Attempt {
                     url: url.clone(),
@@ -206,6 +210,10 @@ impl Verifier {
 impl fmt::Display for Attempt {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mark = if self.matched { "match   " } else { "no match" };
-        write!(f, "{mark} {} with {} ({})", self.url, self.credential, self.algorithm)
+        write!(
+            f,
+            "{mark} {} with {} ({})",
+            self.url, self.credential, self.algorithm
+        )
     }
 }

@@ -53,6 +53,7 @@ def case(name, signed_url, received_url, params=None, body=None, token=TOKEN,
         "body": None if body is None else payload,
         "signature": signature,
         "valid": valid,
+        "tampered": tamper is not None,
     }
 
 

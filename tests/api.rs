@@ -1,0 +1,163 @@
+//! The `/v1` query API and health endpoints, on SQLite and PostgreSQL.
+
+mod common;
+
+use common::{bundle, callback, Backend, TestApp, API_TOKEN, TOKEN};
+use serde_json::Value;
+use std::collections::HashSet;
+
+async fn bearer_tokens_are_required(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
+    let url = app.url("/v1/profiles");
+    let none = app.client.get(&url).send().await.unwrap();
+    assert_eq!(none.status(), 401);
+    assert_eq!(none.json::<Value>().await.unwrap()["code"], "unauthorized");
+    let wrong = app.client.get(&url).bearer_auth("nope").send().await.unwrap();
+    assert_eq!(wrong.status(), 401);
+    let basic = app
+        .client
+        .get(&url)
+        .basic_auth("user", Some(API_TOKEN))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(basic.status(), 401);
+    let right = app.client.get(&url).bearer_auth(API_TOKEN).send().await.unwrap();
+    assert_eq!(right.status(), 200);
+    let profile = app
+        .client
+        .get(app.url(&format!("/v1/profiles/{}", bundle(1))))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(profile.status(), 401);
+}
+
+async fn no_api_tokens_refuses_everything(backend: Backend) {
+    let Some(app) = TestApp::spawn_with(backend, None, |env| env.retain(|(k, _)| *k != "API_TOKENS")).await
+    else {
+        return;
+    };
+    for token in ["", "anything", API_TOKEN] {
+        let response = app
+            .client
+            .get(app.url("/v1/profiles"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 401, "token {token:?}");
+    }
+}
+
+async fn list_pages_filters_and_orders(backend: Backend) {
+    let second = "ACdddddddddddddddddddddddddddddddd";
+    let toml = format!("[[accounts]]\naccount_sid = \"{second}\"\nauth_token = \"second-token\"\n");
+    let Some(app) = TestApp::spawn_with(backend, Some(&toml), |_| {}).await else {
+        return;
+    };
+    // Seven profiles of the first account, changed in order 1..=7; two of the second.
+    for n in 1..=7 {
+        let status = if n % 2 == 0 {
+            "twilio-rejected"
+        } else {
+            "in-review"
+        };
+        assert_eq!(
+            app.post_signed(&callback(&bundle(n), status), TOKEN)
+                .await
+                .status(),
+            204
+        );
+    }
+    for n in 8..=9 {
+        let sid = bundle(n);
+        let params = [
+            ("AccountSid", second),
+            ("BundleSid", sid.as_str()),
+            ("Status", "in-review"),
+        ];
+        assert_eq!(app.post_signed(&params, "second-token").await.status(), 204);
+    }
+    // Walk every page of three.
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let path = match &cursor {
+            Some(c) => format!("/v1/profiles?limit=3&cursor={c}"),
+            None => "/v1/profiles?limit=3".to_owned(),
+        };
+        let (status, page) = app.api_get(&path).await;
+        assert_eq!(status, 200, "{page}");
+        let items = page["items"].as_array().unwrap();
+        assert!(items.len() <= 3);
+        seen.extend(items.iter().map(|p| p["sid"].as_str().unwrap().to_owned()));
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => break,
+        }
+    }
+    let expected: Vec<String> = (1..=9).rev().map(bundle).collect();
+    assert_eq!(seen, expected, "most recently changed first, each once");
+    // Filters.
+    let (_, rejected) = app.api_get("/v1/profiles?status=twilio-rejected").await;
+    let sids: HashSet<&str> = rejected["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["sid"].as_str().unwrap())
+        .collect();
+    assert_eq!(sids, [2, 4, 6].map(bundle).iter().map(String::as_str).collect());
+    let (_, by_account) = app
+        .api_get(&format!("/v1/profiles?account_sid={second}&status=in-review"))
+        .await;
+    let items = by_account["items"].as_array().unwrap();
+    assert_eq!(items.len(), 2);
+    assert!(items.iter().all(|p| p["account_sid"] == second));
+    assert_eq!(by_account["next_cursor"], Value::Null);
+}
+
+async fn errors_are_json_with_codes(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
+    for (path, status, code) in [
+        ("/v1/profiles?limit=0", 400, "invalid_limit"),
+        ("/v1/profiles?limit=100000", 400, "invalid_limit"),
+        ("/v1/profiles?limit=abc", 400, "invalid_query"),
+        ("/v1/profiles?cursor=not-ours", 400, "invalid_cursor"),
+        ("/v1/profiles/BU123", 400, "invalid_sid"),
+        ("/v1/nothing-here", 404, "not_found"),
+    ] {
+        let (got, body) = app.api_get(path).await;
+        assert_eq!(
+            (got, body["code"].as_str()),
+            (status, Some(code)),
+            "{path}: {body}"
+        );
+        assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()));
+    }
+    let (got, body) = app.api_get(&format!("/v1/profiles/{}", bundle(42))).await;
+    assert_eq!((got, body["code"].as_str()), (404, Some("not_found")));
+}
+
+async fn health_and_readiness(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
+    for path in ["/healthz", "/readyz"] {
+        let response = app.client.get(app.url(path)).send().await.unwrap();
+        assert_eq!(response.status(), 200, "{path}");
+        assert!(response.headers().contains_key("x-request-id"));
+    }
+}
+
+both_backends!(
+    bearer_tokens_are_required,
+    no_api_tokens_refuses_everything,
+    list_pages_filters_and_orders,
+    errors_are_json_with_codes,
+    health_and_readiness,
+);

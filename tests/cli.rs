@@ -1,0 +1,232 @@
+//! The binary itself: `verify` exit codes and explanations, `migrate`, `serve` and SIGTERM.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+use trusthub_hooks::config::ENV_VARS;
+
+fn bin() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_trusthub-hooks"));
+    for name in ENV_VARS.iter().chain(&["TRUSTHUB_HOOKS_CONFIG"]) {
+        command.env_remove(name);
+    }
+    command
+}
+
+fn run(command: &mut Command) -> (i32, String) {
+    let output = command.output().unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output.status.code().unwrap_or(-1), text)
+}
+
+fn vector(name: &str) -> serde_json::Value {
+    common::vectors()["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == name)
+        .unwrap()
+        .clone()
+}
+
+fn verify_args(case: &serde_json::Value) -> Vec<String> {
+    let mut args = vec![
+        "verify".to_owned(),
+        "--url".to_owned(),
+        case["received_url"].as_str().unwrap().to_owned(),
+        "--signature".to_owned(),
+        case["signature"].as_str().unwrap().to_owned(),
+    ];
+    for pair in case["params"].as_array().unwrap() {
+        args.push("--param".to_owned());
+        args.push(format!(
+            "{}={}",
+            pair[0].as_str().unwrap(),
+            pair[1].as_str().unwrap()
+        ));
+    }
+    args
+}
+
+#[test]
+fn verify_valid_exits_0_and_names_the_match() {
+    let case = vector("twilio signed :443, received without port");
+    let (code, out) = run(bin()
+        .args(verify_args(&case))
+        .env("TWILIO_ACCOUNT_SID", common::ACCOUNT)
+        .env("TWILIO_AUTH_TOKEN", common::TOKEN));
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("match    https://hooks.example.com:443/twilio/status-callback"),
+        "{out}"
+    );
+    assert!(out.contains("valid: signed by account"), "{out}");
+    assert!(
+        !out.contains(common::TOKEN),
+        "the token must not be printed: {out}"
+    );
+}
+
+#[test]
+fn verify_invalid_exits_1_and_lists_every_candidate() {
+    let case = vector("query re-encoded does not match");
+    let (code, out) = run(bin().args(verify_args(&case)).args(["--token", common::TOKEN]));
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("no match https://hooks.example.com/twilio/status-callback?To=+15551234567 with the --token given"), "{out}");
+    assert!(
+        out.contains("no match https://hooks.example.com:443/twilio/status-callback?To=+15551234567"),
+        "{out}"
+    );
+    assert!(
+        out.contains("invalid: the signature matches no URL variant"),
+        "{out}"
+    );
+    assert!(out.contains("hint:"), "{out}");
+}
+
+#[test]
+fn verify_json_body_and_shared_key() {
+    let case = vector("shared key json body");
+    let dir = tempfile::tempdir().unwrap();
+    let body = dir.path().join("body.json");
+    std::fs::write(&body, case["body"].as_str().unwrap()).unwrap();
+    let config = dir.path().join("config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[shared_keys]]\nkey = \"k1\"\nsecret = \"{}\"\n",
+            case["verify_token"].as_str().unwrap()
+        ),
+    )
+    .unwrap();
+    let (code, out) = run(bin()
+        .args([
+            "verify",
+            "--url",
+            case["received_url"].as_str().unwrap(),
+            "--signature",
+            case["signature"].as_str().unwrap(),
+        ])
+        .arg("--body-file")
+        .arg(&body)
+        .args(["--signature-settings", "key=k1,algorithm=HMAC_SHA256", "--config"])
+        .arg(&config));
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("shared key k1 (HMAC_SHA256)"), "{out}");
+}
+
+#[test]
+fn verify_usage_errors_exit_2() {
+    let (code, out) = run(bin().args(["verify", "--url", "https://x/cb"]));
+    assert_eq!(code, 2, "missing --signature: {out}");
+    let (code, out) = run(bin().args([
+        "verify",
+        "--url",
+        "https://x/cb",
+        "--signature",
+        "s",
+        "--param",
+        "novalue",
+    ]));
+    assert_eq!(code, 2, "{out}");
+    let (code, out) = run(bin().args(["verify", "--url", "https://x/cb", "--signature", "s"]));
+    assert_eq!(code, 2, "no token configured: {out}");
+    assert!(out.contains("--token"), "{out}");
+}
+
+#[test]
+fn every_command_has_help() {
+    for command in [
+        &["--help"][..],
+        &["serve", "--help"],
+        &["migrate", "--help"],
+        &["verify", "--help"],
+    ] {
+        let (code, out) = run(bin().args(command));
+        assert_eq!(code, 0, "{command:?}: {out}");
+        assert!(out.contains("Usage"), "{out}");
+    }
+}
+
+#[test]
+fn migrate_creates_the_sqlite_file_and_reports_bad_urls() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("fresh.db");
+    let (code, out) = run(bin()
+        .env("DATABASE_URL", format!("sqlite://{}", db.display()))
+        .arg("migrate"));
+    assert_eq!(code, 0, "{out}");
+    assert!(db.exists());
+    let (code, out) = run(bin().env("DATABASE_URL", "mysql://nope").arg("migrate"));
+    assert_ne!(code, 0);
+    assert!(out.contains("DATABASE_URL"), "{out}");
+}
+
+#[test]
+fn serve_refuses_without_public_url_then_serves_and_stops_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("serve.db").display());
+    let (code, out) = run(bin().env("DATABASE_URL", &db).arg("serve"));
+    assert_ne!(code, 0);
+    assert!(out.contains("PUBLIC_URL"), "{out}");
+
+    let mut child = bin()
+        .env("DATABASE_URL", &db)
+        .env("LISTEN_ADDR", "127.0.0.1:0")
+        .env("PUBLIC_URL", common::PUBLIC_URL)
+        .env("TWILIO_ACCOUNT_SID", common::ACCOUNT)
+        .env("TWILIO_AUTH_TOKEN", common::TOKEN)
+        .env("RUST_LOG", "info")
+        .arg("serve")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Read the log on a thread, so that waiting for the bound address has a deadline.
+    let stderr = child.stderr.take().unwrap();
+    let (lines, log) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if lines.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let addr = loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let line = log.recv_timeout(left).unwrap_or_else(|e| {
+            let _ = child.kill();
+            panic!("serve did not report its address: {e}")
+        });
+        if let Some(rest) = line.split("addr=").nth(1) {
+            break rest.split_whitespace().next().unwrap().to_owned();
+        }
+    };
+    assert!(
+        std::net::TcpStream::connect(&addr).is_ok(),
+        "not listening on {addr}"
+    );
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("serve did not stop on SIGTERM");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(status.code(), Some(0));
+}

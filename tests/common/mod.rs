@@ -1,0 +1,274 @@
+//! Starts the real service on port 0 against a real database: a temporary SQLite file, or a
+//! fresh PostgreSQL database per test (dropped afterwards). Postgres is required when CI=true.
+#![allow(dead_code)]
+
+use reqwest::header::CONTENT_TYPE;
+use serde_json::Value;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+use trusthub_hooks::app::Application;
+use trusthub_hooks::config::Config;
+use trusthub_hooks::twilio::signature;
+
+pub const TOKEN: &str = "12345678901234567890123456789012";
+pub const ACCOUNT: &str = "ACaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+pub const API_TOKEN: &str = "test-api-token";
+pub const PUBLIC_URL: &str = "https://hooks.example.com/th";
+pub const PG_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Runs a test body once per backend: `both_backends!(name)` for `async fn name(Backend)`.
+#[macro_export]
+macro_rules! both_backends {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$name($crate::common::Backend::Sqlite).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                super::$name($crate::common::Backend::Postgres).await
+            }
+        }
+    )*};
+}
+
+fn unique(prefix: &str) -> String {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!(
+        "{prefix}_{}_{}_{nanos}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// A database that exists for one test.
+pub struct TestDb {
+    pub url: String,
+    _dir: Option<tempfile::TempDir>,
+    pg_name: Option<String>,
+}
+
+impl TestDb {
+    /// `None` only when Postgres is unreachable outside CI (the test is then skipped, loudly).
+    pub async fn new(backend: Backend) -> Option<Self> {
+        match backend {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().unwrap();
+                let url = format!("sqlite://{}", dir.path().join("test.db").display());
+                Some(Self {
+                    url,
+                    _dir: Some(dir),
+                    pg_name: None,
+                })
+            }
+            Backend::Postgres => {
+                use sqlx::Connection as _;
+                let mut admin = match sqlx::PgConnection::connect(PG_ADMIN_URL).await {
+                    Ok(conn) => conn,
+                    Err(error) if std::env::var("CI").as_deref() != Ok("true") => {
+                        eprintln!("SKIPPED: PostgreSQL unreachable at {PG_ADMIN_URL} ({error}); required when CI=true");
+                        return None;
+                    }
+                    Err(error) => panic!("PostgreSQL unreachable at {PG_ADMIN_URL} and CI=true: {error}"),
+                };
+                let name = unique("th_test");
+                sqlx::query(&format!("create database {name}"))
+                    .execute(&mut admin)
+                    .await
+                    .unwrap();
+                let url = format!("postgres://postgres@127.0.0.1:5432/{name}");
+                Some(Self {
+                    url,
+                    _dir: None,
+                    pg_name: Some(name),
+                })
+            }
+        }
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let Some(name) = self.pg_name.take() else { return };
+        // Drop runs outside any runtime guarantee: use a private one on its own thread.
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async {
+                use sqlx::Connection as _;
+                if let Ok(mut admin) = sqlx::PgConnection::connect(PG_ADMIN_URL).await {
+                    let _ = sqlx::query(&format!("drop database if exists {name} with (force)"))
+                        .execute(&mut admin)
+                        .await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+/// The environment a test app runs with; tests add to it.
+pub fn base_env(db: &TestDb) -> Vec<(&'static str, String)> {
+    vec![
+        ("DATABASE_URL", db.url.clone()),
+        ("LISTEN_ADDR", "127.0.0.1:0".into()),
+        ("PUBLIC_URL", PUBLIC_URL.into()),
+        ("TWILIO_ACCOUNT_SID", ACCOUNT.into()),
+        ("TWILIO_AUTH_TOKEN", TOKEN.into()),
+        ("API_TOKENS", API_TOKEN.into()),
+    ]
+}
+
+/// The service, running in this process until dropped.
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub client: reqwest::Client,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+    pub db: TestDb,
+}
+
+impl TestApp {
+    pub async fn spawn(backend: Backend) -> Option<Self> {
+        Self::spawn_with(backend, None, |_| {}).await
+    }
+
+    /// Starts with the base environment changed by `tweak`, and an optional TOML file.
+    pub async fn spawn_with(
+        backend: Backend,
+        toml: Option<&str>,
+        tweak: impl FnOnce(&mut Vec<(&'static str, String)>),
+    ) -> Option<Self> {
+        let db = TestDb::new(backend).await?;
+        let mut env = base_env(&db);
+        tweak(&mut env);
+        let file = toml.map(|text| {
+            let file = tempfile::NamedTempFile::new().unwrap();
+            std::fs::write(file.path(), text).unwrap();
+            file
+        });
+        let config = Config::load_from(file.as_ref().map(|f| f.path()), env).unwrap();
+        let app = Application::build(&config).await.unwrap();
+        let addr = app.local_addr().unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            app.run(async {
+                let _ = stopped.await;
+            })
+            .await
+            .unwrap();
+        });
+        Some(Self {
+            addr,
+            client: reqwest::Client::new(),
+            stop: Some(stop),
+            task: Some(task),
+            db,
+        })
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    /// Posts a form callback signed with `token` for the URL under `PUBLIC_URL`.
+    pub async fn post_signed(&self, params: &[(&str, &str)], token: &str) -> reqwest::Response {
+        let path = "/th/twilio/status-callback";
+        let signature = sign(&format!("{PUBLIC_URL}/twilio/status-callback"), params, token);
+        self.post_form(path, params, Some(&signature), &[]).await
+    }
+
+    /// Posts a form body with an optional signature and extra headers.
+    pub async fn post_form(
+        &self,
+        path: &str,
+        params: &[(&str, &str)],
+        signature: Option<&str>,
+        headers: &[(&str, &str)],
+    ) -> reqwest::Response {
+        let body = serde_urlencoded::to_string(params).unwrap();
+        let mut request = self
+            .client
+            .post(self.url(path))
+            .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(body);
+        if let Some(signature) = signature {
+            request = request.header("X-Twilio-Signature", signature);
+        }
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        request.send().await.unwrap()
+    }
+
+    /// GET under `/v1` with the test API token; returns status and JSON.
+    pub async fn api_get(&self, path: &str) -> (u16, Value) {
+        let response = self
+            .client
+            .get(self.url(path))
+            .bearer_auth(API_TOKEN)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Stops the server and waits for it to finish.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await.unwrap();
+        }
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}
+
+/// A Twilio signature (HMAC-SHA1) computed with the library's signer, which the vector
+/// tests check against twilio-python.
+pub fn sign(url: &str, params: &[(&str, &str)], token: &str) -> String {
+    let owned: Vec<(String, String)> = params.iter().map(|(a, b)| ((*a).into(), (*b).into())).collect();
+    signature::compute(
+        token.as_bytes(),
+        signature::Algorithm::HmacSha1,
+        &signature::signing_string(url, &owned),
+    )
+}
+
+/// A customer profile SID numbered `n`.
+pub fn bundle(n: u32) -> String {
+    format!("BU{n:032x}")
+}
+
+/// The fields of a status callback.
+pub fn callback<'a>(sid: &'a str, status: &'a str) -> Vec<(&'a str, &'a str)> {
+    vec![("AccountSid", ACCOUNT), ("BundleSid", sid), ("Status", status)]
+}
+
+/// The vectors computed by twilio-python (tests/vectors/generate.py).
+pub fn vectors() -> Value {
+    serde_json::from_str(include_str!("../vectors/twilio_python.json")).unwrap()
+}

@@ -1,0 +1,143 @@
+//! The store interface itself, on SQLite and PostgreSQL: concurrency and paging edges.
+
+mod common;
+
+use common::{bundle, Backend, TestDb, ACCOUNT};
+use std::collections::HashSet;
+use trusthub_hooks::config::SqliteSynchronous;
+use trusthub_hooks::domain::{AccountSid, ProfileSid, ProfileStatus, StatusReport};
+use trusthub_hooks::store::{self, CallbackRecord, DynStore, ProfileQuery, Recorded};
+
+async fn open(backend: Backend) -> Option<(TestDb, DynStore)> {
+    let db = TestDb::new(backend).await?;
+    let store = store::connect(&db.url, SqliteSynchronous::Normal).await.unwrap();
+    store.migrate().await.unwrap();
+    // Migrating again is a no-op (replicas start concurrently and each migrates).
+    store.migrate().await.unwrap();
+    Some((db, store))
+}
+
+fn record(sid: &str, status: &str, token: Option<String>, body: &str) -> CallbackRecord {
+    CallbackRecord {
+        idempotency_token: token,
+        body_hash: body.to_owned(),
+        account_sid: Some(AccountSid::parse(ACCOUNT).unwrap()),
+        report: Ok(StatusReport {
+            account_sid: Some(AccountSid::parse(ACCOUNT).unwrap()),
+            profile_sid: ProfileSid::parse(sid).unwrap(),
+            status: ProfileStatus::from_wire(status),
+            failure_reason: None,
+            friendly_name: Some("Acme".into()),
+        }),
+        content_type: "application/x-www-form-urlencoded".into(),
+        fields: vec![("Status".into(), status.into())],
+        credential: "test".into(),
+        received_at: store::now(),
+    }
+}
+
+/// Many deliveries of the same statuses for one new profile at once: one row per callback
+/// token, each status transition once, and the current status the furthest along.
+async fn concurrent_reports_for_one_profile(backend: Backend) {
+    let Some((_db, store)) = open(backend).await else {
+        return;
+    };
+    let sid = bundle(1);
+    let statuses = ["pending-review", "in-review", "twilio-approved"];
+    let mut tasks = Vec::new();
+    for round in 0..8 {
+        for (i, status) in statuses.iter().enumerate() {
+            let store = store.clone();
+            // Rounds redeliver with the same token: duplicates.
+            let rec = record(&sid, status, Some(format!("tok-{i}")), &format!("body-{i}"));
+            tasks.push(tokio::spawn(async move {
+                (round, store.record_callback(&rec).await.unwrap())
+            }));
+        }
+    }
+    let mut stored = 0;
+    for task in tasks {
+        if let (_, Recorded::Stored { .. }) = task.await.unwrap() {
+            stored += 1;
+        }
+    }
+    assert_eq!(stored, 3, "one stored callback per token");
+    let detail = store
+        .get_profile(&ProfileSid::parse(&sid).unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(detail.profile.friendly_name.as_deref(), Some("Acme"));
+    assert!(
+        detail.transitions[0].from.is_none() && detail.transitions[0].applied,
+        "the first report creates the profile"
+    );
+    let all: HashSet<String> = detail.transitions.iter().map(|t| t.to.to_string()).collect();
+    assert_eq!(all, statuses.iter().map(|s| (*s).to_owned()).collect());
+    assert_eq!(detail.transitions.len(), 3, "{:?}", detail.transitions);
+    // Whatever order they landed in, the decision wins over earlier stages.
+    assert_eq!(detail.profile.status, ProfileStatus::TwilioApproved);
+    store.close().await;
+}
+
+/// Profiles changed within the same microsecond still page without loss or repetition.
+async fn paging_breaks_ties_by_sid(backend: Backend) {
+    let Some((_db, store)) = open(backend).await else {
+        return;
+    };
+    let at = store::now();
+    for n in 0..10 {
+        let mut rec = record(&bundle(n), "draft", None, &format!("b{n}"));
+        rec.received_at = at;
+        store.record_callback(&rec).await.unwrap();
+    }
+    let mut seen = Vec::new();
+    let mut after = None;
+    loop {
+        let page = store
+            .list_profiles(&ProfileQuery {
+                limit: 4,
+                after: after.clone(),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        seen.extend(page.items.iter().map(|p| p.sid.clone()));
+        match page.next {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+    }
+    let expected: Vec<String> = (0..10).rev().map(bundle).collect();
+    assert_eq!(seen, expected);
+    store.close().await;
+}
+
+/// Unusable callbacks are kept (for inspection) and repeated ones stored once.
+async fn unusable_callbacks_are_kept(backend: Backend) {
+    let Some((_db, store)) = open(backend).await else {
+        return;
+    };
+    let mut rec = record(&bundle(1), "draft", None, "same");
+    rec.report = Err("the callback names no profile".into());
+    assert!(matches!(
+        store.record_callback(&rec).await.unwrap(),
+        Recorded::Stored { decision: None, .. }
+    ));
+    assert_eq!(store.record_callback(&rec).await.unwrap(), Recorded::Duplicate);
+    let page = store
+        .list_profiles(&ProfileQuery {
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(page.items.is_empty());
+    store.close().await;
+}
+
+both_backends!(
+    concurrent_reports_for_one_profile,
+    paging_breaks_ties_by_sid,
+    unusable_callbacks_are_kept
+);
