@@ -112,8 +112,9 @@ fn init_logging(format: LogFormat) {
 }
 
 async fn serve(config: &Config) -> anyhow::Result<()> {
+    let shutdown = app::shutdown_signal().context("installing signal handlers")?;
     let app = Application::build(config).await?;
-    app.run(app::shutdown_signal()).await
+    app.run(shutdown).await
 }
 
 async fn migrate(config: &Config) -> anyhow::Result<()> {
