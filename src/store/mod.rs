@@ -2,129 +2,28 @@
 //! implementation (several replicas, one database), picked by the URL's scheme.
 
 mod cursor;
+mod model;
 mod postgres;
 mod sqlite;
 
 use crate::config::SqliteSynchronous;
-use crate::domain::{AccountSid, Decision, ProfileSid, ProfileStatus, StatusReport};
+use crate::domain::{Decision, ProfileSid, ProfileStatus, StatusReport};
+use crate::outbox::{Job, JobInfo, NewJob};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use serde::Serialize;
 use std::sync::Arc;
+use std::time::Duration;
 
 pub use cursor::Cursor;
+pub use model::{
+    CallbackRecord, EvaluationRecord, Page, Profile, ProfileDetail, ProfileQuery, Recorded, Source,
+    Transition,
+};
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
 /// A shared store handle.
 pub type DynStore = Arc<dyn Store>;
-
-/// Everything kept about a callback that passed its signature check.
-#[derive(Debug, Clone)]
-pub struct CallbackRecord {
-    /// `I-Twilio-Idempotency-Token`: a redelivery with the same token is stored once.
-    pub idempotency_token: Option<String>,
-    /// Hex SHA-256 of the signed URL and raw body: without a token, a callback repeating its
-    /// profile's latest one exactly is a redelivery.
-    pub body_hash: String,
-    pub account_sid: Option<AccountSid>,
-    /// What it reports, or why it is unusable (kept for inspection, answered with 400).
-    pub report: Result<StatusReport, String>,
-    pub content_type: String,
-    /// Every field as received, in order.
-    pub fields: Vec<(String, String)>,
-    /// Which secret verified it.
-    pub credential: String,
-    pub received_at: DateTime<Utc>,
-}
-
-/// What recording a callback did.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Recorded {
-    /// The same callback was stored before; nothing changed.
-    Duplicate,
-    /// Stored now; `decision` is what it did to the profile (`None` when unusable).
-    Stored {
-        callback_id: i64,
-        decision: Option<Decision>,
-    },
-}
-
-/// Where a transition was learnt.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Source {
-    Callback,
-    Submission,
-    Sync,
-}
-
-impl Source {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Callback => "callback",
-            Self::Submission => "submission",
-            Self::Sync => "sync",
-        }
-    }
-
-    fn parse(raw: &str) -> Self {
-        match raw {
-            "submission" => Self::Submission,
-            "sync" => Self::Sync,
-            _ => Self::Callback,
-        }
-    }
-}
-
-/// A profile and its current status.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Profile {
-    pub sid: String,
-    pub account_sid: Option<String>,
-    pub status: ProfileStatus,
-    /// False when Twilio reported a status this version does not know.
-    pub status_known: bool,
-    pub friendly_name: Option<String>,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-}
-
-/// One reported status change, oldest first in a profile's history.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Transition {
-    pub from: Option<ProfileStatus>,
-    pub to: ProfileStatus,
-    pub at: DateTime<Utc>,
-    pub source: Source,
-    pub failure_reason: Option<String>,
-    /// False for a report that arrived late (after a later status) and was kept as history only.
-    pub applied: bool,
-}
-
-/// A profile with its whole history.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ProfileDetail {
-    #[serde(flatten)]
-    pub profile: Profile,
-    pub transitions: Vec<Transition>,
-}
-
-/// Filters and paging for the profile list.
-#[derive(Debug, Clone, Default)]
-pub struct ProfileQuery {
-    pub status: Option<String>,
-    pub account_sid: Option<String>,
-    pub limit: u32,
-    pub after: Option<Cursor>,
-}
-
-/// One page of a list, and where the next starts.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Page<T> {
-    pub items: Vec<T>,
-    pub next: Option<Cursor>,
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -138,24 +37,84 @@ pub enum StoreError {
     Corrupt(String),
 }
 
-/// The operations every backend provides.
+/// Everything a backend provides.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: CallbackStore + JobStore + EvaluationStore + Send + Sync + 'static {
     /// Applies pending migrations (safe to run from several replicas at once).
     async fn migrate(&self) -> Result<(), StoreError>;
-
-    /// Stores a verified callback and, in the same transaction, the transition it reports.
-    async fn record_callback(&self, callback: &CallbackRecord) -> Result<Recorded, StoreError>;
-
-    async fn list_profiles(&self, query: &ProfileQuery) -> Result<Page<Profile>, StoreError>;
-
-    async fn get_profile(&self, sid: &ProfileSid) -> Result<Option<ProfileDetail>, StoreError>;
 
     /// Whether the database answers.
     async fn ping(&self) -> Result<(), StoreError>;
 
     /// Closes connections, waiting for those in use.
     async fn close(&self);
+}
+
+/// Profiles, callbacks and transitions.
+#[async_trait]
+pub trait CallbackStore: Send + Sync {
+    /// Stores a verified callback and, in the same transaction, the transition it reports and
+    /// the jobs that transition causes.
+    async fn record_callback(&self, callback: &CallbackRecord) -> Result<Recorded, StoreError>;
+
+    /// Records a status learnt another way (submission, sync), with the same rules and jobs.
+    async fn record_report(
+        &self,
+        report: &StatusReport,
+        source: Source,
+        at: DateTime<Utc>,
+    ) -> Result<Decision, StoreError>;
+
+    async fn list_profiles(&self, query: &ProfileQuery) -> Result<Page<Profile>, StoreError>;
+
+    async fn get_profile(&self, sid: &ProfileSid) -> Result<Option<ProfileDetail>, StoreError>;
+}
+
+/// The durable job queue.
+#[async_trait]
+pub trait JobStore: Send + Sync {
+    /// Enqueues jobs (a job whose `dedupe_key` exists already is skipped).
+    async fn enqueue_jobs(&self, jobs: &[NewJob]) -> Result<(), StoreError>;
+
+    /// Claims up to `limit` due jobs (or jobs whose lease expired) for `lease`.
+    async fn claim_jobs(&self, worker: &str, limit: u32, lease: Duration) -> Result<Vec<Job>, StoreError>;
+
+    /// Marks a job done and enqueues its follow-ups, atomically. False if the lease was lost.
+    async fn complete_job(&self, id: i64, worker: &str, follow_ups: &[NewJob]) -> Result<bool, StoreError>;
+
+    /// Schedules another attempt. False if the lease was lost.
+    async fn retry_job_later(
+        &self,
+        id: i64,
+        worker: &str,
+        error: &str,
+        run_at: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+
+    /// Marks a job dead and enqueues `follow_ups`, atomically. False if the lease was lost.
+    async fn bury_job(
+        &self,
+        id: i64,
+        worker: &str,
+        error: &str,
+        follow_ups: &[NewJob],
+    ) -> Result<bool, StoreError>;
+
+    /// Jobs, newest first, optionally in one state.
+    async fn list_jobs(&self, state: Option<&str>, limit: u32) -> Result<Vec<JobInfo>, StoreError>;
+
+    /// Queues a dead job again with a fresh schedule. False unless it was dead.
+    async fn revive_job(&self, id: i64) -> Result<bool, StoreError>;
+}
+
+/// Trust Hub evaluations.
+#[async_trait]
+pub trait EvaluationStore: Send + Sync {
+    /// Stores an evaluation (again: the same SID replaces the earlier copy).
+    async fn save_evaluation(&self, evaluation: &EvaluationRecord) -> Result<(), StoreError>;
+
+    /// A profile's evaluations, most recently fetched first.
+    async fn evaluations(&self, profile_sid: &str) -> Result<Vec<EvaluationRecord>, StoreError>;
 }
 
 /// Opens the store named by `DATABASE_URL` (creating a SQLite file if missing).
@@ -172,6 +131,14 @@ pub async fn connect(url: &str, synchronous: SqliteSynchronous) -> Result<DynSto
 /// The profile-level change a report makes, given the profile's current status.
 fn plan(current: Option<&ProfileStatus>, report: &StatusReport) -> Decision {
     crate::domain::decide(current, &report.status)
+}
+
+fn json_text(value: &impl serde::Serialize) -> Result<String, StoreError> {
+    serde_json::to_string(value).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+fn json_value(text: &str) -> Result<serde_json::Value, StoreError> {
+    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
 /// Cuts a `limit + 1` fetch to `limit` items and a cursor when there are more.

@@ -1,6 +1,10 @@
-//! Twilio: request signatures (and, later, the Trust Hub client).
+//! Twilio: request signatures, and the REST client for Trust Hub.
 
+pub mod client;
+pub mod models;
 pub mod signature;
+mod trusthub;
 pub mod verifier;
 
+pub use client::{CredentialBook, Credentials, RetryPolicy, TwilioClient, TwilioError};
 pub use verifier::{Rejection, SignedRequest, Verdict, Verified, Verifier};

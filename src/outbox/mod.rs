@@ -1,0 +1,181 @@
+//! The durable job queue (outbox): jobs are written in the same transaction as the transition
+//! that causes them, claimed by workers under a lease, retried with backoff and jitter, and
+//! buried (dead, inspectable, revivable) when their schedule is exhausted.
+
+mod worker;
+
+pub use worker::{Worker, WorkerConfig};
+
+use crate::domain::{ProfileStatus, StatusReport};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use rand::Rng as _;
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+/// Fetch and store Trust Hub's evaluation of a rejected profile.
+pub const FETCH_EVALUATION: &str = "fetch_evaluation";
+
+/// A job to enqueue.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewJob {
+    pub kind: &'static str,
+    pub payload: serde_json::Value,
+    /// Enqueueing the same key twice adds nothing, so a retried step may enqueue again.
+    pub dedupe_key: Option<String>,
+    pub run_at: DateTime<Utc>,
+}
+
+/// A claimed job.
+#[derive(Debug, Clone)]
+pub struct Job {
+    pub id: i64,
+    pub kind: String,
+    pub payload: serde_json::Value,
+    /// Attempts so far, this one included.
+    pub attempts: u32,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A job as listed for inspection.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct JobInfo {
+    pub id: i64,
+    pub kind: String,
+    pub state: String,
+    pub attempts: u32,
+    pub run_at: DateTime<Utc>,
+    pub last_error: Option<String>,
+    pub payload: serde_json::Value,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Job states, as stored.
+pub mod state {
+    pub const QUEUED: &str = "queued";
+    pub const RUNNING: &str = "running";
+    pub const DONE: &str = "done";
+    pub const DEAD: &str = "dead";
+}
+
+/// Why a job did not complete.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum JobError {
+    /// Worth another attempt, no sooner than `after` when given.
+    #[error("{reason}")]
+    Retry { reason: String, after: Option<Duration> },
+    /// Retrying cannot help: bury it now.
+    #[error("{0}")]
+    Permanent(String),
+}
+
+/// Runs one kind of job. `run` must be idempotent: a job may run again after a crash.
+#[async_trait]
+pub trait JobHandler: Send + Sync + 'static {
+    /// Does the work; returns the jobs to enqueue when it completes (atomically with completion).
+    async fn run(&self, job: &Job) -> Result<Vec<NewJob>, JobError>;
+
+    /// Attempts before the job is buried.
+    fn max_attempts(&self) -> u32;
+
+    /// Jobs to enqueue, atomically, when this one is buried.
+    fn on_dead(&self, _job: &Job, _reason: &str) -> Vec<NewJob> {
+        Vec::new()
+    }
+}
+
+/// Exponential backoff with jitter: attempt n waits between half and all of `base * 2^(n-1)`,
+/// capped at `max`.
+#[derive(Debug, Clone, Copy)]
+pub struct Backoff {
+    pub base: Duration,
+    pub max: Duration,
+}
+
+impl Backoff {
+    pub fn delay(&self, attempt: u32) -> Duration {
+        let exp = self
+            .base
+            .saturating_mul(2u32.saturating_pow(attempt.saturating_sub(1).min(30)));
+        let full = exp.min(self.max);
+        let half = full / 2;
+        half + rand::rng().random_range(Duration::ZERO..=half)
+    }
+}
+
+/// The payload of a job about one transition.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TransitionJob {
+    pub transition_id: i64,
+    pub profile_sid: String,
+    pub account_sid: Option<String>,
+    pub to: String,
+}
+
+/// The jobs an applied transition causes, enqueued in its transaction.
+pub fn jobs_for_transition(transition_id: i64, report: &StatusReport, now: DateTime<Utc>) -> Vec<NewJob> {
+    let payload = TransitionJob {
+        transition_id,
+        profile_sid: report.profile_sid.to_string(),
+        account_sid: report.account_sid.as_ref().map(ToString::to_string),
+        to: report.status.to_string(),
+    };
+    let payload = serde_json::to_value(payload).expect("plain struct serializes");
+    match report.status {
+        ProfileStatus::TwilioRejected => vec![NewJob {
+            kind: FETCH_EVALUATION,
+            payload,
+            dedupe_key: Some(format!("{FETCH_EVALUATION}:{transition_id}")),
+            run_at: now,
+        }],
+        _ => Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_with_jitter_and_caps() {
+        let backoff = Backoff {
+            base: Duration::from_secs(2),
+            max: Duration::from_secs(60),
+        };
+        for _ in 0..100 {
+            let first = backoff.delay(1);
+            assert!(
+                first >= Duration::from_secs(1) && first <= Duration::from_secs(2),
+                "{first:?}"
+            );
+            let fourth = backoff.delay(4);
+            assert!(
+                fourth >= Duration::from_secs(8) && fourth <= Duration::from_secs(16),
+                "{fourth:?}"
+            );
+            let late = backoff.delay(40);
+            assert!(
+                late >= Duration::from_secs(30) && late <= Duration::from_secs(60),
+                "{late:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_rejection_causes_an_evaluation_fetch() {
+        let report = |status: &str| StatusReport {
+            account_sid: None,
+            profile_sid: crate::domain::ProfileSid::parse(&format!("BU{}", "a".repeat(32))).unwrap(),
+            status: ProfileStatus::from_wire(status),
+            failure_reason: None,
+            friendly_name: None,
+        };
+        let jobs = jobs_for_transition(7, &report("twilio-rejected"), Utc::now());
+        assert_eq!(jobs.len(), 1);
+        assert_eq!(jobs[0].kind, FETCH_EVALUATION);
+        assert_eq!(jobs[0].dedupe_key.as_deref(), Some("fetch_evaluation:7"));
+        assert_eq!(jobs[0].payload["transition_id"], 7);
+        assert!(jobs_for_transition(8, &report("in-review"), Utc::now()).is_empty());
+    }
+}

@@ -1,0 +1,132 @@
+//! The records the store keeps and returns.
+
+use super::Cursor;
+use crate::domain::{AccountSid, Decision, ProfileStatus, StatusReport};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+/// Everything kept about a callback that passed its signature check.
+#[derive(Debug, Clone)]
+pub struct CallbackRecord {
+    /// `I-Twilio-Idempotency-Token`: a redelivery with the same token is stored once.
+    pub idempotency_token: Option<String>,
+    /// Hex SHA-256 of the signed URL and raw body: without a token, a callback repeating its
+    /// profile's latest one exactly is a redelivery.
+    pub body_hash: String,
+    pub account_sid: Option<AccountSid>,
+    /// What it reports, or why it is unusable (kept for inspection, answered with 400).
+    pub report: Result<StatusReport, String>,
+    pub content_type: String,
+    /// Every field as received, in order.
+    pub fields: Vec<(String, String)>,
+    /// Which secret verified it.
+    pub credential: String,
+    pub received_at: DateTime<Utc>,
+}
+
+/// What recording a callback did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Recorded {
+    /// The same callback was stored before; nothing changed.
+    Duplicate,
+    /// Stored now; `decision` is what it did to the profile (`None` when unusable).
+    Stored {
+        callback_id: i64,
+        decision: Option<Decision>,
+    },
+}
+
+/// Where a transition was learnt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Source {
+    Callback,
+    Submission,
+    Sync,
+}
+
+impl Source {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Callback => "callback",
+            Self::Submission => "submission",
+            Self::Sync => "sync",
+        }
+    }
+
+    pub(crate) fn parse(raw: &str) -> Self {
+        match raw {
+            "submission" => Self::Submission,
+            "sync" => Self::Sync,
+            _ => Self::Callback,
+        }
+    }
+}
+
+/// A profile and its current status.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Profile {
+    pub sid: String,
+    pub account_sid: Option<String>,
+    pub status: ProfileStatus,
+    /// False when Twilio reported a status this version does not know.
+    pub status_known: bool,
+    pub friendly_name: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// One reported status change, oldest first in a profile's history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Transition {
+    pub from: Option<ProfileStatus>,
+    pub to: ProfileStatus,
+    pub at: DateTime<Utc>,
+    pub source: Source,
+    pub failure_reason: Option<String>,
+    /// False for a report that arrived late (after a later status) and was kept as history only.
+    pub applied: bool,
+}
+
+/// A profile with its whole history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ProfileDetail {
+    #[serde(flatten)]
+    pub profile: Profile,
+    pub transitions: Vec<Transition>,
+}
+
+/// Filters and paging for the profile list.
+#[derive(Debug, Clone, Default)]
+pub struct ProfileQuery {
+    pub status: Option<String>,
+    pub account_sid: Option<String>,
+    pub limit: u32,
+    pub after: Option<Cursor>,
+}
+
+/// One page of a list, and where the next starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next: Option<Cursor>,
+}
+
+/// A Trust Hub evaluation as stored: Twilio's `results` exactly as returned.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EvaluationRecord {
+    pub sid: String,
+    pub profile_sid: String,
+    pub account_sid: Option<String>,
+    pub policy_sid: Option<String>,
+    /// `compliant` or `noncompliant`.
+    pub status: String,
+    pub results: serde_json::Value,
+    /// The profile's `errors` when the evaluation was fetched.
+    pub profile_errors: serde_json::Value,
+    /// Twilio's `date_created`, as given.
+    pub date_created: Option<String>,
+    pub fetched_at: DateTime<Utc>,
+    /// The transition (a rejection) it explains, when fetched for one.
+    pub transition_id: Option<i64>,
+}

@@ -1,0 +1,172 @@
+//! The job queue on PostgreSQL: `for update skip locked` hands each due job to one worker.
+
+use super::PostgresStore;
+use crate::outbox::{state, Job, JobInfo, NewJob};
+use crate::store::{JobStore, StoreError};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::postgres::PgRow;
+use sqlx::{PgConnection, Row};
+use std::time::Duration;
+
+/// Inserts a job inside the caller's transaction (skipped when its dedupe key exists).
+pub(super) async fn insert(
+    tx: &mut PgConnection,
+    job: &NewJob,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "insert into jobs (kind, dedupe_key, payload, state, attempts, run_at, created_at, updated_at)
+         values ($1, $2, $3, 'queued', 0, $4, $5, $5) on conflict (dedupe_key) do nothing",
+    )
+    .bind(job.kind)
+    .bind(job.dedupe_key.as_deref())
+    .bind(&job.payload)
+    .bind(job.run_at)
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+fn info(row: &PgRow) -> Result<JobInfo, StoreError> {
+    Ok(JobInfo {
+        id: row.try_get("id")?,
+        kind: row.try_get("kind")?,
+        state: row.try_get("state")?,
+        attempts: row.try_get::<i32, _>("attempts")? as u32,
+        run_at: row.try_get("run_at")?,
+        last_error: row.try_get("last_error")?,
+        payload: row.try_get("payload")?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+impl PostgresStore {
+    /// Moves a running job we hold to `new_state`, enqueuing `follow_ups` atomically.
+    async fn settle(
+        &self,
+        id: i64,
+        worker: &str,
+        new_state: &str,
+        error: Option<&str>,
+        run_at: Option<DateTime<Utc>>,
+        follow_ups: &[NewJob],
+    ) -> Result<bool, StoreError> {
+        let now = Utc::now();
+        let mut tx = self.pool.begin().await?;
+        let updated = sqlx::query(
+            "update jobs set state = $3, last_error = coalesce($4, last_error), run_at = coalesce($5, run_at),
+                             lease_until = null, updated_at = $6
+             where id = $1 and worker = $2 and state = 'running'",
+        )
+        .bind(id)
+        .bind(worker)
+        .bind(new_state)
+        .bind(error)
+        .bind(run_at)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if updated == 0 {
+            return Ok(false);
+        }
+        for job in follow_ups {
+            insert(&mut tx, job, now).await?;
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+}
+
+#[async_trait]
+impl JobStore for PostgresStore {
+    async fn enqueue_jobs(&self, jobs: &[NewJob]) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        for job in jobs {
+            insert(&mut tx, job, Utc::now()).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn claim_jobs(&self, worker: &str, limit: u32, lease: Duration) -> Result<Vec<Job>, StoreError> {
+        let now = Utc::now();
+        let until = now + chrono::Duration::from_std(lease).unwrap_or_default();
+        let rows = sqlx::query(
+            "update jobs set state = 'running', attempts = attempts + 1, worker = $1, lease_until = $2, updated_at = $3
+             where id in (select id from jobs
+                          where (state = 'queued' and run_at <= $3) or (state = 'running' and lease_until < $3)
+                          order by run_at, id limit $4 for update skip locked)
+             returning id, kind, payload, attempts, created_at",
+        )
+        .bind(worker)
+        .bind(until)
+        .bind(now)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(Job {
+                    id: row.try_get("id")?,
+                    kind: row.try_get("kind")?,
+                    payload: row.try_get("payload")?,
+                    attempts: row.try_get::<i32, _>("attempts")? as u32,
+                    created_at: row.try_get("created_at")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn complete_job(&self, id: i64, worker: &str, follow_ups: &[NewJob]) -> Result<bool, StoreError> {
+        self.settle(id, worker, state::DONE, None, None, follow_ups).await
+    }
+
+    async fn retry_job_later(
+        &self,
+        id: i64,
+        worker: &str,
+        error: &str,
+        run_at: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        self.settle(id, worker, state::QUEUED, Some(error), Some(run_at), &[])
+            .await
+    }
+
+    async fn bury_job(
+        &self,
+        id: i64,
+        worker: &str,
+        error: &str,
+        follow_ups: &[NewJob],
+    ) -> Result<bool, StoreError> {
+        self.settle(id, worker, state::DEAD, Some(error), None, follow_ups)
+            .await
+    }
+
+    async fn list_jobs(&self, state: Option<&str>, limit: u32) -> Result<Vec<JobInfo>, StoreError> {
+        let rows = sqlx::query(
+            "select * from jobs where ($1::text is null or state = $1) order by id desc limit $2",
+        )
+        .bind(state)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(info).collect()
+    }
+
+    async fn revive_job(&self, id: i64) -> Result<bool, StoreError> {
+        let now = Utc::now();
+        let updated = sqlx::query(
+            "update jobs set state = 'queued', attempts = 0, run_at = $2, updated_at = $2 where id = $1 and state = 'dead'",
+        )
+        .bind(id)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(updated.rows_affected() == 1)
+    }
+}

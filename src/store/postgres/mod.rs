@@ -1,0 +1,44 @@
+//! The PostgreSQL store, for several replicas on one database. Row locks (`for update`) order
+//! concurrent reports for one profile, `for update skip locked` hands each job to one worker,
+//! and sqlx's migrator takes an advisory lock, so replicas can migrate at once.
+
+mod evaluations;
+mod jobs;
+mod profiles;
+
+use super::{Store, StoreError};
+use async_trait::async_trait;
+use sqlx::postgres::{PgPool, PgPoolOptions};
+use std::time::Duration;
+
+pub struct PostgresStore {
+    pool: PgPool,
+}
+
+impl PostgresStore {
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        let pool = PgPoolOptions::new()
+            .max_connections(16)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect(url)
+            .await?;
+        Ok(Self { pool })
+    }
+}
+
+#[async_trait]
+impl Store for PostgresStore {
+    async fn migrate(&self) -> Result<(), StoreError> {
+        sqlx::migrate!("./migrations/postgres").run(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("select 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn close(&self) {
+        self.pool.close().await;
+    }
+}

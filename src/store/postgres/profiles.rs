@@ -1,0 +1,233 @@
+//! Profiles, callbacks and transitions on PostgreSQL.
+
+use super::PostgresStore;
+use crate::domain::{Decision, ProfileSid, ProfileStatus, StatusReport};
+use crate::outbox::jobs_for_transition;
+use crate::store::{
+    page, plan, CallbackRecord, CallbackStore, Page, Profile, ProfileDetail, ProfileQuery, Recorded, Source,
+    StoreError, Transition,
+};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::postgres::PgRow;
+use sqlx::{PgConnection, Row};
+
+fn profile(row: &PgRow) -> Result<Profile, StoreError> {
+    Ok(Profile {
+        sid: row.try_get("sid")?,
+        account_sid: row.try_get("account_sid")?,
+        status: ProfileStatus::from_wire(row.try_get("status")?),
+        status_known: row.try_get("status_known")?,
+        friendly_name: row.try_get("friendly_name")?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+fn transition(row: &PgRow) -> Result<Transition, StoreError> {
+    let from: Option<String> = row.try_get("from_status")?;
+    Ok(Transition {
+        from: from.as_deref().map(ProfileStatus::from_wire),
+        to: ProfileStatus::from_wire(row.try_get("to_status")?),
+        at: row.try_get("at")?,
+        source: Source::parse(row.try_get("source")?),
+        failure_reason: row.try_get("failure_reason")?,
+        applied: row.try_get("applied")?,
+    })
+}
+
+/// Applies a report to its profile inside the caller's transaction, with the jobs it causes.
+async fn apply(
+    tx: &mut PgConnection,
+    report: &StatusReport,
+    source: Source,
+    callback_id: Option<i64>,
+    at: DateTime<Utc>,
+) -> Result<Decision, StoreError> {
+    let account = report.account_sid.as_ref().map(|a| a.as_str());
+    let created = sqlx::query(
+        "insert into profiles (sid, account_sid, status, status_known, friendly_name, created_at, updated_at)
+         values ($1, $2, $3, $4, $5, $6, $6) on conflict (sid) do nothing",
+    )
+    .bind(report.profile_sid.as_str())
+    .bind(account)
+    .bind(report.status.as_wire())
+    .bind(report.status.is_known())
+    .bind(report.friendly_name.as_deref())
+    .bind(at)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected()
+        == 1;
+    let (from, decision) = if created {
+        (None, Decision::Advance)
+    } else {
+        let current: String = sqlx::query_scalar("select status from profiles where sid = $1 for update")
+            .bind(report.profile_sid.as_str())
+            .fetch_one(&mut *tx)
+            .await?;
+        let current = ProfileStatus::from_wire(&current);
+        let decision = plan(Some(&current), report);
+        if decision == Decision::Advance {
+            sqlx::query(
+                "update profiles set status = $2, status_known = $3, updated_at = $4,
+                 account_sid = coalesce($5, account_sid), friendly_name = coalesce($6, friendly_name)
+                 where sid = $1",
+            )
+            .bind(report.profile_sid.as_str())
+            .bind(report.status.as_wire())
+            .bind(report.status.is_known())
+            .bind(at)
+            .bind(account)
+            .bind(report.friendly_name.as_deref())
+            .execute(&mut *tx)
+            .await?;
+        }
+        (Some(current), decision)
+    };
+    if decision == Decision::Unchanged {
+        return Ok(decision);
+    }
+    let transition_id: i64 = sqlx::query_scalar(
+        "insert into transitions (profile_sid, from_status, to_status, at, source, failure_reason, applied, callback_id)
+         values ($1, $2, $3, $4, $5, $6, $7, $8) returning id",
+    )
+    .bind(report.profile_sid.as_str())
+    .bind(from.as_ref().map(ProfileStatus::as_wire))
+    .bind(report.status.as_wire())
+    .bind(at)
+    .bind(source.as_str())
+    .bind(report.failure_reason.as_deref())
+    .bind(decision == Decision::Advance)
+    .bind(callback_id)
+    .fetch_one(&mut *tx)
+    .await?;
+    if decision == Decision::Advance {
+        for job in jobs_for_transition(transition_id, report, at) {
+            super::jobs::insert(tx, &job, at).await?;
+        }
+    }
+    Ok(decision)
+}
+
+#[async_trait]
+impl CallbackStore for PostgresStore {
+    async fn record_callback(&self, callback: &CallbackRecord) -> Result<Recorded, StoreError> {
+        let fields =
+            serde_json::to_value(&callback.fields).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let report = callback.report.as_ref().ok();
+        let mut tx = self.pool.begin().await?;
+        if callback.idempotency_token.is_none() {
+            // Two statements, so that the index on (profile_sid, id) serves the common one.
+            let latest: Option<String> =
+                match report {
+                    Some(report) => {
+                        sqlx::query_scalar(
+                            "select body_hash from callbacks where profile_sid = $1 order by id desc limit 1",
+                        )
+                        .bind(report.profile_sid.as_str())
+                        .fetch_optional(&mut *tx)
+                        .await?
+                    }
+                    None => sqlx::query_scalar(
+                        "select body_hash from callbacks where profile_sid is null order by id desc limit 1",
+                    )
+                    .fetch_optional(&mut *tx)
+                    .await?,
+                };
+            if latest.as_deref() == Some(callback.body_hash.as_str()) {
+                return Ok(Recorded::Duplicate);
+            }
+        }
+        let id: Option<i64> = sqlx::query_scalar(
+            "insert into callbacks (idempotency_token, body_hash, account_sid, profile_sid, status, problem,
+                                    content_type, fields, credential, received_at)
+             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+             on conflict (idempotency_token) do nothing returning id",
+        )
+        .bind(callback.idempotency_token.as_deref())
+        .bind(&callback.body_hash)
+        .bind(callback.account_sid.as_ref().map(|a| a.as_str()))
+        .bind(report.map(|r| r.profile_sid.as_str()))
+        .bind(report.map(|r| r.status.as_wire()))
+        .bind(callback.report.as_ref().err())
+        .bind(&callback.content_type)
+        .bind(fields)
+        .bind(&callback.credential)
+        .bind(callback.received_at)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(callback_id) = id else {
+            return Ok(Recorded::Duplicate);
+        };
+        let decision = match report {
+            Some(report) => Some(
+                apply(
+                    &mut tx,
+                    report,
+                    Source::Callback,
+                    Some(callback_id),
+                    callback.received_at,
+                )
+                .await?,
+            ),
+            None => None,
+        };
+        tx.commit().await?;
+        Ok(Recorded::Stored {
+            callback_id,
+            decision,
+        })
+    }
+
+    async fn record_report(
+        &self,
+        report: &StatusReport,
+        source: Source,
+        at: DateTime<Utc>,
+    ) -> Result<Decision, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let decision = apply(&mut tx, report, source, None, at).await?;
+        tx.commit().await?;
+        Ok(decision)
+    }
+
+    async fn list_profiles(&self, query: &ProfileQuery) -> Result<Page<Profile>, StoreError> {
+        let rows = sqlx::query(
+            "select * from profiles
+             where ($1::text is null or status = $1) and ($2::text is null or account_sid = $2)
+               and ($3::timestamptz is null or (updated_at, sid) < ($3, $4::text))
+             order by updated_at desc, sid desc limit $5",
+        )
+        .bind(query.status.as_deref())
+        .bind(query.account_sid.as_deref())
+        .bind(query.after.as_ref().map(|c| c.updated_at))
+        .bind(query.after.as_ref().map(|c| c.sid.as_str()))
+        .bind(i64::from(query.limit) + 1)
+        .fetch_all(&self.pool)
+        .await?;
+        let items = rows.iter().map(profile).collect::<Result<Vec<_>, _>>()?;
+        Ok(page(items, query.limit))
+    }
+
+    async fn get_profile(&self, sid: &ProfileSid) -> Result<Option<ProfileDetail>, StoreError> {
+        let Some(row) = sqlx::query("select * from profiles where sid = $1")
+            .bind(sid.as_str())
+            .fetch_optional(&self.pool)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let transitions = sqlx::query("select * from transitions where profile_sid = $1 order by id")
+            .bind(sid.as_str())
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(transition)
+            .collect::<Result<_, _>>()?;
+        Ok(Some(ProfileDetail {
+            profile: profile(&row)?,
+            transitions,
+        }))
+    }
+}
