@@ -1,18 +1,39 @@
 //! Assembles the service from its configuration; tests start it exactly as `serve` does.
 
 use crate::config::Config;
+use crate::evaluation::EvaluationFetcher;
 use crate::http::{self, ApiTokens, AppState};
-use crate::store;
-use crate::twilio::Verifier;
+use crate::outbox::{Worker, FETCH_EVALUATION};
+use crate::store::{self, DynStore};
+use crate::twilio::{CredentialBook, TwilioClient, Verifier};
 use anyhow::Context as _;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
 use tokio::net::TcpListener;
+use tokio::sync::{watch, Notify};
 
-/// A service ready to run: migrated, listening.
+/// A service ready to run: migrated, listening, its job worker built.
 pub struct Application {
     state: AppState,
     listener: TcpListener,
+    worker: Worker,
+}
+
+/// The job worker with every handler this configuration supports.
+pub fn worker(config: &Config, store: DynStore, wake: Arc<Notify>) -> anyhow::Result<Worker> {
+    let trusthub = TwilioClient::new(
+        &config.trusthub_api_url,
+        Duration::from_secs(config.twilio_timeout_secs),
+    )?;
+    let evaluations = EvaluationFetcher {
+        store: store.clone(),
+        client: trusthub,
+        credentials: CredentialBook::from_config(config),
+        max_attempts: config.evaluation_max_attempts.max(1),
+    };
+    Ok(Worker::new(store, config.worker(), wake).handle(FETCH_EVALUATION, Arc::new(evaluations)))
 }
 
 impl Application {
@@ -38,19 +59,34 @@ impl Application {
         let listener = TcpListener::bind(addr)
             .await
             .with_context(|| format!("LISTEN_ADDR: cannot listen on {addr}"))?;
-        let state = AppState::new(store, verifier, public_url, api_tokens);
-        Ok(Self { state, listener })
+        let wake = Arc::new(Notify::new());
+        let worker = worker(config, store.clone(), wake.clone())?;
+        let state = AppState::new(store, verifier, public_url, api_tokens, wake);
+        Ok(Self {
+            state,
+            listener,
+            worker,
+        })
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
         self.listener.local_addr()
     }
 
-    /// Serves until `shutdown`, finishes in-flight requests, then closes the database.
+    /// Serves until `shutdown`, finishes in-flight requests and the jobs in hand, then closes
+    /// the database.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let store = self.state.store().clone();
+        let (stop, stopped) = watch::channel(false);
+        let worker = tokio::spawn(self.worker.run(stopped));
+        let shutdown = async move {
+            shutdown.await;
+            let _ = stop.send(true);
+        };
         tracing::info!(addr = %self.listener.local_addr()?, "serving");
-        http::serve(self.listener, self.state, shutdown).await?;
+        let served = http::serve(self.listener, self.state, shutdown).await;
+        worker.await.context("the job worker failed")?;
+        served?;
         store.close().await;
         tracing::info!("stopped");
         Ok(())

@@ -28,6 +28,13 @@ pub const ENV_VARS: &[&str] = &[
     "WEBHOOK_ALLOW_PRIVATE",
     "LOG_FORMAT",
     "SQLITE_SYNCHRONOUS",
+    "TWILIO_TIMEOUT_SECS",
+    "WORKER_CONCURRENCY",
+    "WORKER_POLL_MS",
+    "JOB_LEASE_SECS",
+    "JOB_RETRY_BASE_MS",
+    "JOB_RETRY_MAX_MS",
+    "EVALUATION_MAX_ATTEMPTS",
 ];
 
 /// The whole configuration. Secrets are `SecretString`: never in logs or `Debug` output.
@@ -52,6 +59,26 @@ pub struct Config {
     pub webhook_allow_private: bool,
     pub log_format: LogFormat,
     pub sqlite_synchronous: SqliteSynchronous,
+    /// Per-request timeout of Twilio REST calls.
+    #[serde(deserialize_with = "number")]
+    pub twilio_timeout_secs: u64,
+    /// Jobs a worker runs at once.
+    #[serde(deserialize_with = "number")]
+    pub worker_concurrency: u32,
+    /// How often an idle worker looks for due jobs (it is also woken when this process enqueues).
+    #[serde(deserialize_with = "number")]
+    pub worker_poll_ms: u64,
+    /// How long a claimed job belongs to its worker; after a crash it is claimed again then.
+    #[serde(deserialize_with = "number")]
+    pub job_lease_secs: u64,
+    /// First retry delay of a failed job; each retry doubles it (with jitter) up to the max.
+    #[serde(deserialize_with = "number")]
+    pub job_retry_base_ms: u64,
+    #[serde(deserialize_with = "number")]
+    pub job_retry_max_ms: u64,
+    /// Attempts to fetch an evaluation before the alert goes out without it.
+    #[serde(deserialize_with = "number")]
+    pub evaluation_max_attempts: u32,
     /// More accounts (ISV subaccounts) and previous tokens, from the TOML file.
     pub accounts: Vec<AccountConfig>,
     /// Shared signing keys named by `X-Twilio-Webhooks-Signature-Settings`.
@@ -102,6 +129,13 @@ struct Defaults {
     webhook_allow_private: bool,
     log_format: LogFormat,
     sqlite_synchronous: SqliteSynchronous,
+    twilio_timeout_secs: u64,
+    worker_concurrency: u32,
+    worker_poll_ms: u64,
+    job_lease_secs: u64,
+    job_retry_base_ms: u64,
+    job_retry_max_ms: u64,
+    evaluation_max_attempts: u32,
     accounts: Vec<()>,
     shared_keys: Vec<()>,
 }
@@ -116,6 +150,14 @@ const DEFAULTS: fn() -> Defaults = || Defaults {
     webhook_allow_private: false,
     log_format: LogFormat::Text,
     sqlite_synchronous: SqliteSynchronous::Normal,
+    twilio_timeout_secs: 30,
+    worker_concurrency: 4,
+    worker_poll_ms: 1000,
+    job_lease_secs: 300,
+    job_retry_base_ms: 5000,
+    job_retry_max_ms: 3_600_000,
+    // With the defaults above: about 10 minutes of retries.
+    evaluation_max_attempts: 8,
     accounts: Vec::new(),
     shared_keys: Vec::new(),
 };
@@ -193,6 +235,21 @@ impl Config {
             PublicUrl::parse(url)?;
         }
         Ok(())
+    }
+
+    /// The worker settings.
+    pub fn worker(&self) -> crate::outbox::WorkerConfig {
+        use std::time::Duration;
+        crate::outbox::WorkerConfig {
+            concurrency: self.worker_concurrency.max(1),
+            lease: Duration::from_secs(self.job_lease_secs.max(1)),
+            poll: Duration::from_millis(self.worker_poll_ms.max(10)),
+            backoff: crate::outbox::Backoff {
+                base: Duration::from_millis(self.job_retry_base_ms),
+                max: Duration::from_millis(self.job_retry_max_ms.max(self.job_retry_base_ms)),
+            },
+            max_retry_after: Duration::from_secs(3600),
+        }
     }
 
     pub fn listen_addr(&self) -> Result<SocketAddr, ConfigError> {
@@ -337,6 +394,28 @@ fn secret_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<SecretString>, D::
     Ok(string_list(d)?.into_iter().map(SecretString::from).collect())
 }
 
+/// A number from the file, or from a string (environment values are strings).
+fn number<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: std::str::FromStr + Deserialize<'de>,
+    T::Err: std::fmt::Display,
+{
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Number<T> {
+        Value(T),
+        Text(String),
+    }
+    match Number::<T>::deserialize(d)? {
+        Number::Value(n) => Ok(n),
+        Number::Text(t) => t
+            .trim()
+            .parse()
+            .map_err(|e| serde::de::Error::custom(format!("{t:?}: {e}"))),
+    }
+}
+
 fn flag<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
     #[derive(Deserialize)]
     #[serde(untagged)]
@@ -467,6 +546,10 @@ secret = "s1"
         assert!(err.to_string().starts_with("TWILIO_AUTH_TOKEN"), "{err}");
         let err = Config::load_from(None, env(&[("PUBLIC_URL", "ftp://x")])).unwrap_err();
         assert!(err.to_string().starts_with("PUBLIC_URL"), "{err}");
+        let err = Config::load_from(None, env(&[("WORKER_CONCURRENCY", "many")])).unwrap_err();
+        assert!(err.to_string().contains("many"), "{err}");
+        let ok = Config::load_from(None, env(&[("WORKER_CONCURRENCY", " 9 ")])).unwrap();
+        assert_eq!(ok.worker_concurrency, 9);
         let err = Config::load_from(None, env(&[("WEBHOOK_ALLOW_PRIVATE", "maybe")])).unwrap_err();
         assert!(err.to_string().contains("not a boolean"), "{err}");
     }

@@ -5,6 +5,7 @@ pub mod app;
 pub mod cli;
 pub mod config;
 pub mod domain;
+pub mod evaluation;
 pub mod http;
 pub mod outbox;
 pub mod store;

@@ -2,18 +2,8 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
-use trusthub_hooks::config::ENV_VARS;
-
-fn bin() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_trusthub-hooks"));
-    for name in ENV_VARS.iter().chain(&["TRUSTHUB_HOOKS_CONFIG"]) {
-        command.env_remove(name);
-    }
-    command
-}
+use common::process::{bin, ServeProcess};
+use std::process::Command;
 
 fn run(command: &mut Command) -> (i32, String) {
     let output = command.output().unwrap();
@@ -176,57 +166,16 @@ fn serve_refuses_without_public_url_then_serves_and_stops_on_sigterm() {
     assert_ne!(code, 0);
     assert!(out.contains("PUBLIC_URL"), "{out}");
 
-    let mut child = bin()
-        .env("DATABASE_URL", &db)
-        .env("LISTEN_ADDR", "127.0.0.1:0")
-        .env("PUBLIC_URL", common::PUBLIC_URL)
-        .env("TWILIO_ACCOUNT_SID", common::ACCOUNT)
-        .env("TWILIO_AUTH_TOKEN", common::TOKEN)
-        .env("RUST_LOG", "info")
-        .arg("serve")
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // Read the log on a thread, so that waiting for the bound address has a deadline.
-    let stderr = child.stderr.take().unwrap();
-    let (lines, log) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if lines.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let addr = loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        let line = log.recv_timeout(left).unwrap_or_else(|e| {
-            let _ = child.kill();
-            panic!("serve did not report its address: {e}")
-        });
-        if let Some(rest) = line.split("addr=").nth(1) {
-            break rest.split_whitespace().next().unwrap().to_owned();
-        }
-    };
+    let serve = ServeProcess::start(&[
+        ("DATABASE_URL", db),
+        ("PUBLIC_URL", common::PUBLIC_URL.into()),
+        ("TWILIO_ACCOUNT_SID", common::ACCOUNT.into()),
+        ("TWILIO_AUTH_TOKEN", common::TOKEN.into()),
+    ]);
     assert!(
-        std::net::TcpStream::connect(&addr).is_ok(),
-        "not listening on {addr}"
+        std::net::TcpStream::connect(&serve.addr).is_ok(),
+        "not listening on {}",
+        serve.addr
     );
-    let killed = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("serve did not stop on SIGTERM");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    assert_eq!(status.code(), Some(0));
+    assert_eq!(serve.terminate(), Some(0));
 }

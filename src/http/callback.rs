@@ -3,7 +3,7 @@
 use super::error::ApiError;
 use super::AppState;
 use crate::domain::callback::{fields_from_json, parse_report, posted_account};
-use crate::domain::AccountSid;
+use crate::domain::{AccountSid, Decision};
 use crate::store::{self, CallbackRecord, Recorded};
 use crate::twilio::signature::{self, Payload};
 use crate::twilio::{Rejection, SignedRequest};
@@ -126,7 +126,12 @@ pub async fn receive(
     }
     let outcome = match recorded {
         Recorded::Duplicate => "duplicate",
-        Recorded::Stored { .. } => "stored",
+        Recorded::Stored { decision, .. } => {
+            if decision == Some(Decision::Advance) {
+                state.wake_worker();
+            }
+            "stored"
+        }
     };
     tracing::info!(outcome, decision = ?recorded, "status callback");
     Ok((StatusCode::NO_CONTENT, [("x-callback-outcome", outcome)]).into_response())

@@ -4,6 +4,7 @@ mod auth;
 mod callback;
 mod error;
 mod health;
+mod jobs;
 mod profiles;
 
 pub use auth::ApiTokens;
@@ -20,6 +21,7 @@ use axum::Router;
 use std::future::Future;
 use std::sync::Arc;
 use tokio::net::TcpListener;
+use tokio::sync::Notify;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
@@ -35,16 +37,30 @@ struct Inner {
     verifier: Verifier,
     public_url: PublicUrl,
     api_tokens: ApiTokens,
+    /// Wakes the job worker when a request enqueued work.
+    wake: Arc<Notify>,
 }
 
 impl AppState {
-    pub fn new(store: DynStore, verifier: Verifier, public_url: PublicUrl, api_tokens: ApiTokens) -> Self {
+    pub fn new(
+        store: DynStore,
+        verifier: Verifier,
+        public_url: PublicUrl,
+        api_tokens: ApiTokens,
+        wake: Arc<Notify>,
+    ) -> Self {
         Self(Arc::new(Inner {
             store,
             verifier,
             public_url,
             api_tokens,
+            wake,
         }))
+    }
+
+    /// Tells the job worker that work may be waiting.
+    pub fn wake_worker(&self) {
+        self.0.wake.notify_one();
     }
 
     pub fn store(&self) -> &DynStore {
@@ -76,10 +92,12 @@ pub fn router(state: AppState) -> Router {
     } else {
         callback.clone().nest(&prefix, callback)
     };
-    let api = profiles::router().layer(axum::middleware::from_fn_with_state(
-        state.clone(),
-        auth::require_token,
-    ));
+    let api = profiles::router()
+        .merge(jobs::router())
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_token,
+        ));
     let request_id = HeaderName::from_static("x-request-id");
     Router::new()
         .merge(callback)

@@ -3,7 +3,7 @@
 use super::error::ApiError;
 use super::AppState;
 use crate::domain::ProfileSid;
-use crate::store::{Cursor, Profile, ProfileDetail, ProfileQuery};
+use crate::store::{Cursor, EvaluationRecord, Profile, ProfileDetail, ProfileQuery};
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::routing::get;
@@ -17,6 +17,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/profiles", get(list))
         .route("/profiles/{sid}", get(show))
+        .route("/profiles/{sid}/evaluations", get(evaluations))
 }
 
 #[derive(Deserialize)]
@@ -84,19 +85,37 @@ async fn list(
 struct Shown {
     #[serde(flatten)]
     detail: ProfileDetail,
-    /// The latest Trust Hub evaluation; fetched on rejection once evaluations are wired in.
-    evaluation: Option<serde_json::Value>,
+    /// The latest Trust Hub evaluation (fetched on rejection), or `null`.
+    evaluation: Option<EvaluationRecord>,
 }
 
-async fn show(State(state): State<AppState>, Path(sid): Path<String>) -> Result<Json<Shown>, ApiError> {
-    let sid = ProfileSid::parse(&sid).map_err(|e| ApiError::bad_request("invalid_sid", e.to_string()))?;
+fn sid(raw: &str) -> Result<ProfileSid, ApiError> {
+    ProfileSid::parse(raw).map_err(|e| ApiError::bad_request("invalid_sid", e.to_string()))
+}
+
+async fn show(State(state): State<AppState>, Path(raw): Path<String>) -> Result<Json<Shown>, ApiError> {
+    let sid = sid(&raw)?;
     let detail = state
         .store()
         .get_profile(&sid)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no profile {sid} is known")))?;
-    Ok(Json(Shown {
-        detail,
-        evaluation: None,
+    let evaluation = state.store().evaluations(sid.as_str()).await?.into_iter().next();
+    Ok(Json(Shown { detail, evaluation }))
+}
+
+/// Every stored evaluation of a profile, newest first (a profile has few: one list).
+async fn evaluations(
+    State(state): State<AppState>,
+    Path(raw): Path<String>,
+) -> Result<Json<ListPage<EvaluationRecord>>, ApiError> {
+    let sid = sid(&raw)?;
+    if state.store().get_profile(&sid).await?.is_none() {
+        return Err(ApiError::not_found(format!("no profile {sid} is known")));
+    }
+    let items = state.store().evaluations(sid.as_str()).await?;
+    Ok(Json(ListPage {
+        items,
+        next_cursor: None,
     }))
 }

@@ -15,6 +15,9 @@ pub const TOKEN: &str = "12345678901234567890123456789012";
 pub const ACCOUNT: &str = "ACaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
 pub const API_TOKEN: &str = "test-api-token";
 pub const PUBLIC_URL: &str = "https://hooks.example.com/th";
+pub mod fake_trusthub;
+pub mod process;
+
 pub const PG_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -271,4 +274,30 @@ pub fn callback<'a>(sid: &'a str, status: &'a str) -> Vec<(&'a str, &'a str)> {
 /// The vectors computed by twilio-python (tests/vectors/generate.py).
 pub fn vectors() -> Value {
     serde_json::from_str(include_str!("../vectors/twilio_python.json")).unwrap()
+}
+
+/// Polls `check` until it yields `Some`, failing after `secs` seconds.
+pub async fn wait_for<T, F, Fut>(secs: u64, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(secs);
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+}
+
+/// Environment for fast job retries in tests.
+pub fn fast_jobs(env: &mut Vec<(&'static str, String)>) {
+    env.push(("WORKER_POLL_MS", "20".into()));
+    env.push(("JOB_RETRY_BASE_MS", "20".into()));
+    env.push(("JOB_RETRY_MAX_MS", "200".into()));
 }

@@ -1,0 +1,66 @@
+//! `GET /v1/jobs` and `POST /v1/jobs/{id}/retry`: the job queue, inspectable and revivable.
+
+use super::error::ApiError;
+use super::profiles::{query_error, ListPage, MAX_LIMIT};
+use super::AppState;
+use crate::outbox::{state, JobInfo};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/jobs", get(list))
+        .route("/jobs/{id}/retry", post(retry))
+}
+
+#[derive(Deserialize)]
+struct ListParams {
+    state: Option<String>,
+    limit: Option<u32>,
+}
+
+async fn list(
+    State(app): State<AppState>,
+    params: Result<Query<ListParams>, QueryRejection>,
+) -> Result<Json<ListPage<JobInfo>>, ApiError> {
+    let Query(params) = params.map_err(query_error)?;
+    let wanted = params.state.filter(|s| !s.is_empty());
+    if let Some(wanted) = &wanted {
+        if ![state::QUEUED, state::RUNNING, state::DONE, state::DEAD].contains(&wanted.as_str()) {
+            return Err(ApiError::bad_request(
+                "invalid_state",
+                "state is queued, running, done or dead",
+            ));
+        }
+    }
+    let limit = params.limit.unwrap_or(50).clamp(1, MAX_LIMIT);
+    let items = app.store().list_jobs(wanted.as_deref(), limit).await?;
+    Ok(Json(ListPage {
+        items,
+        next_cursor: None,
+    }))
+}
+
+/// Queues a dead job again with a fresh retry schedule.
+async fn retry(
+    State(app): State<AppState>,
+    Path(id): Path<i64>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    if !app.store().revive_job(id).await? {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "not_dead",
+            format!("job {id} does not exist or is not dead"),
+        ));
+    }
+    app.wake_worker();
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({"id": id, "state": state::QUEUED})),
+    ))
+}

@@ -1,0 +1,105 @@
+//! The real `trusthub-hooks serve` binary as a child process: started, killed, restarted.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{channel, Receiver};
+use std::time::{Duration, Instant};
+use trusthub_hooks::config::ENV_VARS;
+
+/// The binary with none of the caller's configuration leaking in.
+pub fn bin() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_trusthub-hooks"));
+    for name in ENV_VARS.iter().chain(&["TRUSTHUB_HOOKS_CONFIG"]) {
+        command.env_remove(name);
+    }
+    command
+}
+
+pub struct ServeProcess {
+    child: Child,
+    pub addr: String,
+    log: Receiver<String>,
+}
+
+impl ServeProcess {
+    /// Starts `serve` on port 0 with `env` and waits (with a deadline) for its address.
+    pub fn start(env: &[(&str, String)]) -> Self {
+        let mut child = bin()
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+            .env("LISTEN_ADDR", "127.0.0.1:0")
+            .env("RUST_LOG", "info")
+            .arg("serve")
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Read the log on a thread, so that waiting for the address has a deadline.
+        let stderr = child.stderr.take().unwrap();
+        let (lines, log) = channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if lines.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let addr = loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = log.recv_timeout(left).unwrap_or_else(|e| {
+                let _ = child.kill();
+                panic!("serve did not report its address: {e}")
+            });
+            if let Some(rest) = line.split("addr=").nth(1) {
+                break rest.split_whitespace().next().unwrap().to_owned();
+            }
+        };
+        Self { child, addr, log }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// SIGKILL: no cleanup of any kind.
+    pub fn kill9(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+
+    /// SIGTERM, then the exit code (within a deadline).
+    pub fn terminate(mut self) -> Option<i32> {
+        let sent = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status.code();
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!("serve did not stop on SIGTERM");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The log lines printed so far.
+    pub fn drain_log(&self) -> Vec<String> {
+        self.log.try_iter().collect()
+    }
+}
+
+impl Drop for ServeProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

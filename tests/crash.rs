@@ -1,0 +1,79 @@
+//! kill -9 in the middle of a job loses nothing: after a restart the job's lease expires and
+//! it completes. SQLite and PostgreSQL.
+
+mod common;
+
+use common::fake_trusthub::{FakeTrustHub, Fault};
+use common::process::ServeProcess;
+use common::{bundle, callback, sign, Backend, TestDb, ACCOUNT, API_TOKEN, PUBLIC_URL, TOKEN};
+use serde_json::Value;
+use std::time::Duration;
+
+async fn killed_mid_job_completes_after_restart(backend: Backend) {
+    let Some(db) = TestDb::new(backend).await else {
+        return;
+    };
+    let fake = FakeTrustHub::start().await;
+    fake.add_account(ACCOUNT, TOKEN);
+    let sid = bundle(1);
+    fake.add_profile(&sid, ACCOUNT, "twilio-rejected");
+    // The first Trust Hub call hangs long enough to kill the process during it.
+    fake.inject([Fault::Delay(Duration::from_secs(30))]);
+    let env = vec![
+        ("DATABASE_URL", db.url.clone()),
+        ("PUBLIC_URL", PUBLIC_URL.to_owned()),
+        ("TWILIO_ACCOUNT_SID", ACCOUNT.to_owned()),
+        ("TWILIO_AUTH_TOKEN", TOKEN.to_owned()),
+        ("API_TOKENS", API_TOKEN.to_owned()),
+        ("TRUSTHUB_API_URL", fake.base.clone()),
+        ("TWILIO_TIMEOUT_SECS", "60".to_owned()),
+        ("JOB_LEASE_SECS", "1".to_owned()),
+        ("WORKER_POLL_MS", "50".to_owned()),
+    ];
+    let client = reqwest::Client::new();
+    let first = ServeProcess::start(&env);
+    let params = callback(&sid, "twilio-rejected");
+    let signature = sign(&format!("{PUBLIC_URL}/twilio/status-callback"), &params, TOKEN);
+    let response = client
+        .post(first.url("/th/twilio/status-callback"))
+        .header("X-Twilio-Signature", signature)
+        .form(&params)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 204);
+    common::wait_for(20, "the job's first Trust Hub call", || async {
+        (fake.arrivals() > 0).then_some(())
+    })
+    .await;
+    first.kill9();
+
+    let second = ServeProcess::start(&env);
+    let url = second.url(&format!("/v1/profiles/{sid}"));
+    let evaluation = common::wait_for(30, "the evaluation after restart", || {
+        let request = client.get(&url).bearer_auth(API_TOKEN).send();
+        async move {
+            let profile: Value = request.await.ok()?.json().await.ok()?;
+            Some(profile["evaluation"].clone()).filter(|e| !e.is_null())
+        }
+    })
+    .await;
+    assert_eq!(evaluation["status"], "noncompliant");
+    let jobs: Value = client
+        .get(second.url("/v1/jobs"))
+        .bearer_auth(API_TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(jobs["items"][0]["state"], "done");
+    assert_eq!(
+        jobs["items"][0]["attempts"], 2,
+        "claimed again after the lease expired"
+    );
+    assert_eq!(second.terminate(), Some(0));
+}
+
+both_backends!(killed_mid_job_completes_after_restart);

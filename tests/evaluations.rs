@@ -1,0 +1,233 @@
+//! On rejection the service fetches Trust Hub's evaluation (from a local fake that follows
+//! Twilio's OpenAPI description) and serves it; faults are retried, permanent errors recorded.
+
+mod common;
+
+use common::fake_trusthub::{FakeTrustHub, Fault};
+use common::{bundle, callback, fast_jobs, wait_for, Backend, TestApp, ACCOUNT, TOKEN};
+use serde_json::Value;
+
+async fn app_with(backend: Backend, fake: &FakeTrustHub, extra: &[(&'static str, &str)]) -> Option<TestApp> {
+    let base = fake.base.clone();
+    let extra: Vec<(&'static str, String)> = extra.iter().map(|(k, v)| (*k, (*v).to_owned())).collect();
+    TestApp::spawn_with(backend, None, move |env| {
+        env.push(("TRUSTHUB_API_URL", base));
+        fast_jobs(env);
+        env.extend(extra);
+    })
+    .await
+}
+
+async fn reject(app: &TestApp, sid: &str) {
+    for status in ["pending-review", "in-review"] {
+        assert_eq!(app.post_signed(&callback(sid, status), TOKEN).await.status(), 204);
+    }
+    let mut rejected = callback(sid, "twilio-rejected");
+    rejected.push(("FailureReason", "Business information mismatch"));
+    assert_eq!(app.post_signed(&rejected, TOKEN).await.status(), 204);
+}
+
+async fn evaluation_of(app: &TestApp, sid: &str) -> Value {
+    wait_for(20, "the evaluation", || async {
+        let (_, profile) = app.api_get(&format!("/v1/profiles/{sid}")).await;
+        Some(profile["evaluation"].clone()).filter(|e| !e.is_null())
+    })
+    .await
+}
+
+async fn job_in_state(app: &TestApp, state: &str) -> Value {
+    wait_for(20, &format!("a {state} job"), || async {
+        let (_, jobs) = app.api_get(&format!("/v1/jobs?state={state}")).await;
+        jobs["items"].as_array().and_then(|items| items.first().cloned())
+    })
+    .await
+}
+
+async fn rejection_fetches_and_keeps_the_evaluation(backend: Backend) {
+    let fake = FakeTrustHub::start().await;
+    fake.add_account(ACCOUNT, TOKEN);
+    let sid = bundle(1);
+    fake.add_profile(&sid, ACCOUNT, "twilio-rejected");
+    let Some(app) = app_with(backend, &fake, &[]).await else {
+        return;
+    };
+    reject(&app, &sid).await;
+    let evaluation = evaluation_of(&app, &sid).await;
+    assert_eq!(evaluation["status"], "noncompliant");
+    assert!(evaluation["sid"].as_str().unwrap().starts_with("EL"));
+    assert_eq!(evaluation["profile_errors"], serde_json::json!([{"code": 18601}]));
+    let results = evaluation["results"].as_array().unwrap();
+    assert_eq!(results[0]["error_code"], 22214);
+    assert_eq!(results[0]["invalid"][0]["object_field"], "business_name");
+    // The calls made, in order, with basic auth as the account, the policy in a form body.
+    let calls: Vec<(String, String)> = fake
+        .requests()
+        .iter()
+        .map(|r| (r.method.clone(), r.path.clone()))
+        .collect();
+    let profile_path = format!("/v1/CustomerProfiles/{sid}");
+    let evaluations_path = format!("{profile_path}/Evaluations");
+    assert_eq!(
+        calls,
+        [
+            ("GET".into(), profile_path),
+            ("GET".into(), evaluations_path.clone()),
+            ("POST".into(), evaluations_path)
+        ]
+    );
+    let requests = fake.requests();
+    assert!(requests.iter().all(|r| r.username.as_deref() == Some(ACCOUNT)));
+    assert_eq!(
+        requests[2].form,
+        [("PolicySid".to_owned(), format!("RN{}", "1".repeat(32)))]
+    );
+    let (_, list) = app.api_get(&format!("/v1/profiles/{sid}/evaluations")).await;
+    assert_eq!(list["items"].as_array().unwrap().len(), 1);
+    assert_eq!(list["items"][0], evaluation);
+    // Approvals do not fetch anything.
+    let other = bundle(2);
+    assert_eq!(
+        app.post_signed(&callback(&other, "twilio-approved"), TOKEN)
+            .await
+            .status(),
+        204
+    );
+    let (_, jobs) = app.api_get("/v1/jobs").await;
+    assert_eq!(jobs["items"].as_array().unwrap().len(), 1);
+}
+
+async fn an_existing_evaluation_is_used(backend: Backend) {
+    let fake = FakeTrustHub::start().await;
+    fake.add_account(ACCOUNT, TOKEN);
+    let sid = bundle(3);
+    fake.add_profile(&sid, ACCOUNT, "twilio-rejected");
+    fake.add_evaluation(&sid);
+    let newest = fake.add_evaluation(&sid);
+    let Some(app) = app_with(backend, &fake, &[]).await else {
+        return;
+    };
+    reject(&app, &sid).await;
+    let evaluation = evaluation_of(&app, &sid).await;
+    assert_eq!(evaluation["sid"], newest["sid"]);
+    assert!(
+        fake.requests().iter().all(|r| r.method == "GET"),
+        "nothing created"
+    );
+}
+
+async fn faults_are_retried_until_it_works(backend: Backend) {
+    let fake = FakeTrustHub::start().await;
+    fake.add_account(ACCOUNT, TOKEN);
+    let sid = bundle(4);
+    fake.add_profile(&sid, ACCOUNT, "twilio-rejected");
+    // Three 503s exhaust one attempt's in-line retries; then a 429 with Retry-After, then a
+    // slow answer past the timeout.
+    fake.inject([
+        Fault::Status(503),
+        Fault::Status(503),
+        Fault::Status(503),
+        Fault::TooManyRequests { retry_after_secs: 1 },
+        Fault::Delay(std::time::Duration::from_millis(2500)),
+    ]);
+    let Some(app) = app_with(backend, &fake, &[("TWILIO_TIMEOUT_SECS", "1")]).await else {
+        return;
+    };
+    reject(&app, &sid).await;
+    let evaluation = evaluation_of(&app, &sid).await;
+    assert_eq!(evaluation["status"], "noncompliant");
+    let statuses: Vec<u16> = fake.requests().iter().map(|r| r.status).collect();
+    assert_eq!(&statuses[..4], [503, 503, 503, 429], "{statuses:?}");
+    let done = job_in_state(&app, "done").await;
+    assert!(done["attempts"].as_u64().unwrap() >= 2, "{done}");
+}
+
+async fn unauthorized_is_permanent_and_revivable(backend: Backend) {
+    let fake = FakeTrustHub::start().await;
+    let sid = bundle(5);
+    fake.add_profile(&sid, ACCOUNT, "twilio-rejected");
+    let Some(app) = app_with(backend, &fake, &[]).await else {
+        return;
+    };
+    reject(&app, &sid).await;
+    let dead = job_in_state(&app, "dead").await;
+    assert_eq!(dead["attempts"], 1, "401 is not retried");
+    assert!(dead["last_error"].as_str().unwrap().contains("401"), "{dead}");
+    assert_eq!(fake.requests().len(), 1);
+    // The operator fixes the credentials and retries the job.
+    fake.add_account(ACCOUNT, TOKEN);
+    let id = dead["id"].as_i64().unwrap();
+    let retried = app
+        .client
+        .post(app.url(&format!("/v1/jobs/{id}/retry")))
+        .bearer_auth(common::API_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(retried.status(), 202);
+    assert_eq!(evaluation_of(&app, &sid).await["status"], "noncompliant");
+    let again = app
+        .client
+        .post(app.url(&format!("/v1/jobs/{id}/retry")))
+        .bearer_auth(common::API_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 409);
+}
+
+async fn unknown_profile_is_recorded_as_dead(backend: Backend) {
+    let fake = FakeTrustHub::start().await;
+    fake.add_account(ACCOUNT, TOKEN);
+    let Some(app) = app_with(backend, &fake, &[]).await else {
+        return;
+    };
+    reject(&app, &bundle(6)).await;
+    let dead = job_in_state(&app, "dead").await;
+    assert!(dead["last_error"].as_str().unwrap().contains("404"), "{dead}");
+}
+
+async fn trust_hub_down_blocks_nothing(backend: Backend) {
+    // Nothing listens on port 9 of loopback: every call is refused.
+    let Some(app) = TestApp::spawn_with(backend, None, |env| {
+        env.push(("TRUSTHUB_API_URL", "http://127.0.0.1:9".into()));
+        fast_jobs(env);
+    })
+    .await
+    else {
+        return;
+    };
+    let sid = bundle(7);
+    let started = std::time::Instant::now();
+    reject(&app, &sid).await;
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "callbacks must not wait for Trust Hub"
+    );
+    let retrying = wait_for(20, "a retried job", || async {
+        let (_, jobs) = app.api_get("/v1/jobs").await;
+        let job = jobs["items"][0].clone();
+        Some(job).filter(|j| j["attempts"].as_u64().unwrap_or(0) >= 2)
+    })
+    .await;
+    assert!(
+        retrying["last_error"].as_str().unwrap().contains("cannot reach"),
+        "{retrying}"
+    );
+    assert_ne!(retrying["state"], "dead");
+    // Receiving goes on meanwhile.
+    assert_eq!(
+        app.post_signed(&callback(&bundle(8), "draft"), TOKEN)
+            .await
+            .status(),
+        204
+    );
+}
+
+both_backends!(
+    rejection_fetches_and_keeps_the_evaluation,
+    an_existing_evaluation_is_used,
+    faults_are_retried_until_it_works,
+    unauthorized_is_permanent_and_revivable,
+    unknown_profile_is_recorded_as_dead,
+    trust_hub_down_blocks_nothing,
+);

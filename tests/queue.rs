@@ -1,0 +1,158 @@
+//! The job queue's guarantees at the store level, on SQLite and PostgreSQL.
+
+mod common;
+
+use chrono::Utc;
+use common::{Backend, TestDb};
+use serde_json::json;
+use std::collections::HashSet;
+use std::time::Duration;
+use trusthub_hooks::config::SqliteSynchronous;
+use trusthub_hooks::outbox::{state, NewJob};
+use trusthub_hooks::store::{self, DynStore};
+
+async fn open(backend: Backend) -> Option<(TestDb, DynStore)> {
+    let db = TestDb::new(backend).await?;
+    let store = store::connect(&db.url, SqliteSynchronous::Normal).await.unwrap();
+    store.migrate().await.unwrap();
+    Some((db, store))
+}
+
+fn job(n: u32, key: Option<&str>) -> NewJob {
+    NewJob {
+        kind: "test",
+        payload: json!({"n": n}),
+        dedupe_key: key.map(str::to_owned),
+        run_at: Utc::now(),
+    }
+}
+
+async fn claim_complete_retry_bury_revive(backend: Backend) {
+    let Some((_db, store)) = open(backend).await else {
+        return;
+    };
+    store
+        .enqueue_jobs(&[job(1, Some("k1")), job(1, Some("k1")), job(2, None)])
+        .await
+        .unwrap();
+    let claimed = store.claim_jobs("w1", 10, Duration::from_secs(60)).await.unwrap();
+    assert_eq!(claimed.len(), 2, "the duplicate dedupe key was skipped");
+    assert!(claimed.iter().all(|j| j.attempts == 1));
+    // Claimed jobs are not handed out twice while leased.
+    assert!(store
+        .claim_jobs("w2", 10, Duration::from_secs(60))
+        .await
+        .unwrap()
+        .is_empty());
+    // Another worker cannot settle a job it does not hold.
+    assert!(!store.complete_job(claimed[0].id, "w2", &[]).await.unwrap());
+    // Completion enqueues follow-ups atomically.
+    assert!(store
+        .complete_job(claimed[0].id, "w1", &[job(3, Some("k3"))])
+        .await
+        .unwrap());
+    // A retry is not due before its time.
+    let later = Utc::now() + chrono::Duration::seconds(3600);
+    assert!(store
+        .retry_job_later(claimed[1].id, "w1", "boom", later)
+        .await
+        .unwrap());
+    let due = store.claim_jobs("w1", 10, Duration::from_secs(60)).await.unwrap();
+    assert_eq!(
+        due.iter()
+            .map(|j| j.payload["n"].as_u64().unwrap())
+            .collect::<Vec<_>>(),
+        [3]
+    );
+    assert!(store.bury_job(due[0].id, "w1", "hopeless", &[]).await.unwrap());
+    let dead = store.list_jobs(Some(state::DEAD), 10).await.unwrap();
+    assert_eq!((dead.len(), dead[0].last_error.as_deref()), (1, Some("hopeless")));
+    let queued = store.list_jobs(Some(state::QUEUED), 10).await.unwrap();
+    assert_eq!(queued[0].last_error.as_deref(), Some("boom"));
+    assert!(store.revive_job(dead[0].id).await.unwrap());
+    assert!(
+        !store.revive_job(dead[0].id).await.unwrap(),
+        "only dead jobs revive"
+    );
+    let again = store.claim_jobs("w1", 10, Duration::from_secs(60)).await.unwrap();
+    assert_eq!(
+        (again.len(), again[0].attempts),
+        (1, 1),
+        "a revived job starts a fresh schedule"
+    );
+    store.close().await;
+}
+
+/// A worker that dies holding a job loses it when the lease expires.
+async fn expired_leases_are_claimed_again(backend: Backend) {
+    let Some((_db, store)) = open(backend).await else {
+        return;
+    };
+    store.enqueue_jobs(&[job(1, None)]).await.unwrap();
+    let first = store
+        .claim_jobs("dead-worker", 1, Duration::from_millis(200))
+        .await
+        .unwrap();
+    assert_eq!(first.len(), 1);
+    assert!(store
+        .claim_jobs("w2", 1, Duration::from_secs(60))
+        .await
+        .unwrap()
+        .is_empty());
+    let second = common::wait_for(10, "lease expiry", || {
+        let store = store.clone();
+        async move {
+            Some(store.claim_jobs("w2", 1, Duration::from_secs(60)).await.unwrap()).filter(|j| !j.is_empty())
+        }
+    })
+    .await;
+    assert_eq!((second[0].id, second[0].attempts), (first[0].id, 2));
+    assert!(
+        !store.complete_job(first[0].id, "dead-worker", &[]).await.unwrap(),
+        "the old holder lost it"
+    );
+    assert!(store.complete_job(first[0].id, "w2", &[]).await.unwrap());
+    store.close().await;
+}
+
+/// Concurrent claimers never get the same job.
+async fn concurrent_claims_are_disjoint(backend: Backend) {
+    let Some((_db, store)) = open(backend).await else {
+        return;
+    };
+    let jobs: Vec<NewJob> = (0..200).map(|n| job(n, None)).collect();
+    store.enqueue_jobs(&jobs).await.unwrap();
+    let mut tasks = Vec::new();
+    for w in 0..8 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut mine = Vec::new();
+            loop {
+                let batch = store
+                    .claim_jobs(&format!("w{w}"), 7, Duration::from_secs(60))
+                    .await
+                    .unwrap();
+                if batch.is_empty() {
+                    return mine;
+                }
+                mine.extend(batch.into_iter().map(|j| j.id));
+            }
+        }));
+    }
+    let mut seen = HashSet::new();
+    let mut total = 0;
+    for task in tasks {
+        for id in task.await.unwrap() {
+            total += 1;
+            assert!(seen.insert(id), "job {id} claimed twice");
+        }
+    }
+    assert_eq!(total, 200);
+    store.close().await;
+}
+
+both_backends!(
+    claim_complete_retry_bury_revive,
+    expired_leases_are_claimed_again,
+    concurrent_claims_are_disjoint
+);
