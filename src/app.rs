@@ -3,7 +3,8 @@
 use crate::config::Config;
 use crate::evaluation::EvaluationFetcher;
 use crate::http::{self, ApiTokens, AppState};
-use crate::outbox::{Worker, FETCH_EVALUATION};
+use crate::notify::{webhook::WebhookSender, Deliverer, Fanout};
+use crate::outbox::{Worker, DELIVER, FETCH_EVALUATION, NOTIFY};
 use crate::store::{self, DynStore};
 use crate::twilio::{CredentialBook, TwilioClient, Verifier};
 use anyhow::Context as _;
@@ -33,7 +34,25 @@ pub fn worker(config: &Config, store: DynStore, wake: Arc<Notify>) -> anyhow::Re
         credentials: CredentialBook::from_config(config),
         max_attempts: config.evaluation_max_attempts.max(1),
     };
-    Ok(Worker::new(store, config.worker(), wake).handle(FETCH_EVALUATION, Arc::new(evaluations)))
+    let email = config.email()?.map(Arc::new);
+    let fanout = Fanout {
+        store: store.clone(),
+        email: email.clone(),
+    };
+    let deliverer = Deliverer {
+        store: store.clone(),
+        webhooks: WebhookSender::new(
+            Duration::from_secs(config.webhook_timeout_secs),
+            config.webhook_allow_private,
+        )?,
+        email,
+        max_attempts: config.delivery_max_attempts.max(1),
+        backoff: config.delivery_backoff(),
+    };
+    Ok(Worker::new(store, config.worker(), wake)
+        .handle(FETCH_EVALUATION, Arc::new(evaluations))
+        .handle(NOTIFY, Arc::new(fanout))
+        .handle(DELIVER, Arc::new(deliverer)))
 }
 
 impl Application {
@@ -61,7 +80,14 @@ impl Application {
             .with_context(|| format!("LISTEN_ADDR: cannot listen on {addr}"))?;
         let wake = Arc::new(Notify::new());
         let worker = worker(config, store.clone(), wake.clone())?;
-        let state = AppState::new(store, verifier, public_url, api_tokens, wake);
+        let state = AppState::new(
+            store,
+            verifier,
+            public_url,
+            api_tokens,
+            wake,
+            config.webhook_allow_private,
+        );
         Ok(Self {
             state,
             listener,

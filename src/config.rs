@@ -35,6 +35,10 @@ pub const ENV_VARS: &[&str] = &[
     "JOB_RETRY_BASE_MS",
     "JOB_RETRY_MAX_MS",
     "EVALUATION_MAX_ATTEMPTS",
+    "DELIVERY_MAX_ATTEMPTS",
+    "DELIVERY_RETRY_BASE_MS",
+    "DELIVERY_RETRY_MAX_MS",
+    "WEBHOOK_TIMEOUT_SECS",
 ];
 
 /// The whole configuration. Secrets are `SecretString`: never in logs or `Debug` output.
@@ -79,6 +83,21 @@ pub struct Config {
     /// Attempts to fetch an evaluation before the alert goes out without it.
     #[serde(deserialize_with = "number")]
     pub evaluation_max_attempts: u32,
+    /// Attempts per webhook or email before the delivery is dead.
+    #[serde(deserialize_with = "number")]
+    pub delivery_max_attempts: u32,
+    /// Deliveries retry on their own, longer schedule (hours, by default).
+    #[serde(deserialize_with = "number")]
+    pub delivery_retry_base_ms: u64,
+    #[serde(deserialize_with = "number")]
+    pub delivery_retry_max_ms: u64,
+    /// Per-request timeout of outbound webhooks.
+    #[serde(deserialize_with = "number")]
+    pub webhook_timeout_secs: u64,
+    /// More alert recipients, each with the statuses it wants (TOML file only).
+    pub alert_recipients: Vec<crate::notify::Recipient>,
+    /// The alert subject: `{name}`, `{sid}`, `{status}` and `{from}` are replaced (TOML file only).
+    pub email_subject_template: String,
     /// More accounts (ISV subaccounts) and previous tokens, from the TOML file.
     pub accounts: Vec<AccountConfig>,
     /// Shared signing keys named by `X-Twilio-Webhooks-Signature-Settings`.
@@ -136,6 +155,12 @@ struct Defaults {
     job_retry_base_ms: u64,
     job_retry_max_ms: u64,
     evaluation_max_attempts: u32,
+    delivery_max_attempts: u32,
+    delivery_retry_base_ms: u64,
+    delivery_retry_max_ms: u64,
+    webhook_timeout_secs: u64,
+    alert_recipients: Vec<()>,
+    email_subject_template: &'static str,
     accounts: Vec<()>,
     shared_keys: Vec<()>,
 }
@@ -158,6 +183,13 @@ const DEFAULTS: fn() -> Defaults = || Defaults {
     job_retry_max_ms: 3_600_000,
     // With the defaults above: about 10 minutes of retries.
     evaluation_max_attempts: 8,
+    // 5 s doubling to 2 h: 12 attempts span about 4.5 hours.
+    delivery_max_attempts: 12,
+    delivery_retry_base_ms: 5000,
+    delivery_retry_max_ms: 7_200_000,
+    webhook_timeout_secs: 15,
+    alert_recipients: Vec::new(),
+    email_subject_template: crate::notify::email::DEFAULT_SUBJECT,
     accounts: Vec::new(),
     shared_keys: Vec::new(),
 };
@@ -249,6 +281,59 @@ impl Config {
                 max: Duration::from_millis(self.job_retry_max_ms.max(self.job_retry_base_ms)),
             },
             max_retry_after: Duration::from_secs(3600),
+        }
+    }
+
+    /// The email alert settings, or `None` when `SMTP_URL` is not set.
+    pub fn email(&self) -> Result<Option<crate::notify::EmailSettings>, ConfigError> {
+        use secrecy::ExposeSecret as _;
+        let Some(smtp_url) = &self.smtp_url else {
+            if !self.alert_email_to.is_empty() || !self.alert_recipients.is_empty() {
+                tracing::warn!("alert recipients are configured but SMTP_URL is not: email is off");
+            }
+            return Ok(None);
+        };
+        let from = self
+            .alert_email_from
+            .as_deref()
+            .ok_or_else(|| invalid("ALERT_EMAIL_FROM", "required when SMTP_URL is set"))?;
+        let mailer = crate::notify::email::Mailer::new(
+            smtp_url.expose_secret(),
+            from,
+            std::time::Duration::from_secs(30),
+        )
+        .map_err(|message| invalid("SMTP_URL", message))?;
+        let mut recipients: Vec<crate::notify::Recipient> = self
+            .alert_email_to
+            .iter()
+            .map(|address| crate::notify::Recipient {
+                address: address.clone(),
+                statuses: Vec::new(),
+            })
+            .collect();
+        recipients.extend(self.alert_recipients.iter().cloned());
+        for recipient in &recipients {
+            recipient
+                .address
+                .parse::<lettre::Address>()
+                .map_err(|e| invalid("ALERT_EMAIL_TO", format!("{:?}: {e}", recipient.address)))?;
+        }
+        if recipients.is_empty() {
+            tracing::warn!("SMTP_URL is set but ALERT_EMAIL_TO is empty: no alert email will be sent");
+        }
+        Ok(Some(crate::notify::EmailSettings {
+            mailer,
+            recipients,
+            subject_template: self.email_subject_template.clone(),
+        }))
+    }
+
+    /// The retry schedule of deliveries.
+    pub fn delivery_backoff(&self) -> crate::outbox::Backoff {
+        use std::time::Duration;
+        crate::outbox::Backoff {
+            base: Duration::from_millis(self.delivery_retry_base_ms),
+            max: Duration::from_millis(self.delivery_retry_max_ms.max(self.delivery_retry_base_ms)),
         }
     }
 

@@ -2,7 +2,7 @@
 //! when none exists) and keep it whole.
 
 use crate::domain::{AccountSid, ProfileSid, StatusReport};
-use crate::outbox::{Job, JobError, JobHandler, NewJob, TransitionJob};
+use crate::outbox::{notify_job, Job, JobError, JobHandler, NewJob, TransitionJob};
 use crate::store::{DynStore, EvaluationRecord, Source};
 use crate::twilio::models::{CustomerProfile, Evaluation};
 use crate::twilio::{CredentialBook, TwilioClient, TwilioError};
@@ -121,11 +121,20 @@ impl JobHandler for EvaluationFetcher {
             transition_id: Some(target.transition_id),
         };
         self.store.save_evaluation(&record).await.map_err(store_error)?;
-        tracing::info!(profile = sid, evaluation = %record.sid, status = %record.status, at = %Utc::now(), "stored evaluation");
-        Ok(Vec::new())
+        tracing::info!(profile = sid, evaluation = %record.sid, status = %record.status, "stored evaluation");
+        // The alert waited for the reasons; it goes out now.
+        Ok(vec![notify_job(target.transition_id, None, Utc::now())])
     }
 
     fn max_attempts(&self) -> u32 {
         self.max_attempts
+    }
+
+    /// Out of retries: the alert goes out without the evaluation, saying why.
+    fn on_dead(&self, job: &Job, reason: &str) -> Vec<NewJob> {
+        match serde_json::from_value::<TransitionJob>(job.payload.clone()) {
+            Ok(target) => vec![notify_job(target.transition_id, Some(reason), Utc::now())],
+            Err(_) => Vec::new(),
+        }
     }
 }

@@ -7,6 +7,7 @@ pub mod config;
 pub mod domain;
 pub mod evaluation;
 pub mod http;
+pub mod notify;
 pub mod outbox;
 pub mod store;
 pub mod twilio;

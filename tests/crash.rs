@@ -59,19 +59,24 @@ async fn killed_mid_job_completes_after_restart(backend: Backend) {
     })
     .await;
     assert_eq!(evaluation["status"], "noncompliant");
-    let jobs: Value = client
-        .get(second.url("/v1/jobs"))
-        .bearer_auth(API_TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(jobs["items"][0]["state"], "done");
+    // The evaluation is stored just before its job is marked done: wait for that too.
+    let jobs_url = second.url("/v1/jobs");
+    let fetch = common::wait_for(10, "the fetch job to be done", || {
+        let request = client.get(&jobs_url).bearer_auth(API_TOKEN).send();
+        async move {
+            let jobs: Value = request.await.ok()?.json().await.ok()?;
+            let fetch = jobs["items"]
+                .as_array()?
+                .iter()
+                .find(|j| j["kind"] == "fetch_evaluation")?
+                .clone();
+            (fetch["state"] == "done").then_some(fetch)
+        }
+    })
+    .await;
     assert_eq!(
-        jobs["items"][0]["attempts"], 2,
-        "claimed again after the lease expired"
+        fetch["attempts"], 2,
+        "claimed again after the lease expired: {fetch}"
     );
     assert_eq!(second.terminate(), Some(0));
 }

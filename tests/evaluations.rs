@@ -35,10 +35,15 @@ async fn evaluation_of(app: &TestApp, sid: &str) -> Value {
     .await
 }
 
+/// The first `fetch_evaluation` job in `state` (other jobs, such as `notify`, are skipped).
 async fn job_in_state(app: &TestApp, state: &str) -> Value {
-    wait_for(20, &format!("a {state} job"), || async {
+    wait_for(20, &format!("a {state} fetch_evaluation job"), || async {
         let (_, jobs) = app.api_get(&format!("/v1/jobs?state={state}")).await;
-        jobs["items"].as_array().and_then(|items| items.first().cloned())
+        jobs["items"]
+            .as_array()?
+            .iter()
+            .find(|j| j["kind"] == "fetch_evaluation")
+            .cloned()
     })
     .await
 }
@@ -93,7 +98,13 @@ async fn rejection_fetches_and_keeps_the_evaluation(backend: Backend) {
         204
     );
     let (_, jobs) = app.api_get("/v1/jobs").await;
-    assert_eq!(jobs["items"].as_array().unwrap().len(), 1);
+    let fetches = jobs["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|j| j["kind"] == "fetch_evaluation")
+        .count();
+    assert_eq!(fetches, 1);
 }
 
 async fn an_existing_evaluation_is_used(backend: Backend) {
@@ -205,7 +216,11 @@ async fn trust_hub_down_blocks_nothing(backend: Backend) {
     );
     let retrying = wait_for(20, "a retried job", || async {
         let (_, jobs) = app.api_get("/v1/jobs").await;
-        let job = jobs["items"][0].clone();
+        let job = jobs["items"]
+            .as_array()?
+            .iter()
+            .find(|j| j["kind"] == "fetch_evaluation")?
+            .clone();
         Some(job).filter(|j| j["attempts"].as_u64().unwrap_or(0) >= 2)
     })
     .await;

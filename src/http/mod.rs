@@ -2,10 +2,12 @@
 
 mod auth;
 mod callback;
+mod deliveries;
 mod error;
 mod health;
 mod jobs;
 mod profiles;
+mod webhooks;
 
 pub use auth::ApiTokens;
 pub use callback::MAX_BODY_BYTES;
@@ -39,6 +41,8 @@ struct Inner {
     api_tokens: ApiTokens,
     /// Wakes the job worker when a request enqueued work.
     wake: Arc<Notify>,
+    /// `WEBHOOK_ALLOW_PRIVATE`: subscriptions may point at non-public addresses.
+    webhook_allow_private: bool,
 }
 
 impl AppState {
@@ -48,6 +52,7 @@ impl AppState {
         public_url: PublicUrl,
         api_tokens: ApiTokens,
         wake: Arc<Notify>,
+        webhook_allow_private: bool,
     ) -> Self {
         Self(Arc::new(Inner {
             store,
@@ -55,7 +60,12 @@ impl AppState {
             public_url,
             api_tokens,
             wake,
+            webhook_allow_private,
         }))
+    }
+
+    pub fn webhook_allow_private(&self) -> bool {
+        self.0.webhook_allow_private
     }
 
     /// Tells the job worker that work may be waiting.
@@ -94,6 +104,8 @@ pub fn router(state: AppState) -> Router {
     };
     let api = profiles::router()
         .merge(jobs::router())
+        .merge(webhooks::router())
+        .merge(deliveries::router())
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::require_token,

@@ -15,6 +15,30 @@ use std::time::Duration;
 
 /// Fetch and store Trust Hub's evaluation of a rejected profile.
 pub const FETCH_EVALUATION: &str = "fetch_evaluation";
+/// Decide who hears of a transition: create its deliveries.
+pub const NOTIFY: &str = "notify";
+/// Send one delivery (a webhook or an email).
+pub const DELIVER: &str = "deliver";
+
+/// The `deliver` job of a delivery; `round` tells replays apart.
+pub fn deliver_job(delivery_id: i64, round: i64, now: DateTime<Utc>) -> NewJob {
+    NewJob {
+        kind: DELIVER,
+        payload: serde_json::json!({ "delivery_id": delivery_id }),
+        dedupe_key: Some(format!("{DELIVER}:{delivery_id}:{round}")),
+        run_at: now,
+    }
+}
+
+/// The `notify` job of a transition, with why its evaluation is missing when it is.
+pub fn notify_job(transition_id: i64, evaluation_error: Option<&str>, now: DateTime<Utc>) -> NewJob {
+    NewJob {
+        kind: NOTIFY,
+        payload: serde_json::json!({ "transition_id": transition_id, "evaluation_error": evaluation_error }),
+        dedupe_key: Some(format!("{NOTIFY}:{transition_id}")),
+        run_at: now,
+    }
+}
 
 /// A job to enqueue.
 #[derive(Debug, Clone, PartialEq)]
@@ -83,6 +107,11 @@ pub trait JobHandler: Send + Sync + 'static {
     fn on_dead(&self, _job: &Job, _reason: &str) -> Vec<NewJob> {
         Vec::new()
     }
+
+    /// This kind's retry schedule, when it differs from the worker's.
+    fn backoff(&self) -> Option<Backoff> {
+        None
+    }
 }
 
 /// Exponential backoff with jitter: attempt n waits between half and all of `base * 2^(n-1)`,
@@ -113,7 +142,8 @@ pub struct TransitionJob {
     pub to: String,
 }
 
-/// The jobs an applied transition causes, enqueued in its transaction.
+/// The jobs an applied transition causes, enqueued in its transaction: a rejection first
+/// fetches its evaluation (whose job then notifies), anything else notifies at once.
 pub fn jobs_for_transition(transition_id: i64, report: &StatusReport, now: DateTime<Utc>) -> Vec<NewJob> {
     let payload = TransitionJob {
         transition_id,
@@ -129,7 +159,7 @@ pub fn jobs_for_transition(transition_id: i64, report: &StatusReport, now: DateT
             dedupe_key: Some(format!("{FETCH_EVALUATION}:{transition_id}")),
             run_at: now,
         }],
-        _ => Vec::new(),
+        _ => vec![notify_job(transition_id, None, now)],
     }
 }
 
@@ -176,6 +206,8 @@ mod tests {
         assert_eq!(jobs[0].kind, FETCH_EVALUATION);
         assert_eq!(jobs[0].dedupe_key.as_deref(), Some("fetch_evaluation:7"));
         assert_eq!(jobs[0].payload["transition_id"], 7);
-        assert!(jobs_for_transition(8, &report("in-review"), Utc::now()).is_empty());
+        let approved = jobs_for_transition(8, &report("twilio-approved"), Utc::now());
+        assert_eq!((approved.len(), approved[0].kind), (1, NOTIFY));
+        assert_eq!(approved[0].dedupe_key.as_deref(), Some("notify:8"));
     }
 }

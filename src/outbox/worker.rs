@@ -24,9 +24,15 @@ pub struct WorkerConfig {
 }
 
 pub struct Worker {
+    shared: Shared,
+    handlers: HashMap<String, Arc<dyn JobHandler>>,
+}
+
+/// What each job's task needs to record its outcome.
+#[derive(Clone)]
+struct Shared {
     id: String,
     store: DynStore,
-    handlers: HashMap<String, Arc<dyn JobHandler>>,
     config: WorkerConfig,
     wake: Arc<Notify>,
 }
@@ -40,11 +46,13 @@ impl Worker {
             rand::random::<u32>()
         );
         Self {
-            id,
-            store,
+            shared: Shared {
+                id,
+                store,
+                config,
+                wake,
+            },
             handlers: HashMap::new(),
-            config,
-            wake,
         }
     }
 
@@ -56,7 +64,8 @@ impl Worker {
 
     /// Runs until `shutdown` turns true, finishing the jobs in hand.
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
-        tracing::info!(worker = %self.id, "job worker started");
+        let shared = &self.shared;
+        tracing::info!(worker = %shared.id, "job worker started");
         loop {
             if *shutdown.borrow() {
                 break;
@@ -67,24 +76,27 @@ impl Worker {
                 Err(error) => tracing::warn!(%error, "claiming jobs failed; retrying"),
             }
             tokio::select! {
-                () = tokio::time::sleep(self.config.poll) => {}
-                () = self.wake.notified() => {}
+                () = tokio::time::sleep(shared.config.poll) => {}
+                () = shared.wake.notified() => {}
                 _ = shutdown.changed() => {}
             }
         }
-        tracing::info!(worker = %self.id, "job worker stopped");
+        tracing::info!(worker = %shared.id, "job worker stopped");
     }
 
-    /// Claims one batch of due jobs and runs it to the end; returns how many ran.
+    /// Claims one batch of due jobs and runs it to the end; returns how many ran. Each job
+    /// records its own outcome as soon as it ends, so outcomes commit concurrently.
     pub async fn run_once(&self) -> Result<usize, StoreError> {
-        let jobs = self
+        let shared = &self.shared;
+        let jobs = shared
             .store
-            .claim_jobs(&self.id, self.config.concurrency, self.config.lease)
+            .claim_jobs(&shared.id, shared.config.concurrency, shared.config.lease)
             .await?;
         let count = jobs.len();
         let mut running = JoinSet::new();
         for job in jobs {
             let handler = self.handlers.get(&job.kind).cloned();
+            let shared = shared.clone();
             running.spawn(async move {
                 let outcome = match &handler {
                     Some(handler) => {
@@ -106,20 +118,17 @@ impl Worker {
                         after: None,
                     }),
                 };
-                (job, handler, outcome)
+                if let Err(error) = shared.settle(&job, handler.as_deref(), outcome).await {
+                    tracing::warn!(%error, job = job.id, "recording a job's outcome failed; its lease will expire");
+                }
             });
         }
-        while let Some(joined) = running.join_next().await {
-            let Ok((job, handler, outcome)) = joined else {
-                continue;
-            };
-            if let Err(error) = self.settle(&job, handler.as_deref(), outcome).await {
-                tracing::warn!(%error, job = job.id, "recording a job's outcome failed; its lease will expire");
-            }
-        }
+        while running.join_next().await.is_some() {}
         Ok(count)
     }
+}
 
+impl Shared {
     async fn settle(
         &self,
         job: &Job,
@@ -157,7 +166,8 @@ impl Worker {
                             } => (*after).min(self.config.max_retry_after),
                             _ => Duration::ZERO,
                         };
-                        let delay = self.config.backoff.delay(job.attempts).max(after);
+                        let backoff = handler.and_then(|h| h.backoff()).unwrap_or(self.config.backoff);
+                        let delay = backoff.delay(job.attempts).max(after);
                         let run_at = Utc::now() + chrono::Duration::from_std(delay).unwrap_or_default();
                         tracing::info!(job = job.id, kind = %job.kind, attempts = job.attempts, %error, ?delay, "job will retry");
                         self.store

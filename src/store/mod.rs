@@ -16,8 +16,9 @@ use std::time::Duration;
 
 pub use cursor::Cursor;
 pub use model::{
-    CallbackRecord, EvaluationRecord, Page, Profile, ProfileDetail, ProfileQuery, Recorded, Source,
-    Transition,
+    channel, delivery_status, Attempt, CallbackRecord, Delivery, DeliveryQuery, EvaluationRecord,
+    NewDelivery, Page, Profile, ProfileDetail, ProfileQuery, Recorded, Source, Transition, TransitionRow,
+    Webhook,
 };
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
@@ -39,7 +40,7 @@ pub enum StoreError {
 
 /// Everything a backend provides.
 #[async_trait]
-pub trait Store: CallbackStore + JobStore + EvaluationStore + Send + Sync + 'static {
+pub trait Store: CallbackStore + JobStore + EvaluationStore + NotifyStore + Send + Sync + 'static {
     /// Applies pending migrations (safe to run from several replicas at once).
     async fn migrate(&self) -> Result<(), StoreError>;
 
@@ -68,6 +69,9 @@ pub trait CallbackStore: Send + Sync {
     async fn list_profiles(&self, query: &ProfileQuery) -> Result<Page<Profile>, StoreError>;
 
     async fn get_profile(&self, sid: &ProfileSid) -> Result<Option<ProfileDetail>, StoreError>;
+
+    /// One transition, by id.
+    async fn transition(&self, id: i64) -> Result<Option<TransitionRow>, StoreError>;
 }
 
 /// The durable job queue.
@@ -115,6 +119,39 @@ pub trait EvaluationStore: Send + Sync {
 
     /// A profile's evaluations, most recently fetched first.
     async fn evaluations(&self, profile_sid: &str) -> Result<Vec<EvaluationRecord>, StoreError>;
+}
+
+/// Webhook subscriptions and deliveries.
+#[async_trait]
+pub trait NotifyStore: Send + Sync {
+    async fn create_webhook(&self, webhook: &Webhook) -> Result<(), StoreError>;
+
+    async fn list_webhooks(&self) -> Result<Vec<Webhook>, StoreError>;
+
+    async fn get_webhook(&self, id: &str) -> Result<Option<Webhook>, StoreError>;
+
+    /// False when there was no such subscription.
+    async fn delete_webhook(&self, id: &str) -> Result<bool, StoreError>;
+
+    async fn disable_webhook(&self, id: &str, reason: &str) -> Result<(), StoreError>;
+
+    /// Creates deliveries and, in the same transaction, a `deliver` job for each one created
+    /// (an event id that exists already is skipped). Returns how many were created.
+    async fn create_deliveries(&self, deliveries: &[NewDelivery]) -> Result<usize, StoreError>;
+
+    async fn get_delivery(&self, id: i64) -> Result<Option<Delivery>, StoreError>;
+
+    async fn list_deliveries(&self, query: &DeliveryQuery) -> Result<Vec<Delivery>, StoreError>;
+
+    /// Records an attempt and the delivery's new status.
+    async fn record_attempt(&self, id: i64, attempt: &Attempt, status: &str) -> Result<(), StoreError>;
+
+    /// A delivery's attempts, oldest first.
+    async fn attempts(&self, id: i64) -> Result<Vec<Attempt>, StoreError>;
+
+    /// Marks a delivery pending and enqueues a fresh `deliver` job for it, atomically.
+    /// False when there is no such delivery.
+    async fn replay_delivery(&self, id: i64) -> Result<bool, StoreError>;
 }
 
 /// Opens the store named by `DATABASE_URL` (creating a SQLite file if missing).

@@ -130,3 +130,109 @@ pub struct EvaluationRecord {
     /// The transition (a rejection) it explains, when fetched for one.
     pub transition_id: Option<i64>,
 }
+
+/// A transition with its identity, for the jobs that act on it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TransitionRow {
+    pub id: i64,
+    pub profile_sid: String,
+    pub transition: Transition,
+}
+
+/// An outbound webhook subscription.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Webhook {
+    pub id: String,
+    pub url: String,
+    /// Event types delivered; empty means every type.
+    pub events: Vec<String>,
+    pub description: Option<String>,
+    /// The signing secret; shown once, when the subscription is created.
+    #[serde(skip)]
+    pub secret: String,
+    pub enabled: bool,
+    pub disabled_reason: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl Webhook {
+    pub fn wants(&self, event_type: &str) -> bool {
+        self.enabled && (self.events.is_empty() || self.events.iter().any(|e| e == event_type))
+    }
+}
+
+/// Delivery channels.
+pub mod channel {
+    pub const WEBHOOK: &str = "webhook";
+    pub const EMAIL: &str = "email";
+}
+
+/// Delivery states.
+pub mod delivery_status {
+    pub const PENDING: &str = "pending";
+    pub const DELIVERED: &str = "delivered";
+    /// The last attempt failed; another is scheduled.
+    pub const FAILED: &str = "failed";
+    pub const DEAD: &str = "dead";
+    /// Its subscription was deleted or disabled before it could go out.
+    pub const CANCELLED: &str = "cancelled";
+    pub const ALL: [&str; 5] = [PENDING, DELIVERED, FAILED, DEAD, CANCELLED];
+}
+
+/// A delivery to create.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewDelivery {
+    pub channel: &'static str,
+    pub webhook_id: Option<String>,
+    pub recipient: String,
+    /// Unique: creating the same event id twice creates one delivery.
+    pub event_id: String,
+    pub event_type: String,
+    pub transition_id: Option<i64>,
+    pub profile_sid: Option<String>,
+    pub payload: serde_json::Value,
+}
+
+/// One notification to one recipient, with its latest outcome.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Delivery {
+    pub id: i64,
+    pub channel: String,
+    pub webhook_id: Option<String>,
+    pub recipient: String,
+    pub event_id: String,
+    pub event_type: String,
+    pub transition_id: Option<i64>,
+    pub profile_sid: Option<String>,
+    pub payload: serde_json::Value,
+    pub status: String,
+    pub attempts: u32,
+    pub last_status_code: Option<i32>,
+    pub last_error: Option<String>,
+    pub last_latency_ms: Option<i64>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub delivered_at: Option<DateTime<Utc>>,
+}
+
+/// One attempt to deliver.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Attempt {
+    pub at: DateTime<Utc>,
+    /// HTTP status, or the SMTP reply code.
+    pub status_code: Option<i32>,
+    pub latency_ms: i64,
+    pub error: Option<String>,
+}
+
+/// Filters and paging for the delivery list (newest first).
+#[derive(Debug, Clone, Default)]
+pub struct DeliveryQuery {
+    pub status: Option<String>,
+    pub webhook_id: Option<String>,
+    pub profile_sid: Option<String>,
+    pub limit: u32,
+    /// List deliveries with a smaller id than this.
+    pub before_id: Option<i64>,
+}

@@ -5,7 +5,7 @@ use crate::domain::{Decision, ProfileSid, ProfileStatus, StatusReport};
 use crate::outbox::jobs_for_transition;
 use crate::store::{
     page, plan, CallbackRecord, CallbackStore, Page, Profile, ProfileDetail, ProfileQuery, Recorded, Source,
-    StoreError, Transition,
+    StoreError, Transition, TransitionRow,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -229,5 +229,20 @@ impl CallbackStore for PostgresStore {
             profile: profile(&row)?,
             transitions,
         }))
+    }
+
+    async fn transition(&self, id: i64) -> Result<Option<TransitionRow>, StoreError> {
+        let row = sqlx::query("select * from transitions where id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|row| {
+            Ok(TransitionRow {
+                id,
+                profile_sid: row.try_get("profile_sid")?,
+                transition: transition(&row)?,
+            })
+        })
+        .transpose()
     }
 }

@@ -4,6 +4,7 @@
 
 mod evaluations;
 mod jobs;
+mod notify;
 mod profiles;
 
 use super::{Store, StoreError};

@@ -1,0 +1,127 @@
+//! Job queue throughput: jobs claimed and completed per second with a no-op handler.
+//!
+//! `cargo bench --bench queue` (SQLite in a temporary file; PostgreSQL at 127.0.0.1:5432 when
+//! reachable). `QUEUE_BENCH_JOBS` sets the number of jobs (default 20000).
+
+use async_trait::async_trait;
+use chrono::Utc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::Notify;
+use trusthub_hooks::config::SqliteSynchronous;
+use trusthub_hooks::outbox::{Backoff, Job, JobError, JobHandler, NewJob, Worker, WorkerConfig};
+use trusthub_hooks::store::{self, DynStore};
+
+struct NoOp;
+
+#[async_trait]
+impl JobHandler for NoOp {
+    async fn run(&self, _job: &Job) -> Result<Vec<NewJob>, JobError> {
+        Ok(Vec::new())
+    }
+
+    fn max_attempts(&self) -> u32 {
+        1
+    }
+}
+
+async fn bench(name: &str, store: DynStore, jobs: usize, concurrency: u32) {
+    store.migrate().await.unwrap();
+    let batch: Vec<NewJob> = (0..jobs)
+        .map(|n| NewJob {
+            kind: "noop",
+            payload: serde_json::json!({ "n": n }),
+            dedupe_key: None,
+            run_at: Utc::now(),
+        })
+        .collect();
+    let started = Instant::now();
+    for chunk in batch.chunks(1000) {
+        store.enqueue_jobs(chunk).await.unwrap();
+    }
+    let enqueue = started.elapsed();
+    let config = WorkerConfig {
+        concurrency,
+        lease: Duration::from_secs(60),
+        poll: Duration::from_millis(10),
+        backoff: Backoff {
+            base: Duration::from_millis(10),
+            max: Duration::from_secs(1),
+        },
+        max_retry_after: Duration::from_secs(1),
+    };
+    // Two workers, as two replicas (or two tasks of one) would run.
+    let workers: Vec<_> = (0..2)
+        .map(|_| {
+            Arc::new(
+                Worker::new(store.clone(), config.clone(), Arc::new(Notify::new()))
+                    .handle("noop", Arc::new(NoOp)),
+            )
+        })
+        .collect();
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for worker in workers {
+        tasks.push(tokio::spawn(async move {
+            let mut done = 0;
+            loop {
+                let ran = worker.run_once().await.unwrap();
+                if ran == 0 {
+                    return done;
+                }
+                done += ran;
+            }
+        }));
+    }
+    let mut total = 0;
+    for task in tasks {
+        total += task.await.unwrap();
+    }
+    let elapsed = started.elapsed();
+    assert_eq!(total, jobs, "every job ran exactly once");
+    println!(
+        "{name:<10} concurrency {concurrency:>3}: enqueued {jobs} in {:>6.0} ms ({:>7.0} jobs/s); claimed+completed in {:>6.0} ms ({:>7.0} jobs/s)",
+        enqueue.as_secs_f64() * 1e3,
+        jobs as f64 / enqueue.as_secs_f64(),
+        elapsed.as_secs_f64() * 1e3,
+        jobs as f64 / elapsed.as_secs_f64()
+    );
+    store.close().await;
+}
+
+#[tokio::main]
+async fn main() {
+    let jobs: usize = std::env::var("QUEUE_BENCH_JOBS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20_000);
+    for concurrency in [8, 32] {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("bench.db").display());
+        let sqlite = store::connect(&url, SqliteSynchronous::Normal).await.unwrap();
+        bench("sqlite", sqlite, jobs, concurrency).await;
+        let admin = "postgres://postgres@127.0.0.1:5432/test";
+        use sqlx::Connection as _;
+        match sqlx::PgConnection::connect(admin).await {
+            Ok(mut conn) => {
+                let name = format!("th_bench_{}", std::process::id());
+                sqlx::query(&format!("drop database if exists {name}"))
+                    .execute(&mut conn)
+                    .await
+                    .unwrap();
+                sqlx::query(&format!("create database {name}"))
+                    .execute(&mut conn)
+                    .await
+                    .unwrap();
+                let url = format!("postgres://postgres@127.0.0.1:5432/{name}");
+                let pg = store::connect(&url, SqliteSynchronous::Normal).await.unwrap();
+                bench("postgres", pg, jobs, concurrency).await;
+                sqlx::query(&format!("drop database {name} with (force)"))
+                    .execute(&mut conn)
+                    .await
+                    .unwrap();
+            }
+            Err(error) => println!("postgres   skipped: {error}"),
+        }
+    }
+}

@@ -1,0 +1,103 @@
+//! `POST/GET /v1/webhooks`, `DELETE /v1/webhooks/{id}`: outbound webhook subscriptions.
+
+use super::error::ApiError;
+use super::profiles::ListPage;
+use super::AppState;
+use crate::notify::event::EVENT_TYPES;
+use crate::notify::{signing, ssrf};
+use crate::store::Webhook;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::{delete, get};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/webhooks", get(list).post(create))
+        .route("/webhooks/{id}", delete(remove))
+}
+
+#[derive(Deserialize)]
+struct NewWebhook {
+    url: String,
+    #[serde(default)]
+    events: Vec<String>,
+    description: Option<String>,
+}
+
+/// A subscription as created: the only time its secret is shown.
+#[derive(Serialize)]
+struct Created {
+    #[serde(flatten)]
+    webhook: Webhook,
+    secret: String,
+}
+
+/// Refuses URLs that are not http(s) or that point at non-public addresses (unless allowed).
+/// A name that does not resolve now is accepted: every delivery checks again.
+async fn check_url(raw: &str, allow_private: bool) -> Result<(), ApiError> {
+    let refuse = |message: String| ApiError::bad_request("invalid_url", message);
+    let url = url::Url::parse(raw).map_err(|e| refuse(format!("{raw:?} is not a URL: {e}")))?;
+    ssrf::check_url(&url, allow_private).map_err(refuse)?;
+    if let (Some(url::Host::Domain(host)), false) = (url.host(), allow_private) {
+        if let Ok(addrs) = tokio::net::lookup_host((host, 0)).await {
+            let addrs: Vec<_> = addrs.collect();
+            if !addrs.is_empty() && addrs.iter().all(|a| !ssrf::is_public(a.ip())) {
+                return Err(refuse(format!(
+                    "{host} resolves only to non-public addresses (set WEBHOOK_ALLOW_PRIVATE=true to allow them)"
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn create(
+    State(state): State<AppState>,
+    body: Result<Json<NewWebhook>, JsonRejection>,
+) -> Result<(StatusCode, Json<Created>), ApiError> {
+    let Json(body) = body.map_err(|e| ApiError::bad_request("invalid_body", e.body_text()))?;
+    check_url(&body.url, state.webhook_allow_private()).await?;
+    if let Some(unknown) = body.events.iter().find(|e| !EVENT_TYPES.contains(&e.as_str())) {
+        return Err(ApiError::bad_request(
+            "invalid_events",
+            format!(
+                "unknown event type {unknown:?}; known: {}",
+                EVENT_TYPES.join(", ")
+            ),
+        ));
+    }
+    let now = crate::store::now();
+    let secret = signing::new_secret();
+    let webhook = Webhook {
+        id: format!("wh_{:016x}{:08x}", rand::random::<u64>(), rand::random::<u32>()),
+        url: body.url,
+        events: body.events,
+        description: body.description,
+        secret: secret.clone(),
+        enabled: true,
+        disabled_reason: None,
+        created_at: now,
+        updated_at: now,
+    };
+    state.store().create_webhook(&webhook).await?;
+    Ok((StatusCode::CREATED, Json(Created { webhook, secret })))
+}
+
+async fn list(State(state): State<AppState>) -> Result<Json<ListPage<Webhook>>, ApiError> {
+    let items = state.store().list_webhooks().await?;
+    Ok(Json(ListPage {
+        items,
+        next_cursor: None,
+    }))
+}
+
+async fn remove(State(state): State<AppState>, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
+    if state.store().delete_webhook(&id).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::not_found(format!("no webhook {id}")))
+    }
+}

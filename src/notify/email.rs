@@ -1,0 +1,223 @@
+//! Alert emails over SMTP (lettre): plain or STARTTLS (`smtp://`) or TLS (`smtps://`),
+//! multipart text and HTML, recipients masked in logs.
+
+use super::event::Event;
+use lettre::message::{Mailbox, MultiPart};
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Tls, TlsParameters};
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use std::time::Duration;
+
+pub const DEFAULT_SUBJECT: &str = "[Trust Hub] {name} is now {status}";
+
+/// A rendered alert.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rendered {
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+}
+
+/// Why a message was not accepted.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{message}")]
+pub struct MailError {
+    /// A 5xx reply: sending again cannot help.
+    pub permanent: bool,
+    pub code: Option<u16>,
+    pub message: String,
+}
+
+pub struct Mailer {
+    transport: AsyncSmtpTransport<Tokio1Executor>,
+    from: Mailbox,
+}
+
+/// `ops@example.com` → `o**@example.com`, for logs.
+pub fn mask(address: &str) -> String {
+    match address.split_once('@') {
+        Some((local, domain)) => {
+            let first: String = local.chars().take(1).collect();
+            format!("{first}**@{domain}")
+        }
+        None => "***".to_owned(),
+    }
+}
+
+impl Mailer {
+    /// The transport of `SMTP_URL`: `smtp://[user:pass@]host[:port]` (STARTTLS when the server
+    /// offers it) or `smtps://…` (TLS from the start).
+    pub fn new(smtp_url: &str, from: &str, timeout: Duration) -> Result<Self, String> {
+        let url = url::Url::parse(smtp_url).map_err(|e| format!("SMTP_URL: not a URL: {e}"))?;
+        let host = url.host_str().ok_or("SMTP_URL: no host")?.to_owned();
+        let tls = TlsParameters::new(host.clone()).map_err(|e| format!("SMTP_URL: {e}"))?;
+        let (tls, default_port) = match url.scheme() {
+            "smtp" => (Tls::Opportunistic(tls), 25),
+            "smtps" => (Tls::Wrapper(tls), 465),
+            other => return Err(format!("SMTP_URL: scheme {other:?} is neither smtp nor smtps")),
+        };
+        let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host)
+            .port(url.port().unwrap_or(default_port))
+            .tls(tls)
+            .timeout(Some(timeout));
+        if !url.username().is_empty() {
+            let decode = |s: &str| percent_decode(s);
+            builder = builder.credentials(Credentials::new(
+                decode(url.username()),
+                decode(url.password().unwrap_or_default()),
+            ));
+        }
+        let from: Mailbox = from.parse().map_err(|e| format!("ALERT_EMAIL_FROM: {e}"))?;
+        Ok(Self {
+            transport: builder.build(),
+            from,
+        })
+    }
+
+    pub async fn send(&self, to: &str, email: &Rendered) -> Result<(), MailError> {
+        let to: Mailbox = to.parse().map_err(|e| MailError {
+            permanent: true,
+            code: None,
+            message: format!("invalid recipient: {e}"),
+        })?;
+        let message = Message::builder()
+            .from(self.from.clone())
+            .to(to)
+            .subject(&email.subject)
+            .multipart(MultiPart::alternative_plain_html(
+                email.text.clone(),
+                email.html.clone(),
+            ))
+            .map_err(|e| MailError {
+                permanent: true,
+                code: None,
+                message: format!("cannot build the message: {e}"),
+            })?;
+        self.transport
+            .send(message)
+            .await
+            .map(drop)
+            .map_err(|e| MailError {
+                permanent: e.is_permanent(),
+                code: e.status().and_then(|c| c.to_string().parse().ok()),
+                message: e.to_string(),
+            })
+    }
+}
+
+fn percent_decode(s: &str) -> String {
+    url::form_urlencoded::parse(format!("x={}", s.replace('+', "%2B")).as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default()
+}
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// Renders the alert for an event: the profile, the new status and, on rejection, each failed
+/// requirement with Twilio's reason and the invalid fields.
+pub fn render(event: &Event, subject_template: &str) -> Rendered {
+    let d = &event.data;
+    let name = match &d.friendly_name {
+        Some(friendly) => format!("{friendly} ({})", d.sid),
+        None => d.sid.clone(),
+    };
+    let subject = subject_template
+        .replace("{name}", &name)
+        .replace("{sid}", &d.sid)
+        .replace("{status}", &d.to)
+        .replace("{from}", d.from.as_deref().unwrap_or("unknown"));
+    let mut text = format!(
+        "Customer profile {name} changed status: {} -> {} at {}.\n",
+        d.from.as_deref().unwrap_or("(new)"),
+        d.to,
+        d.at.to_rfc3339()
+    );
+    let mut html = format!(
+        "<p>Customer profile <strong>{}</strong> changed status: {} &rarr; <strong>{}</strong> at {}.</p>\n",
+        escape(&name),
+        escape(d.from.as_deref().unwrap_or("(new)")),
+        escape(&d.to),
+        escape(&d.at.to_rfc3339())
+    );
+    if let Some(reason) = &d.failure_reason {
+        text.push_str(&format!("Twilio's reason: {reason}\n"));
+        html.push_str(&format!("<p>Twilio's reason: {}</p>\n", escape(reason)));
+    }
+    if let Some(evaluation) = &d.evaluation {
+        let parsed = crate::twilio::models::Evaluation {
+            sid: evaluation.sid.clone(),
+            account_sid: None,
+            policy_sid: None,
+            customer_profile_sid: None,
+            status: evaluation.status.clone(),
+            results: evaluation.results.clone(),
+            date_created: None,
+        };
+        let failures = parsed.failures();
+        text.push_str(&format!(
+            "\nTrust Hub evaluation {} ({}):\n",
+            evaluation.sid, evaluation.status
+        ));
+        html.push_str(&format!(
+            "<p>Trust Hub evaluation {} ({}):</p>\n<ul>\n",
+            escape(&evaluation.sid),
+            escape(&evaluation.status)
+        ));
+        for failure in &failures {
+            let reason = failure.reason.as_deref().unwrap_or("no reason given");
+            let code = failure
+                .error_code
+                .map(|c| format!(" (error {c})"))
+                .unwrap_or_default();
+            text.push_str(&format!("- {}: {reason}{code}\n", failure.requirement));
+            html.push_str(&format!(
+                "<li><strong>{}</strong>: {}{}",
+                escape(&failure.requirement),
+                escape(reason),
+                escape(&code)
+            ));
+            if !failure.invalid_fields.is_empty() {
+                html.push_str("<ul>");
+                for field in &failure.invalid_fields {
+                    let why = field.reason.as_deref().unwrap_or("invalid");
+                    text.push_str(&format!("    * {}: {why}\n", field.field));
+                    html.push_str(&format!("<li>{}: {}</li>", escape(&field.field), escape(why)));
+                }
+                html.push_str("</ul>");
+            }
+            html.push_str("</li>\n");
+        }
+        if failures.is_empty() {
+            text.push_str("- no failed requirement is listed\n");
+            html.push_str("<li>no failed requirement is listed</li>\n");
+        }
+        html.push_str("</ul>\n");
+    }
+    if let Some(unavailable) = &d.evaluation_unavailable {
+        text.push_str(&format!("\n{unavailable}\n"));
+        html.push_str(&format!("<p>{}</p>\n", escape(unavailable)));
+    }
+    Rendered { subject, text, html }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn masks() {
+        assert_eq!(mask("ops@example.com"), "o**@example.com");
+        assert_eq!(mask("nobody"), "***");
+    }
+
+    #[test]
+    fn decodes_credentials() {
+        assert_eq!(percent_decode("p%40ss+w"), "p@ss+w");
+    }
+}

@@ -1,0 +1,106 @@
+//! Sending one signed webhook: no redirects, a per-request timeout, public addresses only.
+
+use super::signing;
+use super::ssrf::{self, GuardedResolver};
+use reqwest::header::{CONTENT_TYPE, RETRY_AFTER};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// What one attempt came to.
+#[derive(Debug, Clone)]
+pub struct Sent {
+    pub status: Option<u16>,
+    pub latency: Duration,
+    pub error: Option<String>,
+    pub retry_after: Option<Duration>,
+    /// The URL was refused before any connection (a non-public address).
+    pub refused: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct WebhookSender {
+    http: reqwest::Client,
+    allow_private: bool,
+}
+
+impl WebhookSender {
+    pub fn new(timeout: Duration, allow_private: bool) -> Result<Self, reqwest::Error> {
+        let http = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(timeout.min(Duration::from_secs(10)))
+            .redirect(reqwest::redirect::Policy::none())
+            .dns_resolver(Arc::new(GuardedResolver { allow_private }))
+            .user_agent(concat!("trusthub-hooks/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        Ok(Self { http, allow_private })
+    }
+
+    pub async fn send(&self, url: &str, secret: &str, id: &str, body: &[u8]) -> Sent {
+        let started = Instant::now();
+        let refuse = |error: String| Sent {
+            status: None,
+            latency: started.elapsed(),
+            error: Some(error),
+            retry_after: None,
+            refused: true,
+        };
+        let parsed = match url::Url::parse(url) {
+            Ok(parsed) => parsed,
+            Err(e) => return refuse(format!("invalid URL: {e}")),
+        };
+        if let Err(reason) = ssrf::check_url(&parsed, self.allow_private) {
+            return refuse(reason);
+        }
+        let timestamp = chrono::Utc::now().timestamp();
+        let signature = match signing::sign(secret, id, timestamp, body) {
+            Ok(signature) => signature,
+            Err(e) => return refuse(e),
+        };
+        let result = self
+            .http
+            .post(parsed)
+            .header(CONTENT_TYPE, "application/json")
+            .header("webhook-id", id)
+            .header("webhook-timestamp", timestamp.to_string())
+            .header("webhook-signature", signature)
+            .body(body.to_vec())
+            .send()
+            .await;
+        match result {
+            Ok(response) => {
+                let status = response.status();
+                let retry_after = response
+                    .headers()
+                    .get(RETRY_AFTER)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(crate::twilio::client::parse_retry_after);
+                Sent {
+                    status: Some(status.as_u16()),
+                    latency: started.elapsed(),
+                    error: (!status.is_success()).then(|| format!("answered {status}")),
+                    retry_after,
+                    refused: false,
+                }
+            }
+            Err(error) => {
+                // The guarded resolver's refusal surfaces as a connect error; say which.
+                let text = std::iter::successors(Some(&error as &dyn std::error::Error), |e| e.source())
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(": ");
+                let refused = text.contains("non-public");
+                Sent {
+                    status: None,
+                    latency: started.elapsed(),
+                    error: Some(if error.is_timeout() {
+                        format!("timed out: {text}")
+                    } else {
+                        text
+                    }),
+                    retry_after: None,
+                    refused,
+                }
+            }
+        }
+    }
+}

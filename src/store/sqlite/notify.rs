@@ -1,0 +1,228 @@
+//! Webhook subscriptions and deliveries on SQLite.
+
+use super::{micros, time, SqliteStore};
+use crate::outbox::deliver_job;
+use crate::store::{
+    delivery_status, json_text, json_value, Attempt, Delivery, DeliveryQuery, NewDelivery, NotifyStore,
+    StoreError, Webhook,
+};
+use async_trait::async_trait;
+use chrono::Utc;
+use sqlx::sqlite::SqliteRow;
+use sqlx::Row;
+
+fn webhook(row: &SqliteRow) -> Result<Webhook, StoreError> {
+    Ok(Webhook {
+        id: row.try_get("id")?,
+        url: row.try_get("url")?,
+        events: serde_json::from_value(json_value(row.try_get("events")?)?)
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        description: row.try_get("description")?,
+        secret: row.try_get("secret")?,
+        enabled: row.try_get("enabled")?,
+        disabled_reason: row.try_get("disabled_reason")?,
+        created_at: time(row.try_get("created_at")?)?,
+        updated_at: time(row.try_get("updated_at")?)?,
+    })
+}
+
+fn delivery(row: &SqliteRow) -> Result<Delivery, StoreError> {
+    let delivered_at: Option<i64> = row.try_get("delivered_at")?;
+    Ok(Delivery {
+        id: row.try_get("id")?,
+        channel: row.try_get("channel")?,
+        webhook_id: row.try_get("webhook_id")?,
+        recipient: row.try_get("recipient")?,
+        event_id: row.try_get("event_id")?,
+        event_type: row.try_get("event_type")?,
+        transition_id: row.try_get("transition_id")?,
+        profile_sid: row.try_get("profile_sid")?,
+        payload: json_value(row.try_get("payload")?)?,
+        status: row.try_get("status")?,
+        attempts: row.try_get::<i64, _>("attempts")? as u32,
+        last_status_code: row.try_get("last_status_code")?,
+        last_error: row.try_get("last_error")?,
+        last_latency_ms: row.try_get("last_latency_ms")?,
+        created_at: time(row.try_get("created_at")?)?,
+        updated_at: time(row.try_get("updated_at")?)?,
+        delivered_at: delivered_at.map(time).transpose()?,
+    })
+}
+
+#[async_trait]
+impl NotifyStore for SqliteStore {
+    async fn create_webhook(&self, w: &Webhook) -> Result<(), StoreError> {
+        sqlx::query(
+            "insert into webhooks (id, url, events, description, secret, enabled, disabled_reason, created_at, updated_at)
+             values (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        )
+        .bind(&w.id)
+        .bind(&w.url)
+        .bind(json_text(&w.events)?)
+        .bind(w.description.as_deref())
+        .bind(&w.secret)
+        .bind(w.enabled)
+        .bind(w.disabled_reason.as_deref())
+        .bind(micros(w.created_at))
+        .bind(micros(w.updated_at))
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
+    async fn list_webhooks(&self) -> Result<Vec<Webhook>, StoreError> {
+        let rows = sqlx::query("select * from webhooks order by created_at, id")
+            .fetch_all(&self.reader)
+            .await?;
+        rows.iter().map(webhook).collect()
+    }
+
+    async fn get_webhook(&self, id: &str) -> Result<Option<Webhook>, StoreError> {
+        let row = sqlx::query("select * from webhooks where id = ?1")
+            .bind(id)
+            .fetch_optional(&self.reader)
+            .await?;
+        row.as_ref().map(webhook).transpose()
+    }
+
+    async fn delete_webhook(&self, id: &str) -> Result<bool, StoreError> {
+        let deleted = sqlx::query("delete from webhooks where id = ?1")
+            .bind(id)
+            .execute(&self.writer)
+            .await?;
+        Ok(deleted.rows_affected() == 1)
+    }
+
+    async fn disable_webhook(&self, id: &str, reason: &str) -> Result<(), StoreError> {
+        sqlx::query("update webhooks set enabled = ?2, disabled_reason = ?3, updated_at = ?4 where id = ?1")
+            .bind(id)
+            .bind(false)
+            .bind(reason)
+            .bind(micros(Utc::now()))
+            .execute(&self.writer)
+            .await?;
+        Ok(())
+    }
+
+    async fn create_deliveries(&self, deliveries: &[NewDelivery]) -> Result<usize, StoreError> {
+        let now = Utc::now();
+        let mut tx = self.writer.begin().await?;
+        let mut created = 0;
+        for d in deliveries {
+            let id: Option<i64> = sqlx::query_scalar(
+                "insert into deliveries (channel, webhook_id, recipient, event_id, event_type, transition_id,
+                                         profile_sid, payload, status, attempts, created_at, updated_at)
+                 values (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 0, ?10, ?10)
+                 on conflict (event_id) do nothing returning id",
+            )
+            .bind(d.channel)
+            .bind(d.webhook_id.as_deref())
+            .bind(&d.recipient)
+            .bind(&d.event_id)
+            .bind(&d.event_type)
+            .bind(d.transition_id)
+            .bind(d.profile_sid.as_deref())
+            .bind(json_text(&d.payload)?)
+            .bind(delivery_status::PENDING)
+            .bind(micros(now))
+            .fetch_optional(&mut *tx)
+            .await?;
+            if let Some(id) = id {
+                super::jobs::insert(&mut tx, &deliver_job(id, 0, now), now).await?;
+                created += 1;
+            }
+        }
+        tx.commit().await?;
+        Ok(created)
+    }
+
+    async fn get_delivery(&self, id: i64) -> Result<Option<Delivery>, StoreError> {
+        let row = sqlx::query("select * from deliveries where id = ?1")
+            .bind(id)
+            .fetch_optional(&self.reader)
+            .await?;
+        row.as_ref().map(delivery).transpose()
+    }
+
+    async fn list_deliveries(&self, q: &DeliveryQuery) -> Result<Vec<Delivery>, StoreError> {
+        let rows = sqlx::query(
+            "select * from deliveries
+             where (?1 is null or status = ?1) and (?2 is null or webhook_id = ?2)
+               and (?3 is null or profile_sid = ?3) and (?4 is null or id < ?4)
+             order by id desc limit ?5",
+        )
+        .bind(q.status.as_deref())
+        .bind(q.webhook_id.as_deref())
+        .bind(q.profile_sid.as_deref())
+        .bind(q.before_id)
+        .bind(i64::from(q.limit))
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter().map(delivery).collect()
+    }
+
+    async fn record_attempt(&self, id: i64, a: &Attempt, status: &str) -> Result<(), StoreError> {
+        let mut tx = self.writer.begin().await?;
+        sqlx::query(
+            "insert into delivery_attempts (delivery_id, at, status_code, latency_ms, error) values (?1, ?2, ?3, ?4, ?5)",
+        )
+        .bind(id)
+        .bind(micros(a.at))
+        .bind(a.status_code)
+        .bind(a.latency_ms)
+        .bind(a.error.as_deref())
+        .execute(&mut *tx)
+        .await?;
+        let delivered = (status == delivery_status::DELIVERED).then_some(micros(a.at));
+        sqlx::query(
+            "update deliveries set status = ?2, attempts = attempts + 1, last_status_code = ?3, last_error = ?4,
+                 last_latency_ms = ?5, updated_at = ?6, delivered_at = coalesce(?7, delivered_at)
+             where id = ?1",
+        )
+        .bind(id)
+        .bind(status)
+        .bind(a.status_code)
+        .bind(a.error.as_deref())
+        .bind(a.latency_ms)
+        .bind(micros(a.at))
+        .bind(delivered)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn attempts(&self, id: i64) -> Result<Vec<Attempt>, StoreError> {
+        let rows = sqlx::query("select * from delivery_attempts where delivery_id = ?1 order by id")
+            .bind(id)
+            .fetch_all(&self.reader)
+            .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(Attempt {
+                    at: time(row.try_get("at")?)?,
+                    status_code: row.try_get("status_code")?,
+                    latency_ms: row.try_get("latency_ms")?,
+                    error: row.try_get("error")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn replay_delivery(&self, id: i64) -> Result<bool, StoreError> {
+        let now = Utc::now();
+        let mut tx = self.writer.begin().await?;
+        let updated = sqlx::query("update deliveries set status = ?2, updated_at = ?3 where id = ?1")
+            .bind(id)
+            .bind(delivery_status::PENDING)
+            .bind(micros(now))
+            .execute(&mut *tx)
+            .await?;
+        if updated.rows_affected() == 0 {
+            return Ok(false);
+        }
+        super::jobs::insert(&mut tx, &deliver_job(id, micros(now), now), now).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+}
