@@ -82,3 +82,89 @@ async fn killed_mid_job_completes_after_restart(backend: Backend) {
 }
 
 both_backends!(killed_mid_job_completes_after_restart);
+
+/// Events produced while the subscriber is down, the process killed, restarted, the
+/// subscriber back: every event is delivered.
+async fn killed_while_deliveries_wait_loses_none(backend: Backend) {
+    let Some(db) = TestDb::new(backend).await else {
+        return;
+    };
+    // A port nothing listens on yet: connections are refused until the receiver starts.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let env = vec![
+        ("DATABASE_URL", db.url.clone()),
+        ("PUBLIC_URL", PUBLIC_URL.to_owned()),
+        ("TWILIO_ACCOUNT_SID", ACCOUNT.to_owned()),
+        ("TWILIO_AUTH_TOKEN", TOKEN.to_owned()),
+        ("API_TOKENS", API_TOKEN.to_owned()),
+        ("WEBHOOK_ALLOW_PRIVATE", "true".to_owned()),
+        ("WORKER_POLL_MS", "50".to_owned()),
+        ("JOB_LEASE_SECS", "1".to_owned()),
+        ("DELIVERY_RETRY_BASE_MS", "100".to_owned()),
+        ("DELIVERY_RETRY_MAX_MS", "500".to_owned()),
+        ("DELIVERY_MAX_ATTEMPTS", "1000".to_owned()),
+    ];
+    let client = reqwest::Client::new();
+    let first = ServeProcess::start(&env);
+    let created: Value = client
+        .post(first.url("/v1/webhooks"))
+        .bearer_auth(API_TOKEN)
+        .json(&serde_json::json!({ "url": format!("http://127.0.0.1:{port}/hook") }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let secret = created["secret"].as_str().unwrap().to_owned();
+    let url = format!("{PUBLIC_URL}/twilio/status-callback");
+    for n in 1..=5 {
+        let sid = bundle(n);
+        let params = callback(&sid, "in-review");
+        let response = client
+            .post(first.url("/th/twilio/status-callback"))
+            .header("X-Twilio-Signature", sign(&url, &params, TOKEN))
+            .form(&params)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 204);
+    }
+    let failing = first.url("/v1/deliveries?status=failed");
+    common::wait_for(30, "five failing deliveries", || {
+        let request = client.get(&failing).bearer_auth(API_TOKEN).send();
+        async move {
+            let list: Value = request.await.ok()?.json().await.ok()?;
+            (list["items"].as_array()?.len() == 5).then_some(())
+        }
+    })
+    .await;
+    first.kill9();
+
+    let receiver = common::receiver::Receiver::start_on(port).await;
+    let second = ServeProcess::start(&env);
+    let hits = common::wait_for(30, "five events delivered after restart", || async {
+        let hits = receiver.hits();
+        let ids: std::collections::HashSet<_> = hits
+            .iter()
+            .map(|h| h.headers["webhook-id"].to_str().unwrap().to_owned())
+            .collect();
+        (ids.len() == 5).then_some(hits)
+    })
+    .await;
+    let verifier = standardwebhooks::Webhook::new(&secret).unwrap();
+    let mut sids = std::collections::HashSet::new();
+    for hit in &hits {
+        verifier.verify(&hit.body, &hit.headers).unwrap();
+        let event: Value = serde_json::from_slice(&hit.body).unwrap();
+        sids.insert(event["data"]["sid"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(sids, (1..=5).map(bundle).collect());
+    assert_eq!(second.terminate(), Some(0));
+}
+
+both_backends!(killed_while_deliveries_wait_loses_none);

@@ -17,6 +17,8 @@ pub const API_TOKEN: &str = "test-api-token";
 pub const PUBLIC_URL: &str = "https://hooks.example.com/th";
 pub mod fake_trusthub;
 pub mod process;
+pub mod receiver;
+pub mod smtp;
 
 pub const PG_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
 

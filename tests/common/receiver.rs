@@ -1,0 +1,74 @@
+//! A webhook receiver on loopback: records every request and answers from a script
+//! (status and optional `Retry-After`), 200 once the script is used up.
+#![allow(dead_code)]
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+
+#[derive(Debug, Clone)]
+pub struct Hit {
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+#[derive(Default)]
+struct State_ {
+    hits: Vec<Hit>,
+    script: VecDeque<(u16, Option<u64>)>,
+}
+
+pub struct Receiver {
+    pub url: String,
+    state: Arc<Mutex<State_>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn hit(State(state): State<Arc<Mutex<State_>>>, headers: HeaderMap, body: Bytes) -> Response {
+    let mut s = state.lock().unwrap();
+    s.hits.push(Hit { headers, body });
+    let (status, retry_after) = s.script.pop_front().unwrap_or((200, None));
+    let mut response = StatusCode::from_u16(status).unwrap().into_response();
+    if let Some(secs) = retry_after {
+        response
+            .headers_mut()
+            .insert("retry-after", secs.to_string().parse().unwrap());
+    }
+    response
+}
+
+impl Receiver {
+    pub async fn start() -> Self {
+        Self::start_on(0).await
+    }
+
+    /// On a given loopback port (0 for any).
+    pub async fn start_on(port: u16) -> Self {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.unwrap();
+        let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        let state = Arc::new(Mutex::new(State_::default()));
+        let app = axum::Router::new().fallback(hit).with_state(state.clone());
+        let task = tokio::spawn(async move {
+            axum::serve(listener, app).await.unwrap();
+        });
+        Self { url, state, task }
+    }
+
+    /// The next requests get these answers: (status, Retry-After seconds).
+    pub fn script(&self, answers: &[(u16, Option<u64>)]) {
+        self.state.lock().unwrap().script.extend(answers.iter().copied());
+    }
+
+    pub fn hits(&self) -> Vec<Hit> {
+        self.state.lock().unwrap().hits.clone()
+    }
+}

@@ -1,0 +1,468 @@
+//! Fan-out: signed webhooks to real HTTP receivers on loopback (checked with the reference
+//! Standard Webhooks library) and alert emails to a real SMTP server, on SQLite and Postgres.
+
+mod common;
+
+use common::fake_trusthub::FakeTrustHub;
+use common::receiver::Receiver;
+use common::smtp::SmtpServer;
+use common::{bundle, callback, fast_jobs, wait_for, Backend, TestApp, ACCOUNT, API_TOKEN, TOKEN};
+use serde_json::{json, Value};
+use std::collections::HashSet;
+
+/// An app that may deliver to loopback, retrying fast.
+async fn app(backend: Backend, toml: Option<&str>, extra: Vec<(&'static str, String)>) -> Option<TestApp> {
+    TestApp::spawn_with(backend, toml, move |env| {
+        fast_jobs(env);
+        env.push(("WEBHOOK_ALLOW_PRIVATE", "true".into()));
+        env.push(("DELIVERY_RETRY_BASE_MS", "20".into()));
+        env.push(("DELIVERY_RETRY_MAX_MS", "100".into()));
+        env.extend(extra);
+    })
+    .await
+}
+
+async fn subscribe(app: &TestApp, url: &str) -> (String, String) {
+    let response = app
+        .client
+        .post(app.url("/v1/webhooks"))
+        .bearer_auth(API_TOKEN)
+        .json(&json!({"url": url, "events": ["profile.status_changed"], "description": "ops"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    let created: Value = response.json().await.unwrap();
+    let secret = created["secret"].as_str().unwrap().to_owned();
+    assert!(secret.starts_with("whsec_"));
+    (created["id"].as_str().unwrap().to_owned(), secret)
+}
+
+async fn hits(receiver: &Receiver, n: usize) -> Vec<common::receiver::Hit> {
+    wait_for(20, &format!("{n} webhook requests"), || async {
+        let hits = receiver.hits();
+        (hits.len() >= n).then_some(hits)
+    })
+    .await
+}
+
+fn verify(secret: &str, hit: &common::receiver::Hit) -> Value {
+    let verifier = standardwebhooks::Webhook::new(secret).unwrap();
+    verifier
+        .verify(&hit.body, &hit.headers)
+        .expect("a valid Standard Webhooks signature");
+    serde_json::from_slice(&hit.body).unwrap()
+}
+
+async fn deliveries(app: &TestApp, query: &str) -> Vec<Value> {
+    let (status, list) = app.api_get(&format!("/v1/deliveries{query}")).await;
+    assert_eq!(status, 200, "{list}");
+    list["items"].as_array().unwrap().clone()
+}
+
+async fn delivery_in(app: &TestApp, status: &str) -> Value {
+    wait_for(20, &format!("a {status} delivery"), || async {
+        deliveries(app, &format!("?status={status}"))
+            .await
+            .into_iter()
+            .next()
+    })
+    .await
+}
+
+async fn webhooks_are_signed_and_delivered(backend: Backend) {
+    let receiver = Receiver::start().await;
+    let Some(app) = app(backend, None, vec![]).await else {
+        return;
+    };
+    let (id, secret) = subscribe(&app, &receiver.url).await;
+    let sid = bundle(1);
+    for status in ["pending-review", "in-review"] {
+        assert_eq!(
+            app.post_signed(&callback(&sid, status), TOKEN).await.status(),
+            204
+        );
+    }
+    let hits = hits(&receiver, 2).await;
+    let events: Vec<Value> = hits.iter().map(|h| verify(&secret, h)).collect();
+    let mut seen: Vec<(Value, Value)> = events
+        .iter()
+        .map(|e| (e["data"]["from"].clone(), e["data"]["to"].clone()))
+        .collect();
+    seen.sort_by_key(|(_, to)| to.to_string());
+    assert_eq!(
+        seen,
+        [
+            (json!("pending-review"), json!("in-review")),
+            (Value::Null, json!("pending-review"))
+        ]
+    );
+    for event in &events {
+        assert_eq!(event["type"], "profile.status_changed");
+        assert_eq!(event["data"]["sid"], sid.as_str());
+        assert_eq!(event["data"]["account_sid"], ACCOUNT);
+        assert_eq!(event["data"]["evaluation"], Value::Null);
+    }
+    let ids: HashSet<_> = hits
+        .iter()
+        .map(|h| h.headers["webhook-id"].to_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(ids.len(), 2, "one webhook-id per event");
+    let delivered = wait_for(20, "both deliveries recorded", || async {
+        let list = deliveries(&app, &format!("?webhook_id={id}&status=delivered")).await;
+        (list.len() == 2).then_some(list)
+    })
+    .await;
+    assert!(delivered
+        .iter()
+        .all(|d| d["attempts"] == 1 && d["last_status_code"] == 200 && d["channel"] == "webhook"));
+    // The list omits secrets; deleting stops deliveries.
+    let (_, subs) = app.api_get("/v1/webhooks").await;
+    assert_eq!(subs["items"][0]["id"], id.as_str());
+    assert!(subs["items"][0].get("secret").is_none());
+    let deleted = app
+        .client
+        .delete(app.url(&format!("/v1/webhooks/{id}")))
+        .bearer_auth(API_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), 204);
+    let again = app
+        .client
+        .delete(app.url(&format!("/v1/webhooks/{id}")))
+        .bearer_auth(API_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 404);
+}
+
+async fn retries_keep_the_id_and_honour_retry_after(backend: Backend) {
+    let receiver = Receiver::start().await;
+    receiver.script(&[(503, None), (429, Some(1)), (500, None)]);
+    let Some(app) = app(backend, None, vec![]).await else {
+        return;
+    };
+    let (_, secret) = subscribe(&app, &receiver.url).await;
+    assert_eq!(
+        app.post_signed(&callback(&bundle(2), "in-review"), TOKEN)
+            .await
+            .status(),
+        204
+    );
+    let delivered = delivery_in(&app, "delivered").await;
+    let hits = hits(&receiver, 4).await;
+    assert_eq!(hits.len(), 4);
+    let ids: HashSet<_> = hits
+        .iter()
+        .map(|h| h.headers["webhook-id"].to_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(ids.len(), 1, "the same webhook-id across retries");
+    assert_eq!(
+        ids.into_iter().next().unwrap(),
+        delivered["event_id"].as_str().unwrap()
+    );
+    for hit in &hits {
+        verify(&secret, hit);
+    }
+    let (_, detail) = app.api_get(&format!("/v1/deliveries/{}", delivered["id"])).await;
+    let log = detail["attempt_log"].as_array().unwrap();
+    let codes: Vec<i64> = log.iter().map(|a| a["status_code"].as_i64().unwrap()).collect();
+    assert_eq!(codes, [503, 429, 500, 200]);
+    // Retry-After: 1 held the third attempt back by at least a second.
+    let at = |i: usize| chrono::DateTime::parse_from_rfc3339(log[i]["at"].as_str().unwrap()).unwrap();
+    assert!(at(2) - at(1) >= chrono::Duration::milliseconds(1000), "{log:?}");
+    assert_eq!(detail["attempts"], 4);
+}
+
+async fn gone_disables_the_subscription(backend: Backend) {
+    let receiver = Receiver::start().await;
+    receiver.script(&[(410, None)]);
+    let Some(app) = app(backend, None, vec![]).await else {
+        return;
+    };
+    let (id, _) = subscribe(&app, &receiver.url).await;
+    assert_eq!(
+        app.post_signed(&callback(&bundle(3), "in-review"), TOKEN)
+            .await
+            .status(),
+        204
+    );
+    let dead = delivery_in(&app, "dead").await;
+    assert_eq!(
+        (dead["attempts"].as_i64(), dead["last_status_code"].as_i64()),
+        (Some(1), Some(410))
+    );
+    let (_, subs) = app.api_get("/v1/webhooks").await;
+    assert_eq!(subs["items"][0]["enabled"], false);
+    assert!(subs["items"][0]["disabled_reason"]
+        .as_str()
+        .unwrap()
+        .contains("410"));
+    // A later event creates no delivery for the disabled subscription.
+    assert_eq!(
+        app.post_signed(&callback(&bundle(4), "in-review"), TOKEN)
+            .await
+            .status(),
+        204
+    );
+    wait_for(20, "the second notify job", || async {
+        let (_, jobs) = app.api_get("/v1/jobs?state=done").await;
+        let notified = jobs["items"]
+            .as_array()?
+            .iter()
+            .filter(|j| j["kind"] == "notify")
+            .count();
+        (notified == 2).then_some(())
+    })
+    .await;
+    assert_eq!(deliveries(&app, &format!("?webhook_id={id}")).await.len(), 1);
+    assert_eq!(receiver.hits().len(), 1);
+}
+
+async fn dead_deliveries_can_be_replayed(backend: Backend) {
+    let receiver = Receiver::start().await;
+    receiver.script(&[(500, None), (500, None), (500, None)]);
+    let Some(app) = app(backend, None, vec![("DELIVERY_MAX_ATTEMPTS", "3".into())]).await else {
+        return;
+    };
+    let (_, secret) = subscribe(&app, &receiver.url).await;
+    assert_eq!(
+        app.post_signed(&callback(&bundle(5), "in-review"), TOKEN)
+            .await
+            .status(),
+        204
+    );
+    let dead = delivery_in(&app, "dead").await;
+    assert_eq!(
+        dead["attempts"], 3,
+        "the schedule is exhausted after three attempts"
+    );
+    let id = dead["id"].as_i64().unwrap();
+    let replay = app
+        .client
+        .post(app.url(&format!("/v1/deliveries/{id}/retry")))
+        .bearer_auth(API_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(replay.status(), 202);
+    let delivered = delivery_in(&app, "delivered").await;
+    assert_eq!(delivered["id"], id);
+    let hits = hits(&receiver, 4).await;
+    let last = verify(&secret, &hits[3]);
+    assert_eq!(hits[3].headers["webhook-id"], hits[0].headers["webhook-id"]);
+    assert_eq!(last["data"]["to"], "in-review");
+    let missing = app
+        .client
+        .post(app.url("/v1/deliveries/999999/retry"))
+        .bearer_auth(API_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), 404);
+}
+
+async fn private_addresses_are_refused_by_default(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
+    for url in [
+        "http://127.0.0.1:9/hook",
+        "http://localhost:9/hook",
+        "http://[::1]/x",
+        "http://169.254.169.254/latest",
+    ] {
+        let response = app
+            .client
+            .post(app.url("/v1/webhooks"))
+            .bearer_auth(API_TOKEN)
+            .json(&json!({ "url": url }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 400, "{url}");
+        assert_eq!(response.json::<Value>().await.unwrap()["code"], "invalid_url");
+    }
+    for (body, code) in [
+        (json!({"url": "ftp://example.com/x"}), "invalid_url"),
+        (
+            json!({"url": "https://example.com/x", "events": ["profile.deleted"]}),
+            "invalid_events",
+        ),
+        (json!({"nope": 1}), "invalid_body"),
+    ] {
+        let response = app
+            .client
+            .post(app.url("/v1/webhooks"))
+            .bearer_auth(API_TOKEN)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 400);
+        assert_eq!(response.json::<Value>().await.unwrap()["code"], code);
+    }
+}
+
+fn email_config(smtp: &SmtpServer) -> Vec<(&'static str, String)> {
+    vec![
+        ("SMTP_URL", smtp.url()),
+        ("ALERT_EMAIL_FROM", "Trust Hub Alerts <alerts@example.com>".into()),
+        ("ALERT_EMAIL_TO", "all@example.com".into()),
+    ]
+}
+
+const REJECTIONS_ONLY: &str = r#"
+email_subject_template = "[TH] {name}: {from} -> {status}"
+[[alert_recipients]]
+address = "rejections@example.com"
+statuses = ["twilio-rejected"]
+"#;
+
+async fn rejection_alerts_carry_the_reasons(backend: Backend) {
+    let fake = FakeTrustHub::start().await;
+    fake.add_account(ACCOUNT, TOKEN);
+    let sid = bundle(6);
+    fake.add_profile(&sid, ACCOUNT, "twilio-rejected");
+    let smtp = SmtpServer::start().await;
+    let receiver = Receiver::start().await;
+    let mut extra = email_config(&smtp);
+    extra.push(("TRUSTHUB_API_URL", fake.base.clone()));
+    let Some(app) = app(backend, Some(REJECTIONS_ONLY), extra).await else {
+        return;
+    };
+    let (_, secret) = subscribe(&app, &receiver.url).await;
+    let mut in_review = callback(&sid, "in-review");
+    in_review.push(("FriendlyName", "Acme Corp"));
+    assert_eq!(app.post_signed(&in_review, TOKEN).await.status(), 204);
+    let mut rejected = callback(&sid, "twilio-rejected");
+    rejected.push(("FailureReason", "Business information mismatch"));
+    assert_eq!(app.post_signed(&rejected, TOKEN).await.status(), 204);
+    // Webhook: the rejection event carries the evaluation.
+    let hits = hits(&receiver, 2).await;
+    let events: Vec<Value> = hits.iter().map(|h| verify(&secret, h)).collect();
+    let rejection = events
+        .iter()
+        .find(|e| e["data"]["to"] == "twilio-rejected")
+        .unwrap();
+    assert_eq!(
+        rejection["data"]["failure_reason"],
+        "Business information mismatch"
+    );
+    assert_eq!(rejection["data"]["evaluation"]["status"], "noncompliant");
+    assert!(rejection["data"]["evaluation"]["sid"]
+        .as_str()
+        .unwrap()
+        .starts_with("EL"));
+    assert_eq!(rejection["data"]["evaluation"]["results"][0]["error_code"], 22214);
+    // Email: all@ gets both transitions, rejections@ only the rejection.
+    let messages = wait_for(20, "three alert emails", || async {
+        let messages = smtp.messages();
+        (messages.len() == 3).then_some(messages)
+    })
+    .await;
+    let to_rejections: Vec<_> = messages
+        .iter()
+        .filter(|m| m.to == ["rejections@example.com"])
+        .collect();
+    assert_eq!(to_rejections.len(), 1);
+    let mail = to_rejections[0];
+    assert_eq!(mail.from, "alerts@example.com");
+    assert_eq!(
+        mail.subject(),
+        format!("[TH] Acme Corp ({sid}): in-review -> twilio-rejected")
+    );
+    let (text, html) = mail.parts();
+    for part in [&text, &html] {
+        assert!(part.contains("Business information mismatch"), "{part}");
+        assert!(part.contains("A Business End-User is missing"), "{part}");
+        assert!(part.contains("The Business Name is missing"), "{part}");
+        assert!(part.contains(sid.as_str()), "{part}");
+    }
+    assert!(text.contains("- Business: A Business End-User is missing. Please add one to the regulatory bundle. (error 22214)"), "{text}");
+    assert!(
+        html.contains("<li>Business Name: The Business Name is missing."),
+        "{html}"
+    );
+    assert_eq!(messages.iter().filter(|m| m.to == ["all@example.com"]).count(), 2);
+    // The outcome is recorded just after the server accepts the message.
+    wait_for(20, "three delivered emails", || async {
+        let delivered = deliveries(&app, "?status=delivered").await;
+        (delivered.iter().filter(|d| d["channel"] == "email").count() == 3).then_some(())
+    })
+    .await;
+}
+
+async fn unreachable_trust_hub_still_alerts_and_says_so(backend: Backend) {
+    let smtp = SmtpServer::start().await;
+    let mut extra = email_config(&smtp);
+    extra.push(("TRUSTHUB_API_URL", "http://127.0.0.1:9".into()));
+    extra.push(("EVALUATION_MAX_ATTEMPTS", "2".into()));
+    let receiver = Receiver::start().await;
+    let Some(app) = app(backend, None, extra).await else {
+        return;
+    };
+    let (_, secret) = subscribe(&app, &receiver.url).await;
+    assert_eq!(
+        app.post_signed(&callback(&bundle(7), "twilio-rejected"), TOKEN)
+            .await
+            .status(),
+        204
+    );
+    let event = verify(&secret, &hits(&receiver, 1).await[0]);
+    assert_eq!(event["data"]["evaluation"], Value::Null);
+    let why = event["data"]["evaluation_unavailable"].as_str().unwrap();
+    assert!(
+        why.contains("could not be fetched") && why.contains("cannot reach"),
+        "{why}"
+    );
+    let mail = wait_for(20, "the alert email", || async {
+        smtp.messages().into_iter().next()
+    })
+    .await;
+    assert!(mail.parts().0.contains("could not be fetched"));
+}
+
+async fn smtp_refusals_transient_and_permanent(backend: Backend) {
+    let smtp = SmtpServer::start().await;
+    smtp.reply_to_next_data(&["451 4.3.0 mailbox busy, try later"]);
+    let Some(app) = app(backend, None, email_config(&smtp)).await else {
+        return;
+    };
+    assert_eq!(
+        app.post_signed(&callback(&bundle(8), "in-review"), TOKEN)
+            .await
+            .status(),
+        204
+    );
+    let delivered = delivery_in(&app, "delivered").await;
+    assert_eq!(delivered["attempts"], 2, "4xx is retried");
+    assert_eq!(smtp.messages().len(), 1);
+    smtp.reply_to_next_data(&["550 5.1.1 no such user"]);
+    assert_eq!(
+        app.post_signed(&callback(&bundle(9), "in-review"), TOKEN)
+            .await
+            .status(),
+        204
+    );
+    let dead = delivery_in(&app, "dead").await;
+    assert_eq!(
+        (dead["attempts"].as_i64(), dead["last_status_code"].as_i64()),
+        (Some(1), Some(550)),
+        "5xx is not"
+    );
+    assert!(dead["last_error"].as_str().unwrap().contains("no such user"));
+}
+
+both_backends!(
+    webhooks_are_signed_and_delivered,
+    retries_keep_the_id_and_honour_retry_after,
+    gone_disables_the_subscription,
+    dead_deliveries_can_be_replayed,
+    private_addresses_are_refused_by_default,
+    rejection_alerts_carry_the_reasons,
+    unreachable_trust_hub_still_alerts_and_says_so,
+    smtp_refusals_transient_and_permanent,
+);
