@@ -4,8 +4,9 @@ use crate::config::Config;
 use crate::evaluation::EvaluationFetcher;
 use crate::http::{self, ApiTokens, AppState};
 use crate::notify::{webhook::WebhookSender, Deliverer, Fanout};
-use crate::outbox::{Worker, DELIVER, FETCH_EVALUATION, NOTIFY};
+use crate::outbox::{sync_job, Worker, DELIVER, FETCH_EVALUATION, NOTIFY, SYNC};
 use crate::store::{self, DynStore};
+use crate::submit::{Submitter, SyncJob};
 use crate::twilio::{CredentialBook, TwilioClient, Verifier};
 use anyhow::Context as _;
 use std::future::Future;
@@ -20,6 +21,7 @@ pub struct Application {
     state: AppState,
     listener: TcpListener,
     worker: Worker,
+    sync_interval: Option<Duration>,
 }
 
 /// The job worker with every handler this configuration supports.
@@ -49,7 +51,9 @@ pub fn worker(config: &Config, store: DynStore, wake: Arc<Notify>) -> anyhow::Re
         max_attempts: config.delivery_max_attempts.max(1),
         backoff: config.delivery_backoff(),
     };
+    let sync = SyncJob(Submitter::from_config(config, store.clone())?);
     Ok(Worker::new(store, config.worker(), wake)
+        .handle(SYNC, Arc::new(sync))
         .handle(FETCH_EVALUATION, Arc::new(evaluations))
         .handle(NOTIFY, Arc::new(fanout))
         .handle(DELIVER, Arc::new(deliverer)))
@@ -88,10 +92,13 @@ impl Application {
             wake,
             config.webhook_allow_private,
         );
+        let sync_interval =
+            (config.sync_interval_secs > 0).then(|| Duration::from_secs(config.sync_interval_secs));
         Ok(Self {
             state,
             listener,
             worker,
+            sync_interval,
         })
     }
 
@@ -104,7 +111,10 @@ impl Application {
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let store = self.state.store().clone();
         let (stop, stopped) = watch::channel(false);
-        let worker = tokio::spawn(self.worker.run(stopped));
+        let worker = tokio::spawn(self.worker.run(stopped.clone()));
+        if let Some(interval) = self.sync_interval {
+            tokio::spawn(enqueue_syncs(self.state.clone(), interval, stopped));
+        }
         let shutdown = async move {
             shutdown.await;
             let _ = stop.send(true);
@@ -116,6 +126,22 @@ impl Application {
         store.close().await;
         tracing::info!("stopped");
         Ok(())
+    }
+}
+
+/// Enqueues a `sync` job every interval until shutdown.
+async fn enqueue_syncs(state: AppState, interval: Duration, mut stopped: watch::Receiver<bool>) {
+    let mut ticks = tokio::time::interval(interval);
+    loop {
+        tokio::select! {
+            _ = ticks.tick() => {}
+            _ = stopped.changed() => return,
+        }
+        let job = sync_job(interval.as_secs(), chrono::Utc::now());
+        match state.store().enqueue_jobs(&[job]).await {
+            Ok(()) => state.wake_worker(),
+            Err(error) => tracing::warn!(%error, "could not enqueue the periodic sync"),
+        }
     }
 }
 

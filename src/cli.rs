@@ -2,7 +2,11 @@
 
 use crate::app::{self, Application};
 use crate::config::{Config, LogFormat};
+use crate::domain::{Decision, ProfileSid};
 use crate::store;
+use crate::submit::create::Created;
+use crate::submit::spec::Spec;
+use crate::submit::{Submitted, Submitter};
 use crate::twilio::signature::Payload;
 use crate::twilio::{SignedRequest, Verifier};
 use anyhow::Context as _;
@@ -11,7 +15,7 @@ use secrecy::SecretString;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-/// Verified, durable Twilio Trust Hub status callbacks.
+/// Verified, durable Twilio Trust Hub status callbacks, with history, evaluations and alerts.
 #[derive(Debug, Parser)]
 #[command(name = "trusthub-hooks", version, about)]
 pub struct Cli {
@@ -30,6 +34,41 @@ enum Command {
     Migrate,
     /// Check one Twilio signature offline and explain which URL variants and secrets were tried.
     Verify(VerifyArgs),
+    /// Set a profile's StatusCallback (default: PUBLIC_URL + /twilio/status-callback).
+    SetCallback {
+        /// The customer profile (BU...).
+        profile_sid: String,
+        #[arg(long)]
+        url: Option<String>,
+    },
+    /// Evaluate a profile and, when compliant (or with --force), submit it for review.
+    Submit {
+        profile_sid: String,
+        /// Submit even when the evaluation is noncompliant.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Create a whole secondary customer profile from a declarative file, then submit it.
+    Create {
+        /// The TOML file (see examples/secondary-profile.toml).
+        #[arg(long, value_name = "FILE")]
+        file: PathBuf,
+    },
+    /// Record the current Trust Hub status of the named profiles (or of every profile of the
+    /// configured accounts) where callbacks missed a change.
+    Sync { profile_sids: Vec<String> },
+    /// Send one correctly signed status callback to URL, as Twilio would.
+    Simulate {
+        #[arg(long)]
+        url: String,
+        #[arg(long = "profile")]
+        profile_sid: String,
+        /// draft, pending-review, in-review, twilio-rejected or twilio-approved.
+        #[arg(long)]
+        status: String,
+        #[arg(long)]
+        failure_reason: Option<String>,
+    },
 }
 
 #[derive(Debug, clap::Args)]
@@ -83,18 +122,186 @@ pub fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.command {
-            Command::Serve => serve(&config).await,
-            Command::Migrate => migrate(&config).await,
+            Command::Serve => serve(&config).await.map(|()| ExitCode::SUCCESS),
+            Command::Migrate => migrate(&config).await.map(|()| ExitCode::SUCCESS),
             Command::Verify(_) => unreachable!("handled above"),
+            Command::SetCallback { profile_sid, url } => {
+                set_callback(&config, &profile_sid, url.as_deref()).await
+            }
+            Command::Submit { profile_sid, force } => submit(&config, &profile_sid, force).await,
+            Command::Create { file } => create(&config, &file).await,
+            Command::Sync { profile_sids } => sync(&config, &profile_sids).await,
+            Command::Simulate {
+                url,
+                profile_sid,
+                status,
+                failure_reason,
+            } => simulate(&config, &url, &profile_sid, &status, failure_reason.as_deref()).await,
         }
     });
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("error: {error:#}");
-            ExitCode::FAILURE
+    result.unwrap_or_else(|error| {
+        eprintln!("error: {error:#}");
+        ExitCode::FAILURE
+    })
+}
+
+async fn open_store(config: &Config) -> anyhow::Result<store::DynStore> {
+    let store = store::connect(&config.database_url, config.sqlite_synchronous)
+        .await
+        .context("DATABASE_URL: cannot open the database")?;
+    store.migrate().await.context("applying migrations")?;
+    Ok(store)
+}
+
+fn profile_sid(raw: &str) -> anyhow::Result<ProfileSid> {
+    ProfileSid::parse(raw).map_err(anyhow::Error::msg)
+}
+
+async fn set_callback(config: &Config, sid: &str, url: Option<&str>) -> anyhow::Result<ExitCode> {
+    let sid = profile_sid(sid)?;
+    let submitter = Submitter::from_config(config, open_store(config).await?)?;
+    let profile = submitter.set_callback(&sid, url).await?;
+    println!(
+        "{sid}: StatusCallback = {}",
+        profile.status_callback.unwrap_or_default()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_failures(failures: &[crate::twilio::models::Failure]) {
+    for failure in failures {
+        let reason = failure.reason.as_deref().unwrap_or("no reason given");
+        let code = failure
+            .error_code
+            .map(|c| format!(" (error {c})"))
+            .unwrap_or_default();
+        println!("  - {}: {reason}{code}", failure.requirement);
+        for field in &failure.invalid_fields {
+            println!(
+                "      * {}: {}",
+                field.field,
+                field.reason.as_deref().unwrap_or("invalid")
+            );
         }
     }
+}
+
+async fn submit(config: &Config, sid: &str, force: bool) -> anyhow::Result<ExitCode> {
+    let sid = profile_sid(sid)?;
+    let submitter = Submitter::from_config(config, open_store(config).await?)?;
+    match submitter.submit(&sid, force).await? {
+        Submitted::Submitted { evaluation, forced } => {
+            if forced {
+                println!(
+                    "evaluation {} is {}; submitted anyway (--force):",
+                    evaluation.sid, evaluation.status
+                );
+                print_failures(&evaluation.failures());
+            }
+            println!("{sid}: submitted for review (pending-review)");
+            Ok(ExitCode::SUCCESS)
+        }
+        Submitted::Refused { evaluation, failures } => {
+            println!(
+                "{sid}: not submitted: evaluation {} is {}:",
+                evaluation.sid, evaluation.status
+            );
+            print_failures(&failures);
+            println!("fix these and run submit again, or pass --force");
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+async fn create(config: &Config, file: &std::path::Path) -> anyhow::Result<ExitCode> {
+    use std::io::IsTerminal as _;
+    let text = std::fs::read_to_string(file).with_context(|| format!("--file {}", file.display()))?;
+    let spec = match Spec::parse(&text) {
+        Ok(spec) => spec,
+        Err(problems) => {
+            eprintln!("{} is not valid; nothing was sent to Twilio:", file.display());
+            for problem in problems {
+                eprintln!("  - {problem}");
+            }
+            return Ok(ExitCode::from(2));
+        }
+    };
+    let submitter = Submitter::from_config(config, open_store(config).await?)?;
+    let mut printer = crate::submit::create::Printer {
+        terminal: std::io::stdout().is_terminal(),
+    };
+    match crate::submit::create::create(&submitter, &spec, &mut printer).await? {
+        Created::Submitted { profile_sid, .. } => {
+            println!("{profile_sid}: created and submitted for review");
+            Ok(ExitCode::SUCCESS)
+        }
+        Created::AlreadyDone { profile_sid } => {
+            println!("{profile_sid}: created and submitted by an earlier run; nothing to do");
+            Ok(ExitCode::SUCCESS)
+        }
+        Created::Refused {
+            profile_sid,
+            submitted,
+        } => {
+            if let Submitted::Refused { failures, .. } = submitted {
+                println!("{profile_sid}: created but not submitted; the evaluation is noncompliant:");
+                print_failures(&failures);
+            }
+            println!("fix the profile, then run create again (it resumes) or submit {profile_sid}");
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+async fn sync(config: &Config, sids: &[String]) -> anyhow::Result<ExitCode> {
+    let sids = sids
+        .iter()
+        .map(|s| profile_sid(s))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let submitter = Submitter::from_config(config, open_store(config).await?)?;
+    let synced = submitter.sync(&sids).await?;
+    let mut recorded = 0;
+    for profile in &synced {
+        let note = match profile.decision {
+            Decision::Advance => {
+                recorded += 1;
+                "recorded (a callback missed it)"
+            }
+            Decision::Late => "older than the recorded status: kept in history",
+            Decision::Unchanged => "unchanged",
+        };
+        println!("{}: {} - {note}", profile.sid, profile.status);
+    }
+    println!(
+        "{} profiles checked, {recorded} transitions recorded",
+        synced.len()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn simulate(
+    config: &Config,
+    url: &str,
+    profile: &str,
+    status: &str,
+    failure_reason: Option<&str>,
+) -> anyhow::Result<ExitCode> {
+    let account = Verifier::from_config(config)
+        .accounts()
+        .first()
+        .cloned()
+        .ok_or_else(|| {
+            anyhow::anyhow!("TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN: required to sign the callback")
+        })?;
+    let answer = crate::simulate::send(url, &account, profile, status, failure_reason)
+        .await
+        .map_err(anyhow::Error::msg)?;
+    println!("{url} answered {} {}", answer.status, answer.body);
+    Ok(if (200..300).contains(&answer.status) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 fn init_logging(format: LogFormat) {

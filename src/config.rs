@@ -39,6 +39,7 @@ pub const ENV_VARS: &[&str] = &[
     "DELIVERY_RETRY_BASE_MS",
     "DELIVERY_RETRY_MAX_MS",
     "WEBHOOK_TIMEOUT_SECS",
+    "SYNC_INTERVAL_SECS",
 ];
 
 /// The whole configuration. Secrets are `SecretString`: never in logs or `Debug` output.
@@ -94,6 +95,9 @@ pub struct Config {
     /// Per-request timeout of outbound webhooks.
     #[serde(deserialize_with = "number")]
     pub webhook_timeout_secs: u64,
+    /// `serve` reconciles every profile with Trust Hub this often; 0 turns it off.
+    #[serde(deserialize_with = "number")]
+    pub sync_interval_secs: u64,
     /// More alert recipients, each with the statuses it wants (TOML file only).
     pub alert_recipients: Vec<crate::notify::Recipient>,
     /// The alert subject: `{name}`, `{sid}`, `{status}` and `{from}` are replaced (TOML file only).
@@ -159,6 +163,7 @@ struct Defaults {
     delivery_retry_base_ms: u64,
     delivery_retry_max_ms: u64,
     webhook_timeout_secs: u64,
+    sync_interval_secs: u64,
     alert_recipients: Vec<()>,
     email_subject_template: &'static str,
     accounts: Vec<()>,
@@ -188,6 +193,7 @@ const DEFAULTS: fn() -> Defaults = || Defaults {
     delivery_retry_base_ms: 5000,
     delivery_retry_max_ms: 7_200_000,
     webhook_timeout_secs: 15,
+    sync_interval_secs: 0,
     alert_recipients: Vec::new(),
     email_subject_template: crate::notify::email::DEFAULT_SUBJECT,
     accounts: Vec::new(),

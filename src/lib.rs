@@ -9,5 +9,7 @@ pub mod evaluation;
 pub mod http;
 pub mod notify;
 pub mod outbox;
+pub mod simulate;
 pub mod store;
+pub mod submit;
 pub mod twilio;

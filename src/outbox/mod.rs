@@ -19,6 +19,19 @@ pub const FETCH_EVALUATION: &str = "fetch_evaluation";
 pub const NOTIFY: &str = "notify";
 /// Send one delivery (a webhook or an email).
 pub const DELIVER: &str = "deliver";
+/// Reconcile every profile with Trust Hub (`SYNC_INTERVAL_SECS`).
+pub const SYNC: &str = "sync";
+
+/// The `sync` job of the interval containing `now`: replicas enqueue the same key, so one runs.
+pub fn sync_job(interval_secs: u64, now: DateTime<Utc>) -> NewJob {
+    let bucket = now.timestamp().max(0) as u64 / interval_secs.max(1);
+    NewJob {
+        kind: SYNC,
+        payload: serde_json::json!({ "bucket": bucket }),
+        dedupe_key: Some(format!("{SYNC}:{interval_secs}:{bucket}")),
+        run_at: now,
+    }
+}
 
 /// The `deliver` job of a delivery; `round` tells replays apart.
 pub fn deliver_job(delivery_id: i64, round: i64, now: DateTime<Utc>) -> NewJob {

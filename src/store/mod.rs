@@ -40,7 +40,9 @@ pub enum StoreError {
 
 /// Everything a backend provides.
 #[async_trait]
-pub trait Store: CallbackStore + JobStore + EvaluationStore + NotifyStore + Send + Sync + 'static {
+pub trait Store:
+    CallbackStore + JobStore + EvaluationStore + NotifyStore + CreationStore + Send + Sync + 'static
+{
     /// Applies pending migrations (safe to run from several replicas at once).
     async fn migrate(&self) -> Result<(), StoreError>;
 
@@ -152,6 +154,20 @@ pub trait NotifyStore: Send + Sync {
     /// Marks a delivery pending and enqueues a fresh `deliver` job for it, atomically.
     /// False when there is no such delivery.
     async fn replay_delivery(&self, id: i64) -> Result<bool, StoreError>;
+}
+
+/// The progress of `create`, per declarative file.
+#[async_trait]
+pub trait CreationStore: Send + Sync {
+    /// The steps done so far (step name -> SID), if this key was started before.
+    async fn creation(&self, key: &str) -> Result<Option<serde_json::Value>, StoreError>;
+
+    async fn save_creation(
+        &self,
+        key: &str,
+        account_sid: Option<&str>,
+        state: &serde_json::Value,
+    ) -> Result<(), StoreError>;
 }
 
 /// Opens the store named by `DATABASE_URL` (creating a SQLite file if missing).

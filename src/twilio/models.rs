@@ -88,6 +88,12 @@ pub struct InvalidField {
     pub reason: Option<String>,
 }
 
+/// Any created resource, of which only the SID matters here.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Created {
+    pub sid: String,
+}
+
 /// Twilio's paging envelope: the items sit under `meta.key`.
 #[derive(Debug, Clone, Deserialize)]
 pub struct PageMeta {

@@ -1,7 +1,7 @@
-//! The Trust Hub v1 calls this service makes.
+//! The Trust Hub v1 (and 2010-04-01 Addresses) calls this service makes.
 
 use super::client::{Credentials, TwilioClient, TwilioError};
-use super::models::{CustomerProfile, Evaluation};
+use super::models::{Created, CustomerProfile, Evaluation};
 
 impl TwilioClient {
     pub async fn fetch_customer_profile(
@@ -10,6 +10,14 @@ impl TwilioClient {
         sid: &str,
     ) -> Result<CustomerProfile, TwilioError> {
         self.get(creds, &format!("/v1/CustomerProfiles/{sid}")).await
+    }
+
+    pub async fn create_customer_profile(
+        &self,
+        creds: &Credentials,
+        form: &[(&str, &str)],
+    ) -> Result<CustomerProfile, TwilioError> {
+        self.post(creds, "/v1/CustomerProfiles", form).await
     }
 
     pub async fn update_customer_profile(
@@ -22,11 +30,24 @@ impl TwilioClient {
             .await
     }
 
+    /// Every customer profile, or those with this friendly name and policy.
     pub async fn list_customer_profiles(
         &self,
         creds: &Credentials,
+        filter: Option<(&str, &str)>,
     ) -> Result<Vec<CustomerProfile>, TwilioError> {
-        self.list(creds, "/v1/CustomerProfiles?PageSize=100").await
+        let path = match filter {
+            Some((name, policy)) => {
+                let query = url::form_urlencoded::Serializer::new(String::new())
+                    .append_pair("FriendlyName", name)
+                    .append_pair("PolicySid", policy)
+                    .append_pair("PageSize", "100")
+                    .finish();
+                format!("/v1/CustomerProfiles?{query}")
+            }
+            None => "/v1/CustomerProfiles?PageSize=100".to_owned(),
+        };
+        self.list(creds, &path).await
     }
 
     pub async fn list_evaluations(
@@ -51,6 +72,87 @@ impl TwilioClient {
             creds,
             &format!("/v1/CustomerProfiles/{sid}/Evaluations"),
             &[("PolicySid", policy_sid)],
+        )
+        .await
+    }
+
+    pub async fn fetch_policy(
+        &self,
+        creds: &Credentials,
+        sid: &str,
+    ) -> Result<serde_json::Value, TwilioError> {
+        self.get(creds, &format!("/v1/Policies/{sid}")).await
+    }
+
+    /// An end user (`Attributes` as JSON, as Trust Hub expects).
+    pub async fn create_end_user(
+        &self,
+        creds: &Credentials,
+        friendly_name: &str,
+        kind: &str,
+        attributes: &serde_json::Value,
+    ) -> Result<Created, TwilioError> {
+        let attributes = attributes.to_string();
+        let form = [
+            ("FriendlyName", friendly_name),
+            ("Type", kind),
+            ("Attributes", attributes.as_str()),
+        ];
+        self.post(creds, "/v1/EndUsers", &form).await
+    }
+
+    pub async fn create_supporting_document(
+        &self,
+        creds: &Credentials,
+        friendly_name: &str,
+        kind: &str,
+        attributes: &serde_json::Value,
+    ) -> Result<Created, TwilioError> {
+        let attributes = attributes.to_string();
+        let form = [
+            ("FriendlyName", friendly_name),
+            ("Type", kind),
+            ("Attributes", attributes.as_str()),
+        ];
+        self.post(creds, "/v1/SupportingDocuments", &form).await
+    }
+
+    /// Assigns an end user, supporting document or customer profile to a profile.
+    pub async fn assign_entity(
+        &self,
+        creds: &Credentials,
+        profile: &str,
+        object_sid: &str,
+    ) -> Result<Created, TwilioError> {
+        let path = format!("/v1/CustomerProfiles/{profile}/EntityAssignments");
+        self.post(creds, &path, &[("ObjectSid", object_sid)]).await
+    }
+
+    pub async fn assign_phone_number(
+        &self,
+        creds: &Credentials,
+        profile: &str,
+        number_sid: &str,
+    ) -> Result<Created, TwilioError> {
+        let path = format!("/v1/CustomerProfiles/{profile}/ChannelEndpointAssignments");
+        let form = [
+            ("ChannelEndpointType", "phone-number"),
+            ("ChannelEndpointSid", number_sid),
+        ];
+        self.post(creds, &path, &form).await
+    }
+
+    /// An address, on the 2010-04-01 API (this client's base must be `TWILIO_API_URL`).
+    pub async fn create_address(
+        &self,
+        creds: &Credentials,
+        account_sid: &str,
+        form: &[(&str, &str)],
+    ) -> Result<Created, TwilioError> {
+        self.post(
+            creds,
+            &format!("/2010-04-01/Accounts/{account_sid}/Addresses.json"),
+            form,
         )
         .await
     }

@@ -24,6 +24,8 @@ pub enum Fault {
     TooManyRequests { retry_after_secs: u64 },
     /// Wait this long, then answer normally.
     Delay(Duration),
+    /// Do the work at once, but answer only after this long (a lost or late answer).
+    SlowAnswer(Duration),
 }
 
 /// One request as the fake received it.
@@ -44,6 +46,14 @@ pub struct FakeState {
     evaluations: HashMap<String, Vec<Value>>,
     compliant: HashSet<String>,
     faults: VecDeque<Fault>,
+    /// Faults for the next request whose "METHOD /path" contains the key.
+    targeted: Vec<(String, Fault)>,
+    /// Created end users, supporting documents and addresses, by SID.
+    pub objects: BTreeMap<String, Value>,
+    /// Profile SID -> assigned object SIDs.
+    assignments: HashMap<String, Vec<String>>,
+    /// Profile SID -> assigned phone number SIDs.
+    phone_numbers: HashMap<String, Vec<String>>,
     requests: Vec<Seen>,
     /// Requests that arrived (answered or not).
     arrivals: usize,
@@ -120,6 +130,28 @@ impl FakeTrustHub {
         self.with(|s| s.faults.extend(faults));
     }
 
+    /// The next request whose "METHOD /path" contains `target` meets `fault`.
+    pub fn inject_on(&self, target: &str, fault: Fault) {
+        self.with(|s| s.targeted.push((target.to_owned(), fault)));
+    }
+
+    /// Every customer profile the fake holds.
+    pub fn profiles(&self) -> Vec<Value> {
+        self.with(|s| s.profiles.values().cloned().collect())
+    }
+
+    pub fn objects(&self) -> Vec<Value> {
+        self.with(|s| s.objects.values().cloned().collect())
+    }
+
+    pub fn assignments(&self, profile: &str) -> Vec<String> {
+        self.with(|s| s.assignments.get(profile).cloned().unwrap_or_default())
+    }
+
+    pub fn phone_numbers(&self, profile: &str) -> Vec<String> {
+        self.with(|s| s.phone_numbers.get(profile).cloned().unwrap_or_default())
+    }
+
     pub fn arrivals(&self) -> usize {
         self.with(|s| s.arrivals)
     }
@@ -163,7 +195,15 @@ async fn dispatch(
     let fault = {
         let mut s = state.lock().unwrap();
         s.arrivals += 1;
-        s.faults.pop_front()
+        let here = format!("{method} {}", uri.path());
+        match s
+            .targeted
+            .iter()
+            .position(|(target, _)| here.contains(target.as_str()))
+        {
+            Some(i) => Some(s.targeted.remove(i).1),
+            None => s.faults.pop_front(),
+        }
     };
     if let Some(Fault::Delay(delay)) = &fault {
         tokio::time::sleep(*delay).await;
@@ -192,6 +232,9 @@ async fn dispatch(
             }
         }
     };
+    if let Some(Fault::SlowAnswer(delay)) = &fault {
+        tokio::time::sleep(*delay).await;
+    }
     state.lock().unwrap().requests.push(Seen {
         method: method.to_string(),
         path: uri.path().into(),
@@ -254,7 +297,7 @@ impl FakeState {
             "{}/v1/CustomerProfiles/{profile_sid}/Evaluations/{sid}",
             self.base
         ));
-        if self.compliant.contains(profile_sid) {
+        if self.compliant.contains(profile_sid) || self.complete(profile_sid) {
             evaluation["status"] = json!("compliant");
             evaluation["results"] = json!([{"friendly_name": "Business", "object_type": "business", "passed": true,
                                              "failure_reason": null, "error_code": null, "valid": [], "invalid": []}]);
@@ -264,6 +307,58 @@ impl FakeState {
             .or_default()
             .push(evaluation.clone());
         evaluation
+    }
+
+    /// Whether a secondary profile has what its policy requires assigned: business
+    /// information, a first authorized representative, an address document and a primary
+    /// customer profile.
+    fn complete(&self, profile_sid: &str) -> bool {
+        let assigned = self.assignments.get(profile_sid).cloned().unwrap_or_default();
+        let types: Vec<String> = assigned
+            .iter()
+            .filter_map(|sid| self.objects.get(sid))
+            .map(|o| o["type"].as_str().unwrap_or_default().to_owned())
+            .collect();
+        [
+            "customer_profile_business_information",
+            "authorized_representative_1",
+            "customer_profile_address",
+        ]
+        .iter()
+        .all(|t| types.iter().any(|have| have == t))
+            && assigned.iter().any(|sid| sid.starts_with("BU"))
+    }
+
+    fn create_object(
+        &mut self,
+        prefix: &str,
+        path: &str,
+        form: &[(String, String)],
+        required: &[&str],
+    ) -> Response {
+        if let Some(missing) = required.iter().find(|name| field(form, name).is_none()) {
+            return error(
+                400,
+                20001,
+                &format!("Missing required parameter {missing} in the post body"),
+            );
+        }
+        let attributes: Value = match field(form, "Attributes").map(serde_json::from_str).transpose() {
+            Ok(attributes) => attributes.unwrap_or(Value::Null),
+            Err(_) => return error(400, 20001, "Attributes must be JSON"),
+        };
+        let sid = self.next_sid(prefix);
+        let object = json!({
+            "sid": sid,
+            "friendly_name": field(form, "FriendlyName"),
+            "type": field(form, "Type"),
+            "attributes": attributes,
+            "form": form.iter().map(|(k, v)| json!([k, v])).collect::<Vec<_>>(),
+            "date_created": self.now(),
+            "url": format!("{}{path}/{sid}", self.base),
+        });
+        self.objects.insert(sid, object.clone());
+        (StatusCode::CREATED, Json(object)).into_response()
     }
 
     /// A page of `items` as Twilio pages lists (`PageSize`, `Page`).
@@ -306,8 +401,110 @@ impl FakeState {
         };
         match (method.as_str(), parts.as_slice()) {
             ("GET", ["v1", "CustomerProfiles"]) => {
-                let items = self.profiles.values().cloned().collect();
+                let params: HashMap<String, String> = url::form_urlencoded::parse(query.as_bytes())
+                    .into_owned()
+                    .collect();
+                let wanted =
+                    |p: &&Value, key: &str, param: &str| params.get(param).is_none_or(|v| p[key] == json!(v));
+                let items = self
+                    .profiles
+                    .values()
+                    .filter(|p| {
+                        wanted(p, "friendly_name", "FriendlyName") && wanted(p, "policy_sid", "PolicySid")
+                    })
+                    .cloned()
+                    .collect();
                 self.page(path, query, items)
+            }
+            ("POST", ["v1", "CustomerProfiles"]) => {
+                for required in ["FriendlyName", "Email", "PolicySid"] {
+                    if field(form, required).is_none() {
+                        return error(
+                            400,
+                            20001,
+                            &format!("Missing required parameter {required} in the post body"),
+                        );
+                    }
+                }
+                let sid = self.next_sid("BU");
+                let account = self.credentials.first().map(|c| c.0.clone()).unwrap_or_default();
+                let mut profile = self.profile_json(
+                    &sid,
+                    &account,
+                    "draft",
+                    field(form, "PolicySid").unwrap().to_owned(),
+                );
+                profile["friendly_name"] = json!(field(form, "FriendlyName"));
+                profile["email"] = json!(field(form, "Email"));
+                profile["status_callback"] = json!(field(form, "StatusCallback"));
+                self.profiles.insert(sid, profile.clone());
+                (StatusCode::CREATED, Json(profile)).into_response()
+            }
+            ("GET", ["v1", "Policies", sid]) => {
+                let body = json!({"sid": sid, "friendly_name": "Secondary Customer Profile of type Business",
+                                  "requirements": {}, "url": format!("{}{path}", self.base)});
+                Json(body).into_response()
+            }
+            ("POST", ["v1", "EndUsers"]) => self.create_object("IT", path, form, &["FriendlyName", "Type"]),
+            ("POST", ["v1", "SupportingDocuments"]) => {
+                self.create_object("RD", path, form, &["FriendlyName", "Type"])
+            }
+            ("POST", ["2010-04-01", "Accounts", _, "Addresses.json"]) => self.create_object(
+                "AD",
+                path,
+                form,
+                &[
+                    "CustomerName",
+                    "Street",
+                    "City",
+                    "Region",
+                    "PostalCode",
+                    "IsoCountry",
+                ],
+            ),
+            ("POST", ["v1", "CustomerProfiles", sid, "EntityAssignments"]) => {
+                if !self.profiles.contains_key(*sid) {
+                    return not_found();
+                }
+                let Some(object) = field(form, "ObjectSid").map(str::to_owned) else {
+                    return error(
+                        400,
+                        20001,
+                        "Missing required parameter ObjectSid in the post body",
+                    );
+                };
+                if !object.starts_with("BU") && !self.objects.contains_key(&object) {
+                    return error(400, 22207, &format!("Object {object} does not exist"));
+                }
+                self.assignments
+                    .entry((*sid).into())
+                    .or_default()
+                    .push(object.clone());
+                let assignment = self.next_sid("BV");
+                let body = json!({"sid": assignment, "customer_profile_sid": sid, "object_sid": object});
+                (StatusCode::CREATED, Json(body)).into_response()
+            }
+            ("POST", ["v1", "CustomerProfiles", sid, "ChannelEndpointAssignments"]) => {
+                if !self.profiles.contains_key(*sid) {
+                    return not_found();
+                }
+                let (Some(kind), Some(number)) = (
+                    field(form, "ChannelEndpointType"),
+                    field(form, "ChannelEndpointSid"),
+                ) else {
+                    return error(
+                        400,
+                        20001,
+                        "Missing required parameter ChannelEndpointType or ChannelEndpointSid",
+                    );
+                };
+                let body = json!({"sid": self.next_sid("RA"), "customer_profile_sid": sid,
+                                  "channel_endpoint_type": kind, "channel_endpoint_sid": number});
+                self.phone_numbers
+                    .entry((*sid).into())
+                    .or_default()
+                    .push(number.to_owned());
+                (StatusCode::CREATED, Json(body)).into_response()
             }
             ("GET", ["v1", "CustomerProfiles", sid]) => match self.profiles.get(*sid) {
                 Some(p) => Json(p.clone()).into_response(),

@@ -2,6 +2,7 @@
 //! concurrent reports for one profile, `for update skip locked` hands each job to one worker,
 //! and sqlx's migrator takes an advisory lock, so replicas can migrate at once.
 
+mod creations;
 mod evaluations;
 mod jobs;
 mod notify;

@@ -2,6 +2,7 @@
 //! avoids lock upgrades failing with SQLITE_BUSY) and a pool of readers, in WAL mode. Times
 //! are unix microseconds.
 
+mod creations;
 mod evaluations;
 mod jobs;
 mod notify;

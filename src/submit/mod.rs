@@ -1,0 +1,244 @@
+//! Submitting profiles to Trust Hub and reconciling their status: `set-callback`, `submit`,
+//! `create` (the whole secondary-customer-profile flow) and `sync`.
+
+pub mod create;
+pub mod spec;
+
+use crate::domain::{AccountSid, Decision, ProfileSid, ProfileStatus, StatusReport};
+use crate::store::{DynStore, EvaluationRecord, Source};
+use crate::twilio::models::{CustomerProfile, Evaluation, Failure};
+use crate::twilio::{CredentialBook, Credentials, TwilioClient, TwilioError};
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SubmitError {
+    #[error("Trust Hub: {0}")]
+    Twilio(#[from] TwilioError),
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    #[error("{0}")]
+    Setup(String),
+}
+
+/// What `submit` did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Submitted {
+    /// Sent for review (`forced` when the evaluation was noncompliant).
+    Submitted { evaluation: Evaluation, forced: bool },
+    /// Not sent: the evaluation is noncompliant.
+    Refused {
+        evaluation: Evaluation,
+        failures: Vec<Failure>,
+    },
+}
+
+/// One profile's status as `sync` found it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Synced {
+    pub sid: String,
+    pub status: ProfileStatus,
+    pub decision: Decision,
+}
+
+/// The `sync` job: `serve`'s periodic reconciliation.
+pub struct SyncJob(pub Submitter);
+
+#[async_trait::async_trait]
+impl crate::outbox::JobHandler for SyncJob {
+    async fn run(
+        &self,
+        _job: &crate::outbox::Job,
+    ) -> Result<Vec<crate::outbox::NewJob>, crate::outbox::JobError> {
+        let synced = self
+            .0
+            .sync(&[])
+            .await
+            .map_err(|e| crate::outbox::JobError::Retry {
+                reason: e.to_string(),
+                after: None,
+            })?;
+        let recorded = synced.iter().filter(|s| s.decision == Decision::Advance).count();
+        tracing::info!(checked = synced.len(), recorded, "periodic sync");
+        Ok(Vec::new())
+    }
+
+    fn max_attempts(&self) -> u32 {
+        // The next interval tries again.
+        3
+    }
+}
+
+/// Calls Trust Hub for profiles of the configured accounts and records what it learns.
+pub struct Submitter {
+    pub store: DynStore,
+    pub trusthub: TwilioClient,
+    /// The 2010-04-01 API (Addresses).
+    pub api: TwilioClient,
+    pub credentials: CredentialBook,
+    /// `PUBLIC_URL` + the callback path, when `PUBLIC_URL` is set.
+    pub callback_url: Option<String>,
+    pub primary_account: Option<String>,
+}
+
+impl Submitter {
+    pub fn from_config(config: &crate::config::Config, store: DynStore) -> Result<Self, SubmitError> {
+        let timeout = Duration::from_secs(config.twilio_timeout_secs);
+        let setup = |e: TwilioError| SubmitError::Setup(e.to_string());
+        Ok(Self {
+            store,
+            trusthub: TwilioClient::new(&config.trusthub_api_url, timeout).map_err(setup)?,
+            api: TwilioClient::new(&config.twilio_api_url, timeout).map_err(setup)?,
+            credentials: CredentialBook::from_config(config),
+            callback_url: config
+                .public_url
+                .as_ref()
+                .and_then(|_| config.public_url().ok())
+                .map(|p| p.callback_url()),
+            primary_account: config.twilio_account_sid.clone(),
+        })
+    }
+
+    /// The credentials of a profile's account (as recorded locally), else the main account's.
+    pub async fn credentials_for(&self, sid: &ProfileSid) -> Result<Credentials, SubmitError> {
+        let known = self
+            .store
+            .get_profile(sid)
+            .await?
+            .and_then(|d| d.profile.account_sid);
+        let account = known.as_deref().or(self.primary_account.as_deref());
+        self.credentials.for_account(account).ok_or_else(|| {
+            SubmitError::Setup(format!(
+                "no credentials for account {}: set TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN (or [[accounts]])",
+                account.unwrap_or("(none configured)")
+            ))
+        })
+    }
+
+    fn callback(&self, url: Option<&str>) -> Result<String, SubmitError> {
+        url.map(str::to_owned)
+            .or_else(|| self.callback_url.clone())
+            .ok_or_else(|| SubmitError::Setup("no callback URL: pass --url or set PUBLIC_URL".into()))
+    }
+
+    /// Points the profile's `StatusCallback` at this service (or at `url`).
+    pub async fn set_callback(
+        &self,
+        sid: &ProfileSid,
+        url: Option<&str>,
+    ) -> Result<CustomerProfile, SubmitError> {
+        let url = self.callback(url)?;
+        let creds = self.credentials_for(sid).await?;
+        Ok(self
+            .trusthub
+            .update_customer_profile(&creds, sid.as_str(), &[("StatusCallback", &url)])
+            .await?)
+    }
+
+    /// Evaluates the profile; unless noncompliant (or `force`), sets `StatusCallback`, then
+    /// `Status=pending-review`, and records the transition locally (source `submission`).
+    pub async fn submit(&self, sid: &ProfileSid, force: bool) -> Result<Submitted, SubmitError> {
+        let url = self.callback(None)?;
+        let creds = self.credentials_for(sid).await?;
+        let profile = self.trusthub.fetch_customer_profile(&creds, sid.as_str()).await?;
+        let policy = profile.policy_sid.clone().ok_or_else(|| {
+            SubmitError::Setup(format!("profile {sid} has no policy_sid to evaluate against"))
+        })?;
+        let evaluation = self
+            .trusthub
+            .create_evaluation(&creds, sid.as_str(), &policy)
+            .await?;
+        self.keep(&profile, &evaluation).await?;
+        let failures = evaluation.failures();
+        let compliant = evaluation.status == "compliant";
+        if !compliant && !force {
+            return Ok(Submitted::Refused { evaluation, failures });
+        }
+        // The callback first, so that Twilio reports the submission itself to us.
+        self.trusthub
+            .update_customer_profile(&creds, sid.as_str(), &[("StatusCallback", &url)])
+            .await?;
+        let updated = self
+            .trusthub
+            .update_customer_profile(&creds, sid.as_str(), &[("Status", "pending-review")])
+            .await?;
+        if self.store.get_profile(sid).await?.is_none() {
+            self.record(&profile, Source::Sync).await?;
+        }
+        let submitted = CustomerProfile {
+            status: ProfileStatus::PendingReview,
+            ..updated
+        };
+        self.record(&submitted, Source::Submission).await?;
+        Ok(Submitted::Submitted {
+            evaluation,
+            forced: !compliant,
+        })
+    }
+
+    async fn keep(&self, profile: &CustomerProfile, evaluation: &Evaluation) -> Result<(), SubmitError> {
+        self.store
+            .save_evaluation(&EvaluationRecord {
+                sid: evaluation.sid.clone(),
+                profile_sid: profile.sid.clone(),
+                account_sid: profile.account_sid.clone(),
+                policy_sid: evaluation.policy_sid.clone(),
+                status: evaluation.status.clone(),
+                results: evaluation.results.clone(),
+                profile_errors: profile.errors.clone().unwrap_or(serde_json::Value::Null),
+                date_created: evaluation.date_created.clone(),
+                fetched_at: crate::store::now(),
+                transition_id: None,
+            })
+            .await?;
+        Ok(())
+    }
+
+    /// Records a profile's status as Trust Hub reports it.
+    async fn record(&self, profile: &CustomerProfile, source: Source) -> Result<Decision, SubmitError> {
+        let profile_sid = ProfileSid::parse(&profile.sid).map_err(|e| SubmitError::Setup(e.to_string()))?;
+        let report = StatusReport {
+            account_sid: profile
+                .account_sid
+                .as_deref()
+                .and_then(|a| AccountSid::parse(a).ok()),
+            profile_sid,
+            status: profile.status.clone(),
+            failure_reason: None,
+            friendly_name: profile.friendly_name.clone(),
+        };
+        Ok(self
+            .store
+            .record_report(&report, source, crate::store::now())
+            .await?)
+    }
+
+    /// Asks Trust Hub for the named profiles (or every profile of every configured account)
+    /// and records each status no callback reported.
+    pub async fn sync(&self, sids: &[ProfileSid]) -> Result<Vec<Synced>, SubmitError> {
+        let mut profiles = Vec::new();
+        if sids.is_empty() {
+            for account in self.credentials.accounts().map(str::to_owned).collect::<Vec<_>>() {
+                let creds = self
+                    .credentials
+                    .for_account(Some(&account))
+                    .expect("listed accounts have credentials");
+                profiles.extend(self.trusthub.list_customer_profiles(&creds, None).await?);
+            }
+        } else {
+            for sid in sids {
+                let creds = self.credentials_for(sid).await?;
+                profiles.push(self.trusthub.fetch_customer_profile(&creds, sid.as_str()).await?);
+            }
+        }
+        let mut synced = Vec::new();
+        for profile in profiles {
+            let decision = self.record(&profile, Source::Sync).await?;
+            synced.push(Synced {
+                sid: profile.sid,
+                status: profile.status,
+                decision,
+            });
+        }
+        Ok(synced)
+    }
+}
