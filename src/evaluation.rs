@@ -1,7 +1,6 @@
 //! Explaining a rejection: fetch the profile and its latest Trust Hub evaluation (creating one
 //! when none exists) and keep it whole.
 
-use crate::domain::{AccountSid, ProfileSid, StatusReport};
 use crate::outbox::{notify_job, Job, JobError, JobHandler, NewJob, TransitionJob};
 use crate::store::{DynStore, EvaluationRecord, Source};
 use crate::twilio::models::{CustomerProfile, Evaluation};
@@ -47,23 +46,12 @@ fn latest(evaluations: Vec<Evaluation>) -> Option<Evaluation> {
 impl EvaluationFetcher {
     /// Records the profile's authoritative status when callbacks missed it.
     async fn record_status(&self, profile: &CustomerProfile) -> Result<(), JobError> {
-        let Ok(profile_sid) = ProfileSid::parse(&profile.sid) else {
-            return Ok(());
-        };
-        let report = StatusReport {
-            account_sid: profile
-                .account_sid
-                .as_deref()
-                .and_then(|a| AccountSid::parse(a).ok()),
-            profile_sid,
-            status: profile.status.clone(),
-            failure_reason: None,
-            friendly_name: profile.friendly_name.clone(),
-        };
-        self.store
-            .record_report(&report, Source::Sync, crate::store::now())
-            .await
-            .map_err(store_error)?;
+        if let Some(report) = profile.report() {
+            self.store
+                .record_report(&report, Source::Sync, crate::store::now())
+                .await
+                .map_err(store_error)?;
+        }
         Ok(())
     }
 }

@@ -176,6 +176,38 @@ async fn retries_keep_the_id_and_honour_retry_after(backend: Backend) {
     assert_eq!(detail["attempts"], 4);
 }
 
+async fn redirects_are_not_followed(backend: Backend) {
+    let receiver = Receiver::start().await;
+    let elsewhere = Receiver::start().await;
+    receiver.script(&[(307, None)]);
+    receiver.redirect_next_to(&elsewhere.url);
+    let Some(app) = app(backend, None, vec![]).await else {
+        return;
+    };
+    subscribe(&app, &receiver.url).await;
+    assert_eq!(
+        app.post_signed(&callback(&bundle(12), "in-review"), TOKEN)
+            .await
+            .status(),
+        204
+    );
+    let delivered = delivery_in(&app, "delivered").await;
+    let (_, detail) = app.api_get(&format!("/v1/deliveries/{}", delivered["id"])).await;
+    let codes: Vec<i64> = detail["attempt_log"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["status_code"].as_i64().unwrap())
+        .collect();
+    assert_eq!(
+        codes,
+        [307, 200],
+        "a redirect is a failed attempt, retried at the same URL"
+    );
+    assert!(elsewhere.hits().is_empty(), "the redirect was not followed");
+    assert_eq!(receiver.hits().len(), 2);
+}
+
 async fn gone_disables_the_subscription(backend: Backend) {
     let receiver = Receiver::start().await;
     receiver.script(&[(410, None)]);
@@ -459,6 +491,7 @@ async fn smtp_refusals_transient_and_permanent(backend: Backend) {
 both_backends!(
     webhooks_are_signed_and_delivered,
     retries_keep_the_id_and_honour_retry_after,
+    redirects_are_not_followed,
     gone_disables_the_subscription,
     dead_deliveries_can_be_replayed,
     private_addresses_are_refused_by_default,

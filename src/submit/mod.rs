@@ -4,7 +4,7 @@
 pub mod create;
 pub mod spec;
 
-use crate::domain::{AccountSid, Decision, ProfileSid, ProfileStatus, StatusReport};
+use crate::domain::{Decision, ProfileSid, ProfileStatus};
 use crate::store::{DynStore, EvaluationRecord, Source};
 use crate::twilio::models::{CustomerProfile, Evaluation, Failure};
 use crate::twilio::{CredentialBook, Credentials, TwilioClient, TwilioError};
@@ -195,17 +195,9 @@ impl Submitter {
 
     /// Records a profile's status as Trust Hub reports it.
     async fn record(&self, profile: &CustomerProfile, source: Source) -> Result<Decision, SubmitError> {
-        let profile_sid = ProfileSid::parse(&profile.sid).map_err(|e| SubmitError::Setup(e.to_string()))?;
-        let report = StatusReport {
-            account_sid: profile
-                .account_sid
-                .as_deref()
-                .and_then(|a| AccountSid::parse(a).ok()),
-            profile_sid,
-            status: profile.status.clone(),
-            failure_reason: None,
-            friendly_name: profile.friendly_name.clone(),
-        };
+        let report = profile
+            .report()
+            .ok_or_else(|| SubmitError::Setup(format!("{:?} is not a customer profile SID", profile.sid)))?;
         Ok(self
             .store
             .record_report(&report, source, crate::store::now())

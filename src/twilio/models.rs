@@ -21,6 +21,23 @@ pub struct CustomerProfile {
     pub errors: Option<serde_json::Value>,
 }
 
+impl CustomerProfile {
+    /// The profile's status as a report, as Trust Hub states it (no failure reason: Trust Hub
+    /// gives its `errors` instead). `None` when its SID is not a customer profile SID.
+    pub fn report(&self) -> Option<crate::domain::StatusReport> {
+        Some(crate::domain::StatusReport {
+            account_sid: self
+                .account_sid
+                .as_deref()
+                .and_then(|a| crate::domain::AccountSid::parse(a).ok()),
+            profile_sid: crate::domain::ProfileSid::parse(&self.sid).ok()?,
+            status: self.status.clone(),
+            failure_reason: None,
+            friendly_name: self.friendly_name.clone(),
+        })
+    }
+}
+
 /// `trusthub.v1.customer_profile.customer_profile_evaluation`, with `results` kept as returned.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct Evaluation {

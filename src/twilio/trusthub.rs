@@ -92,18 +92,26 @@ impl TwilioClient {
         kind: &str,
         attributes: &serde_json::Value,
     ) -> Result<Created, TwilioError> {
-        let attributes = attributes.to_string();
-        let form = [
-            ("FriendlyName", friendly_name),
-            ("Type", kind),
-            ("Attributes", attributes.as_str()),
-        ];
-        self.post(creds, "/v1/EndUsers", &form).await
+        self.create_typed(creds, "/v1/EndUsers", friendly_name, kind, attributes)
+            .await
     }
 
     pub async fn create_supporting_document(
         &self,
         creds: &Credentials,
+        friendly_name: &str,
+        kind: &str,
+        attributes: &serde_json::Value,
+    ) -> Result<Created, TwilioError> {
+        self.create_typed(creds, "/v1/SupportingDocuments", friendly_name, kind, attributes)
+            .await
+    }
+
+    /// A resource with a `Type` and JSON `Attributes` (end users, supporting documents).
+    async fn create_typed(
+        &self,
+        creds: &Credentials,
+        path: &str,
         friendly_name: &str,
         kind: &str,
         attributes: &serde_json::Value,
@@ -114,7 +122,7 @@ impl TwilioClient {
             ("Type", kind),
             ("Attributes", attributes.as_str()),
         ];
-        self.post(creds, "/v1/SupportingDocuments", &form).await
+        self.post(creds, path, &form).await
     }
 
     /// Assigns an end user, supporting document or customer profile to a profile.

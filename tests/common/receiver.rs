@@ -19,6 +19,8 @@ pub struct Hit {
 struct State_ {
     hits: Vec<Hit>,
     script: VecDeque<(u16, Option<u64>)>,
+    /// A `Location` for the next answer.
+    location: Option<String>,
 }
 
 pub struct Receiver {
@@ -43,6 +45,11 @@ async fn hit(State(state): State<Arc<Mutex<State_>>>, headers: HeaderMap, body: 
             .headers_mut()
             .insert("retry-after", secs.to_string().parse().unwrap());
     }
+    if let Some(location) = s.location.take() {
+        response
+            .headers_mut()
+            .insert("location", location.parse().unwrap());
+    }
     response
 }
 
@@ -66,6 +73,11 @@ impl Receiver {
     /// The next requests get these answers: (status, Retry-After seconds).
     pub fn script(&self, answers: &[(u16, Option<u64>)]) {
         self.state.lock().unwrap().script.extend(answers.iter().copied());
+    }
+
+    /// The next answer carries `Location: url`.
+    pub fn redirect_next_to(&self, url: &str) {
+        self.state.lock().unwrap().location = Some(url.to_owned());
     }
 
     pub fn hits(&self) -> Vec<Hit> {

@@ -1,0 +1,61 @@
+//! `PUBLIC_URL`: what Twilio calls, and so what it signs.
+
+use super::{invalid, ConfigError};
+
+/// `PUBLIC_URL`, kept byte for byte as configured, since Twilio signs exactly that.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublicUrl {
+    /// Scheme, host, port and prefix, without a trailing slash.
+    base: String,
+    /// The path prefix (`/prefix`), or empty.
+    prefix: String,
+}
+
+impl PublicUrl {
+    pub fn parse(raw: &str) -> Result<Self, ConfigError> {
+        let parsed =
+            url::Url::parse(raw).map_err(|e| invalid("PUBLIC_URL", format!("{raw:?} is not a URL: {e}")))?;
+        if !matches!(parsed.scheme(), "http" | "https") || parsed.host().is_none() {
+            return Err(invalid(
+                "PUBLIC_URL",
+                format!("{raw:?} must be http(s)://host[:port][/prefix]"),
+            ));
+        }
+        if parsed.query().is_some() || parsed.fragment().is_some() {
+            return Err(invalid(
+                "PUBLIC_URL",
+                format!("{raw:?} must not carry a query or fragment"),
+            ));
+        }
+        let base = raw.trim_end_matches('/').to_owned();
+        let prefix = parsed.path().trim_end_matches('/').to_owned();
+        Ok(Self { base, prefix })
+    }
+
+    /// The path prefix requests arrive under, or `""`.
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// The URL Twilio signed for a request with this path and raw query: `PUBLIC_URL`, the path
+    /// after the prefix (a proxy may or may not have stripped it), and the query as received.
+    pub fn signed_url(&self, path: &str, query: Option<&str>) -> String {
+        let rest = path
+            .strip_prefix(self.prefix.as_str())
+            .filter(|rest| rest.is_empty() || rest.starts_with('/'))
+            .unwrap_or(path);
+        let mut url = String::with_capacity(self.base.len() + rest.len() + query.map_or(0, |q| q.len() + 1));
+        url.push_str(&self.base);
+        url.push_str(rest);
+        if let Some(query) = query {
+            url.push('?');
+            url.push_str(query);
+        }
+        url
+    }
+
+    /// The callback URL to register with Twilio.
+    pub fn callback_url(&self) -> String {
+        format!("{}{}", self.base, crate::http::CALLBACK_PATH)
+    }
+}

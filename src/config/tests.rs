@@ -1,0 +1,143 @@
+//! Configuration layering, validation and secrecy.
+use super::*;
+use std::io::Write as _;
+
+const AC1: &str = "AC11111111111111111111111111111111";
+const AC2: &str = "AC22222222222222222222222222222222";
+
+fn env(pairs: &[(&'static str, &str)]) -> Vec<(&'static str, String)> {
+    pairs.iter().map(|(k, v)| (*k, (*v).to_owned())).collect()
+}
+
+#[test]
+fn defaults_need_nothing() {
+    let config = Config::load_from(None, env(&[])).unwrap();
+    assert_eq!(config.database_url, "sqlite://trusthub-hooks.db");
+    assert_eq!(config.listen_addr().unwrap().to_string(), "127.0.0.1:8080");
+    assert!(config.api_tokens.is_empty());
+    assert!(!config.webhook_allow_private);
+    assert!(config.public_url().is_err());
+}
+
+#[test]
+fn environment_overrides_file() {
+    let mut file = tempfile::NamedTempFile::new().unwrap();
+    writeln!(
+        file,
+        r#"
+listen_addr = "0.0.0.0:9000"
+api_tokens = ["from-file"]
+webhook_allow_private = true
+[[accounts]]
+account_sid = "{AC2}"
+auth_token = "tok2"
+previous_auth_tokens = ["tok2-old"]
+[[accounts]]
+account_sid = "{AC1}"
+auth_token = "tok1"
+previous_auth_tokens = ["tok1-old"]
+[[shared_keys]]
+key = "webhooks_sharedkey_1"
+secret = "s1"
+"#
+    )
+    .unwrap();
+    let config = Config::load_from(
+        Some(file.path()),
+        env(&[
+            ("API_TOKENS", "123456, abc ,"),
+            ("TWILIO_ACCOUNT_SID", AC1),
+            ("TWILIO_AUTH_TOKEN", "tok1"),
+            ("LISTEN_ADDR", "127.0.0.1:9001"),
+        ]),
+    )
+    .unwrap();
+    assert_eq!(config.listen_addr, "127.0.0.1:9001");
+    let tokens: Vec<_> = config
+        .api_tokens
+        .iter()
+        .map(|t| t.expose_secret().to_owned())
+        .collect();
+    assert_eq!(tokens, ["123456", "abc"]);
+    assert!(config.webhook_allow_private);
+    let accounts = config.accounts();
+    assert_eq!(accounts.len(), 2);
+    assert_eq!(accounts[0].sid.as_str(), AC1);
+    let ac1: Vec<_> = accounts[0]
+        .tokens
+        .iter()
+        .map(|t| t.expose_secret().to_owned())
+        .collect();
+    assert_eq!(ac1, ["tok1", "tok1-old"]);
+    assert_eq!(config.shared_keys[0].key, "webhooks_sharedkey_1");
+}
+
+#[test]
+fn the_shipped_example_loads() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/config.example.toml");
+    let config = Config::load_from(Some(&path), env(&[])).unwrap();
+    assert_eq!(config.accounts()[0].tokens.len(), 2);
+    assert!(config.public_url().is_ok());
+}
+
+#[test]
+fn secrets_stay_out_of_debug() {
+    let config = Config::load_from(
+        None,
+        env(&[
+            ("TWILIO_ACCOUNT_SID", AC1),
+            ("TWILIO_AUTH_TOKEN", "hunter2-token"),
+            ("API_TOKENS", "api-secret"),
+        ]),
+    )
+    .unwrap();
+    let debug = format!("{config:?}");
+    assert!(
+        !debug.contains("hunter2-token") && !debug.contains("api-secret"),
+        "{debug}"
+    );
+}
+
+#[test]
+fn errors_name_the_variable() {
+    let err = Config::load_from(None, env(&[("LISTEN_ADDR", "nowhere")])).unwrap_err();
+    assert!(err.to_string().starts_with("LISTEN_ADDR"), "{err}");
+    let err = Config::load_from(None, env(&[("TWILIO_ACCOUNT_SID", "AC1")])).unwrap_err();
+    assert!(err.to_string().starts_with("TWILIO_ACCOUNT_SID"), "{err}");
+    let err = Config::load_from(None, env(&[("TWILIO_ACCOUNT_SID", AC1)])).unwrap_err();
+    assert!(err.to_string().starts_with("TWILIO_AUTH_TOKEN"), "{err}");
+    let err = Config::load_from(None, env(&[("PUBLIC_URL", "ftp://x")])).unwrap_err();
+    assert!(err.to_string().starts_with("PUBLIC_URL"), "{err}");
+    let err = Config::load_from(None, env(&[("WORKER_CONCURRENCY", "many")])).unwrap_err();
+    assert!(err.to_string().contains("many"), "{err}");
+    let ok = Config::load_from(None, env(&[("WORKER_CONCURRENCY", " 9 ")])).unwrap();
+    assert_eq!(ok.worker_concurrency, 9);
+    let err = Config::load_from(None, env(&[("WEBHOOK_ALLOW_PRIVATE", "maybe")])).unwrap_err();
+    assert!(err.to_string().contains("not a boolean"), "{err}");
+}
+
+#[test]
+fn signed_url_uses_public_url_and_raw_query() {
+    let public = PublicUrl::parse("https://Hooks.example.com/th/").unwrap();
+    assert_eq!(public.prefix(), "/th");
+    assert_eq!(
+        public.signed_url("/th/twilio/status-callback", Some("a=%2B1&b")),
+        "https://Hooks.example.com/th/twilio/status-callback?a=%2B1&b"
+    );
+    // A proxy that strips the prefix.
+    assert_eq!(
+        public.signed_url("/twilio/status-callback", None),
+        "https://Hooks.example.com/th/twilio/status-callback"
+    );
+    // "/thx" is not under the prefix "/th".
+    assert_eq!(
+        public.signed_url("/thx/cb", Some("")),
+        "https://Hooks.example.com/th/thx/cb?"
+    );
+    let bare = PublicUrl::parse("http://127.0.0.1:8080").unwrap();
+    assert_eq!(bare.prefix(), "");
+    assert_eq!(
+        bare.signed_url("/twilio/status-callback", None),
+        "http://127.0.0.1:8080/twilio/status-callback"
+    );
+}
