@@ -1,0 +1,72 @@
+//! Two `serve` processes on one PostgreSQL database behind no shared memory: callbacks land
+//! on either, and each event goes to the webhook subscriber exactly once.
+
+mod common;
+
+use common::process::ServeProcess;
+use common::receiver::Receiver;
+use common::{bundle, callback, sign, Backend, TestDb, ACCOUNT, API_TOKEN, PUBLIC_URL, TOKEN};
+use serde_json::Value;
+use std::collections::HashMap;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_deliver_each_event_exactly_once() {
+    let Some(db) = TestDb::new(Backend::Postgres).await else { return };
+    let receiver = Receiver::start().await;
+    let env = vec![
+        ("DATABASE_URL", db.url.clone()),
+        ("PUBLIC_URL", PUBLIC_URL.to_owned()),
+        ("TWILIO_ACCOUNT_SID", ACCOUNT.to_owned()),
+        ("TWILIO_AUTH_TOKEN", TOKEN.to_owned()),
+        ("API_TOKENS", API_TOKEN.to_owned()),
+        ("WEBHOOK_ALLOW_PRIVATE", "true".to_owned()),
+        ("WORKER_POLL_MS", "50".to_owned()),
+        ("WORKER_CONCURRENCY", "8".to_owned()),
+    ];
+    // Both migrate the same database at start-up.
+    let (a, b) = (ServeProcess::start(&env), ServeProcess::start(&env));
+    let client = reqwest::Client::new();
+    let created = client
+        .post(a.url("/v1/webhooks"))
+        .bearer_auth(API_TOKEN)
+        .json(&serde_json::json!({ "url": receiver.url }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    let url = format!("{PUBLIC_URL}/twilio/status-callback");
+    // 30 profiles, two transitions each: 60 events, alternating replicas.
+    for n in 0..60u32 {
+        let sid = bundle(n / 2);
+        let status = if n % 2 == 0 { "pending-review" } else { "in-review" };
+        let params = callback(&sid, status);
+        let replica = if n % 2 == 0 { &a } else { &b };
+        let response = client
+            .post(replica.url("/th/twilio/status-callback"))
+            .header("X-Twilio-Signature", sign(&url, &params, TOKEN))
+            .form(&params)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 204);
+    }
+    let deliveries = b.url("/v1/deliveries?status=delivered&limit=500");
+    common::wait_for(60, "60 recorded deliveries", || {
+        let request = client.get(&deliveries).bearer_auth(API_TOKEN).send();
+        async move {
+            let list: Value = request.await.ok()?.json().await.ok()?;
+            (list["items"].as_array()?.len() == 60).then_some(())
+        }
+    })
+    .await;
+    let mut per_id: HashMap<String, usize> = HashMap::new();
+    for hit in receiver.hits() {
+        *per_id.entry(hit.headers["webhook-id"].to_str().unwrap().to_owned()).or_default() += 1;
+    }
+    assert_eq!(per_id.len(), 60, "every event arrived");
+    assert!(per_id.values().all(|&n| n == 1), "no event arrived twice: {per_id:?}");
+    let list: Value = client.get(&deliveries).bearer_auth(API_TOKEN).send().await.unwrap().json().await.unwrap();
+    assert!(list["items"].as_array().unwrap().iter().all(|d| d["attempts"] == 1));
+    assert_eq!(a.terminate(), Some(0));
+    assert_eq!(b.terminate(), Some(0));
+}
