@@ -63,6 +63,7 @@ impl Application {
     /// Checks the configuration, opens and migrates the database, binds `LISTEN_ADDR`.
     pub async fn build(config: &Config) -> anyhow::Result<Self> {
         let public_url = config.public_url()?;
+        crate::metrics::handle();
         let verifier = Verifier::from_config(config);
         if verifier.accounts().is_empty() {
             anyhow::bail!(

@@ -47,10 +47,12 @@ impl EvaluationFetcher {
     /// Records the profile's authoritative status when callbacks missed it.
     async fn record_status(&self, profile: &CustomerProfile) -> Result<(), JobError> {
         if let Some(report) = profile.report() {
-            self.store
+            let decision = self
+                .store
                 .record_report(&report, Source::Sync, crate::store::now())
                 .await
                 .map_err(store_error)?;
+            crate::metrics::transition(report.status.as_wire(), Source::Sync.as_str(), decision);
         }
         Ok(())
     }

@@ -7,6 +7,7 @@ pub mod config;
 pub mod domain;
 pub mod evaluation;
 pub mod http;
+pub mod metrics;
 pub mod notify;
 pub mod outbox;
 pub mod simulate;

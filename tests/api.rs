@@ -154,7 +154,43 @@ async fn health_and_readiness(backend: Backend) {
     }
 }
 
+async fn metrics_in_prometheus_format(backend: Backend) {
+    let Some(app) = TestApp::spawn_with(backend, None, common::fast_jobs).await else {
+        return;
+    };
+    let sid = bundle(7);
+    assert_eq!(
+        app.post_signed(&callback(&sid, "in-review"), TOKEN)
+            .await
+            .status(),
+        204
+    );
+    assert_eq!(
+        app.post_signed(&callback(&sid, "twilio-approved"), "forged")
+            .await
+            .status(),
+        403
+    );
+    let response = app.client.get(app.url("/metrics")).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/plain"));
+    let text = response.text().await.unwrap();
+    for needle in [
+        "trusthub_callbacks_total{outcome=\"stored\"}",
+        "trusthub_callbacks_total{outcome=\"invalid_signature\"}",
+        "trusthub_transitions_total{",
+        "trusthub_database_up 1",
+        "# TYPE trusthub_jobs gauge",
+    ] {
+        assert!(text.contains(needle), "{needle} missing from:\n{text}");
+    }
+}
+
 both_backends!(
+    metrics_in_prometheus_format,
     bearer_tokens_are_required,
     no_api_tokens_refuses_everything,
     list_pages_filters_and_orders,

@@ -11,7 +11,9 @@ use std::collections::HashMap;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_replicas_deliver_each_event_exactly_once() {
-    let Some(db) = TestDb::new(Backend::Postgres).await else { return };
+    let Some(db) = TestDb::new(Backend::Postgres).await else {
+        return;
+    };
     let receiver = Receiver::start().await;
     let env = vec![
         ("DATABASE_URL", db.url.clone()),
@@ -61,12 +63,29 @@ async fn two_replicas_deliver_each_event_exactly_once() {
     .await;
     let mut per_id: HashMap<String, usize> = HashMap::new();
     for hit in receiver.hits() {
-        *per_id.entry(hit.headers["webhook-id"].to_str().unwrap().to_owned()).or_default() += 1;
+        *per_id
+            .entry(hit.headers["webhook-id"].to_str().unwrap().to_owned())
+            .or_default() += 1;
     }
     assert_eq!(per_id.len(), 60, "every event arrived");
-    assert!(per_id.values().all(|&n| n == 1), "no event arrived twice: {per_id:?}");
-    let list: Value = client.get(&deliveries).bearer_auth(API_TOKEN).send().await.unwrap().json().await.unwrap();
-    assert!(list["items"].as_array().unwrap().iter().all(|d| d["attempts"] == 1));
+    assert!(
+        per_id.values().all(|&n| n == 1),
+        "no event arrived twice: {per_id:?}"
+    );
+    let list: Value = client
+        .get(&deliveries)
+        .bearer_auth(API_TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|d| d["attempts"] == 1));
     assert_eq!(a.terminate(), Some(0));
     assert_eq!(b.terminate(), Some(0));
 }

@@ -24,6 +24,29 @@ enum Kind {
     Json,
 }
 
+/// Receives one callback and counts its outcome.
+pub async fn receive(
+    state: State<AppState>,
+    uri: OriginalUri,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let result = handle(state, uri, headers, body).await;
+    let outcome = match &result {
+        Ok(response) => response
+            .headers()
+            .get("x-callback-outcome")
+            .and_then(|v| v.to_str().ok())
+            .map_or(
+                "stored",
+                |v| if v == "duplicate" { "duplicate" } else { "stored" },
+            ),
+        Err(error) => error.code(),
+    };
+    crate::metrics::callback(outcome);
+    result
+}
+
 fn kind(headers: &HeaderMap) -> Result<(Kind, String), ApiError> {
     let raw = headers
         .get(header::CONTENT_TYPE)
@@ -50,7 +73,7 @@ fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
-pub async fn receive(
+async fn handle(
     State(state): State<AppState>,
     OriginalUri(uri): OriginalUri,
     headers: HeaderMap,
@@ -127,6 +150,9 @@ pub async fn receive(
     let outcome = match recorded {
         Recorded::Duplicate => "duplicate",
         Recorded::Stored { decision, .. } => {
+            if let (Ok(report), Some(decision)) = (&record.report, decision) {
+                crate::metrics::transition(report.status.as_wire(), "callback", decision);
+            }
             if decision == Some(Decision::Advance) {
                 state.wake_worker();
             }

@@ -40,6 +40,10 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         self.status
     }
+
+    pub fn code(&self) -> &'static str {
+        self.code
+    }
 }
 
 impl From<StoreError> for ApiError {

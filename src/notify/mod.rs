@@ -313,6 +313,7 @@ impl JobHandler for Deliverer {
             .record_attempt(delivery.id, &outcome.attempt, outcome.status)
             .await
             .map_err(store_error)?;
+        crate::metrics::delivery_attempt(&delivery.channel, outcome.status, outcome.attempt.latency_ms);
         outcome.result.map(|()| Vec::new())
     }
 

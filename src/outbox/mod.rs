@@ -88,6 +88,15 @@ pub struct JobInfo {
     pub updated_at: DateTime<Utc>,
 }
 
+/// How many jobs of one kind are in one state.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobCount {
+    pub kind: String,
+    pub state: String,
+    pub count: i64,
+    pub oldest: DateTime<Utc>,
+}
+
 /// Job states, as stored.
 pub mod state {
     pub const QUEUED: &str = "queued";

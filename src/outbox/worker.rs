@@ -138,6 +138,7 @@ impl Shared {
         let kept = match outcome {
             Ok(follow_ups) => {
                 tracing::info!(job = job.id, kind = %job.kind, attempts = job.attempts, "job done");
+                crate::metrics::job_run(&job.kind, "done");
                 let kept = self.store.complete_job(job.id, &self.id, &follow_ups).await?;
                 if !follow_ups.is_empty() {
                     self.wake.notify_one();
@@ -152,6 +153,7 @@ impl Shared {
                         if exhausted || matches!(error, JobError::Permanent(_)) =>
                     {
                         tracing::warn!(job = job.id, kind = %job.kind, attempts = job.attempts, %reason, "job dead");
+                        crate::metrics::job_run(&job.kind, "dead");
                         let follow_ups = handler.on_dead(job, reason);
                         let kept = self.store.bury_job(job.id, &self.id, reason, &follow_ups).await?;
                         if !follow_ups.is_empty() {
@@ -170,6 +172,7 @@ impl Shared {
                         let delay = backoff.delay(job.attempts).max(after);
                         let run_at = Utc::now() + chrono::Duration::from_std(delay).unwrap_or_default();
                         tracing::info!(job = job.id, kind = %job.kind, attempts = job.attempts, %error, ?delay, "job will retry");
+                        crate::metrics::job_run(&job.kind, "retry");
                         self.store
                             .retry_job_later(job.id, &self.id, &error.to_string(), run_at)
                             .await?

@@ -111,6 +111,9 @@ pub trait JobStore: Send + Sync {
 
     /// Queues a dead job again with a fresh schedule. False unless it was dead.
     async fn revive_job(&self, id: i64) -> Result<bool, StoreError>;
+
+    /// Queued, running and dead jobs by kind and state, with the oldest `run_at` of each.
+    async fn job_counts(&self) -> Result<Vec<crate::outbox::JobCount>, StoreError>;
 }
 
 /// Trust Hub evaluations.

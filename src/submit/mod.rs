@@ -198,10 +198,12 @@ impl Submitter {
         let report = profile
             .report()
             .ok_or_else(|| SubmitError::Setup(format!("{:?} is not a customer profile SID", profile.sid)))?;
-        Ok(self
+        let decision = self
             .store
             .record_report(&report, source, crate::store::now())
-            .await?)
+            .await?;
+        crate::metrics::transition(report.status.as_wire(), source.as_str(), decision);
+        Ok(decision)
     }
 
     /// Asks Trust Hub for the named profiles (or every profile of every configured account)

@@ -270,8 +270,19 @@ impl TwilioClient {
         if let Some(form) = form {
             request = request.form(form);
         }
-        let response = request.send().await.map_err(|e| self.transport(e))?;
+        let response = match request.send().await {
+            Ok(response) => response,
+            Err(error) => {
+                crate::metrics::twilio_call(method.as_str(), None, started.elapsed().as_secs_f64());
+                return Err(self.transport(error));
+            }
+        };
         let status = response.status();
+        crate::metrics::twilio_call(
+            method.as_str(),
+            Some(status.as_u16()),
+            started.elapsed().as_secs_f64(),
+        );
         let retry_after = response
             .headers()
             .get(RETRY_AFTER)

@@ -2,7 +2,7 @@
 //! atomic, as `for update skip locked` does on Postgres.
 
 use super::{micros, time, SqliteStore};
-use crate::outbox::{state, Job, JobInfo, NewJob};
+use crate::outbox::{state, Job, JobCount, JobInfo, NewJob};
 use crate::store::{json_text, json_value, JobStore, StoreError};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -168,5 +168,24 @@ impl JobStore for SqliteStore {
         .execute(&self.writer)
         .await?;
         Ok(updated.rows_affected() == 1)
+    }
+
+    async fn job_counts(&self) -> Result<Vec<JobCount>, StoreError> {
+        let rows = sqlx::query(
+            "select kind, state, count(*) as n, min(run_at) as oldest from jobs
+             where state in ('queued', 'running', 'dead') group by kind, state order by kind, state",
+        )
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(JobCount {
+                    kind: row.try_get("kind")?,
+                    state: row.try_get("state")?,
+                    count: row.try_get("n")?,
+                    oldest: time(row.try_get("oldest")?)?,
+                })
+            })
+            .collect()
     }
 }

@@ -1,0 +1,93 @@
+//! Prometheus metrics: counters and histograms recorded where the I/O happens, and queue
+//! gauges read from the database when scraped (so every replica reports the shared queue).
+
+use crate::store::DynStore;
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use std::sync::OnceLock;
+
+/// Seconds buckets for request, delivery and Twilio call latencies.
+const LATENCY_BUCKETS: &[f64] = &[
+    0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
+
+/// The process-wide recorder (installed once; several apps in one test process share it).
+pub fn handle() -> &'static PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE.get_or_init(|| {
+        let recorder = PrometheusBuilder::new()
+            .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), LATENCY_BUCKETS)
+            .expect("static buckets are valid")
+            .build_recorder();
+        let handle = recorder.handle();
+        // Another recorder may exist (a test harness): ours still renders what it records.
+        let _ = metrics::set_global_recorder(recorder);
+        handle
+    })
+}
+
+pub fn callback(outcome: &'static str) {
+    metrics::counter!("trusthub_callbacks_total", "outcome" => outcome).increment(1);
+}
+
+pub fn transition(to: &str, source: &'static str, decision: crate::domain::Decision) {
+    let applied = match decision {
+        crate::domain::Decision::Advance => "true",
+        crate::domain::Decision::Late => "false",
+        crate::domain::Decision::Unchanged => return,
+    };
+    metrics::counter!("trusthub_transitions_total", "to" => to.to_owned(), "source" => source, "applied" => applied)
+        .increment(1);
+}
+
+pub fn job_run(kind: &str, outcome: &'static str) {
+    metrics::counter!("trusthub_job_runs_total", "kind" => kind.to_owned(), "outcome" => outcome)
+        .increment(1);
+}
+
+pub fn delivery_attempt(channel: &str, status: &str, latency_ms: i64) {
+    metrics::counter!("trusthub_delivery_attempts_total", "channel" => channel.to_owned(), "outcome" => status.to_owned())
+        .increment(1);
+    metrics::histogram!("trusthub_delivery_duration_seconds", "channel" => channel.to_owned())
+        .record(latency_ms as f64 / 1000.0);
+}
+
+pub fn twilio_call(method: &str, status: Option<u16>, seconds: f64) {
+    let status = status.map_or_else(|| "error".to_owned(), |s| s.to_string());
+    metrics::counter!("trusthub_twilio_requests_total", "method" => method.to_owned(), "status" => status)
+        .increment(1);
+    metrics::histogram!("trusthub_twilio_request_duration_seconds", "method" => method.to_owned())
+        .record(seconds);
+}
+
+/// The text exposition: recorded metrics, then the queue as the database sees it now.
+pub async fn render(store: &DynStore) -> String {
+    let mut out = handle().render();
+    match store.job_counts().await {
+        Ok(counts) => {
+            out.push_str("# HELP trusthub_jobs Jobs by kind and state (done jobs are not counted).\n# TYPE trusthub_jobs gauge\n");
+            for c in &counts {
+                out.push_str(&format!(
+                    "trusthub_jobs{{kind=\"{}\",state=\"{}\"}} {}\n",
+                    c.kind, c.state, c.count
+                ));
+            }
+            out.push_str(
+                "# HELP trusthub_job_oldest_age_seconds Age of the oldest due job by kind and state.\n# TYPE trusthub_job_oldest_age_seconds gauge\n",
+            );
+            let now = chrono::Utc::now();
+            for c in &counts {
+                let age = (now - c.oldest).num_milliseconds().max(0) as f64 / 1000.0;
+                out.push_str(&format!(
+                    "trusthub_job_oldest_age_seconds{{kind=\"{}\",state=\"{}\"}} {age}\n",
+                    c.kind, c.state
+                ));
+            }
+            out.push_str("# TYPE trusthub_database_up gauge\ntrusthub_database_up 1\n");
+        }
+        Err(error) => {
+            tracing::warn!(%error, "metrics: cannot read the queue");
+            out.push_str("# TYPE trusthub_database_up gauge\ntrusthub_database_up 0\n");
+        }
+    }
+    out
+}
