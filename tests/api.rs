@@ -189,7 +189,73 @@ async fn metrics_in_prometheus_format(backend: Backend) {
     }
 }
 
+/// Every `$ref` in a document, for checking that each resolves.
+fn refs(value: &Value, out: &mut Vec<String>) {
+    match value {
+        Value::Object(map) => {
+            for (key, inner) in map {
+                match (key.as_str(), inner) {
+                    ("$ref", Value::String(target)) => out.push(target.clone()),
+                    _ => refs(inner, out),
+                }
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|item| refs(item, out)),
+        _ => {}
+    }
+}
+
+async fn openapi_describes_every_route(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
+    let response = app.client.get(app.url("/openapi.json")).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let doc: Value = response.json().await.unwrap();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    let paths = doc["paths"].as_object().unwrap();
+    for (path, methods) in [
+        ("/twilio/status-callback", &["post"][..]),
+        ("/v1/profiles", &["get"]),
+        ("/v1/profiles/{sid}", &["get"]),
+        ("/v1/profiles/{sid}/evaluations", &["get"]),
+        ("/v1/webhooks", &["get", "post"]),
+        ("/v1/webhooks/{id}", &["delete"]),
+        ("/v1/deliveries", &["get"]),
+        ("/v1/deliveries/{id}/retry", &["post"]),
+        ("/healthz", &["get"]),
+        ("/readyz", &["get"]),
+        ("/metrics", &["get"]),
+        ("/openapi.json", &["get"]),
+    ] {
+        for method in methods {
+            assert!(
+                paths.get(path).and_then(|p| p.get(*method)).is_some(),
+                "{method} {path} is not described"
+            );
+        }
+    }
+    assert_eq!(doc["components"]["securitySchemes"]["bearer"]["scheme"], "bearer");
+    assert_eq!(
+        paths["/v1/profiles"]["get"]["security"][0]["bearer"],
+        Value::Array(vec![])
+    );
+    let mut targets = Vec::new();
+    refs(&doc, &mut targets);
+    assert!(!targets.is_empty());
+    for target in targets {
+        let name = target
+            .strip_prefix("#/components/schemas/")
+            .unwrap_or_else(|| panic!("unexpected ref {target}"));
+        assert!(
+            doc["components"]["schemas"].get(name).is_some(),
+            "{target} does not resolve"
+        );
+    }
+}
+
 both_backends!(
+    openapi_describes_every_route,
     metrics_in_prometheus_format,
     bearer_tokens_are_required,
     no_api_tokens_refuses_everything,

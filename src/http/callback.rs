@@ -1,6 +1,6 @@
 //! `POST /twilio/status-callback`: verify, store durably, then answer.
 
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
 use super::AppState;
 use crate::domain::callback::{fields_from_json, parse_report, posted_account};
 use crate::domain::{AccountSid, Decision};
@@ -24,7 +24,30 @@ enum Kind {
     Json,
 }
 
+/// The form fields Twilio sends (others are accepted and kept).
+#[derive(serde::Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "PascalCase")]
+#[allow(dead_code)]
+pub struct CallbackForm {
+    account_sid: String,
+    bundle_sid: String,
+    status: String,
+    failure_reason: Option<String>,
+}
+
 /// Receives one callback and counts its outcome.
+#[utoipa::path(post, path = "/twilio/status-callback", tag = "twilio",
+    description = "What Twilio posts (served under PUBLIC_URL's prefix too). Signed with X-Twilio-Signature.",
+    request_body(content = CallbackForm, content_type = "application/x-www-form-urlencoded"),
+    params(("X-Twilio-Signature" = String, Header, description = "Twilio's signature"),
+           ("X-Twilio-Webhooks-Signature-Settings" = Option<String>, Header, description = "key=...,algorithm=HMAC_SHA256 for shared-key signatures"),
+           ("I-Twilio-Idempotency-Token" = Option<String>, Header, description = "Twilio's redelivery token")),
+    responses((status = 204, description = "stored durably (or already stored)"),
+              (status = 400, description = "signed but unusable", body = ErrorBody),
+              (status = 403, description = "missing or invalid signature, or an account not served", body = ErrorBody),
+              (status = 413, description = "over 64 KiB", body = ErrorBody),
+              (status = 415, description = "not form-encoded or JSON", body = ErrorBody),
+              (status = 503, description = "the database is unavailable; nothing stored", body = ErrorBody)))]
 pub async fn receive(
     state: State<AppState>,
     uri: OriginalUri,

@@ -1,7 +1,7 @@
 //! `GET /v1/deliveries`, `GET /v1/deliveries/{id}`, `POST /v1/deliveries/{id}/retry`: every
 //! webhook and email delivery with its outcome, and replay.
 
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
 use super::profiles::{query_error, ListPage, DEFAULT_LIMIT, MAX_LIMIT};
 use super::AppState;
 use crate::store::{delivery_status, Attempt, Delivery, DeliveryQuery};
@@ -22,7 +22,8 @@ pub fn router() -> Router<AppState> {
         .route("/deliveries/{id}/retry", post(retry))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ListParams {
     status: Option<String>,
     webhook_id: Option<String>,
@@ -40,6 +41,9 @@ fn decode_cursor(raw: &str) -> Option<i64> {
     text.strip_prefix('d')?.parse().ok()
 }
 
+#[utoipa::path(get, path = "/v1/deliveries", tag = "deliveries", params(ListParams), security(("bearer" = [])),
+    responses((status = 200, description = "webhook and email deliveries, newest first", body = ListPage<Delivery>),
+              (status = 400, description = "invalid status, limit, cursor or query", body = ErrorBody), (status = 401, description = "no or wrong bearer token", body = ErrorBody)))]
 async fn list(
     State(state): State<AppState>,
     params: Result<Query<ListParams>, QueryRejection>,
@@ -83,13 +87,18 @@ async fn list(
     Ok(Json(ListPage { items, next_cursor }))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct Shown {
     #[serde(flatten)]
     delivery: Delivery,
     attempt_log: Vec<Attempt>,
 }
 
+#[utoipa::path(get, path = "/v1/deliveries/{id}", tag = "deliveries", security(("bearer" = [])),
+    params(("id" = i64, Path, description = "delivery id")),
+    responses((status = 200, description = "the delivery and every attempt", body = Shown),
+              (status = 400, description = "not a delivery id", body = ErrorBody),
+              (status = 404, description = "unknown delivery", body = ErrorBody), (status = 401, description = "no or wrong bearer token", body = ErrorBody)))]
 async fn show(State(state): State<AppState>, Path(id): Path<i64>) -> Result<Json<Shown>, ApiError> {
     let delivery = state
         .store()
@@ -104,6 +113,11 @@ async fn show(State(state): State<AppState>, Path(id): Path<i64>) -> Result<Json
 }
 
 /// Sends a delivery again (with the same `webhook-id`), on a fresh retry schedule.
+#[utoipa::path(post, path = "/v1/deliveries/{id}/retry", tag = "deliveries", security(("bearer" = [])),
+    params(("id" = i64, Path, description = "delivery id")),
+    responses((status = 202, description = "queued again (same webhook-id)", body = Object),
+              (status = 400, description = "not a delivery id", body = ErrorBody),
+              (status = 404, description = "unknown delivery", body = ErrorBody), (status = 401, description = "no or wrong bearer token", body = ErrorBody)))]
 async fn retry(
     State(state): State<AppState>,
     Path(id): Path<i64>,

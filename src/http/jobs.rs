@@ -1,6 +1,6 @@
 //! `GET /v1/jobs` and `POST /v1/jobs/{id}/retry`: the job queue, inspectable and revivable.
 
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
 use super::profiles::{query_error, ListPage, MAX_LIMIT};
 use super::AppState;
 use crate::outbox::{state, JobInfo};
@@ -18,12 +18,16 @@ pub fn router() -> Router<AppState> {
         .route("/jobs/{id}/retry", post(retry))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ListParams {
     state: Option<String>,
     limit: Option<u32>,
 }
 
+#[utoipa::path(get, path = "/v1/jobs", tag = "jobs", params(ListParams), security(("bearer" = [])),
+    responses((status = 200, description = "jobs, newest first", body = ListPage<JobInfo>),
+              (status = 400, description = "invalid state or query", body = ErrorBody), (status = 401, description = "no or wrong bearer token", body = ErrorBody)))]
 async fn list(
     State(app): State<AppState>,
     params: Result<Query<ListParams>, QueryRejection>,
@@ -47,6 +51,11 @@ async fn list(
 }
 
 /// Queues a dead job again with a fresh retry schedule.
+#[utoipa::path(post, path = "/v1/jobs/{id}/retry", tag = "jobs", security(("bearer" = [])),
+    params(("id" = i64, Path, description = "job id")),
+    responses((status = 202, description = "queued again", body = Object),
+              (status = 400, description = "not a job id", body = ErrorBody),
+              (status = 409, description = "no such dead job", body = ErrorBody), (status = 401, description = "no or wrong bearer token", body = ErrorBody)))]
 async fn retry(
     State(app): State<AppState>,
     Path(id): Path<i64>,

@@ -6,12 +6,14 @@ mod deliveries;
 mod error;
 mod health;
 mod jobs;
+mod openapi;
 mod profiles;
 mod webhooks;
 
 pub use auth::ApiTokens;
 pub use callback::MAX_BODY_BYTES;
 pub use error::ApiError;
+pub use openapi::ApiDoc;
 
 use crate::config::PublicUrl;
 use crate::store::DynStore;
@@ -114,6 +116,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(callback)
         .merge(health::router())
+        .route("/openapi.json", axum::routing::get(openapi::openapi_json))
         .nest("/v1", api)
         .fallback(|| async { ApiError::not_found("no such route") })
         .with_state(state)

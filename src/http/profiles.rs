@@ -1,6 +1,6 @@
 //! `GET /v1/profiles` and `GET /v1/profiles/{sid}`.
 
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
 use super::AppState;
 use crate::domain::ProfileSid;
 use crate::store::{Cursor, EvaluationRecord, Profile, ProfileDetail, ProfileQuery};
@@ -20,7 +20,8 @@ pub fn router() -> Router<AppState> {
         .route("/profiles/{sid}/evaluations", get(evaluations))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ListParams {
     status: Option<String>,
     account_sid: Option<String>,
@@ -29,7 +30,7 @@ struct ListParams {
 }
 
 /// A page of any list: the contract's `{"items", "next_cursor"}`.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct ListPage<T> {
     pub items: Vec<T>,
     pub next_cursor: Option<String>,
@@ -62,6 +63,9 @@ fn blank_to_none(value: Option<String>) -> Option<String> {
     value.filter(|v| !v.trim().is_empty())
 }
 
+#[utoipa::path(get, path = "/v1/profiles", tag = "profiles", params(ListParams), security(("bearer" = [])),
+    responses((status = 200, description = "profiles, most recently changed first", body = ListPage<Profile>),
+              (status = 400, description = "invalid limit, cursor or query", body = ErrorBody), (status = 401, description = "no or wrong bearer token", body = ErrorBody)))]
 async fn list(
     State(state): State<AppState>,
     params: Result<Query<ListParams>, QueryRejection>,
@@ -81,7 +85,7 @@ async fn list(
     }))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct Shown {
     #[serde(flatten)]
     detail: ProfileDetail,
@@ -93,6 +97,11 @@ fn sid(raw: &str) -> Result<ProfileSid, ApiError> {
     ProfileSid::parse(raw).map_err(|e| ApiError::bad_request("invalid_sid", e.to_string()))
 }
 
+#[utoipa::path(get, path = "/v1/profiles/{sid}", tag = "profiles", security(("bearer" = [])),
+    params(("sid" = String, Path, description = "customer profile SID (BU...)")),
+    responses((status = 200, description = "the profile, its transitions and latest evaluation", body = Shown),
+              (status = 400, description = "not a customer profile SID", body = ErrorBody),
+              (status = 404, description = "unknown profile", body = ErrorBody), (status = 401, description = "no or wrong bearer token", body = ErrorBody)))]
 async fn show(State(state): State<AppState>, Path(raw): Path<String>) -> Result<Json<Shown>, ApiError> {
     let sid = sid(&raw)?;
     let detail = state
@@ -105,6 +114,11 @@ async fn show(State(state): State<AppState>, Path(raw): Path<String>) -> Result<
 }
 
 /// Every stored evaluation of a profile, newest first (a profile has few: one list).
+#[utoipa::path(get, path = "/v1/profiles/{sid}/evaluations", tag = "profiles", security(("bearer" = [])),
+    params(("sid" = String, Path, description = "customer profile SID (BU...)")),
+    responses((status = 200, description = "every stored evaluation, newest first", body = ListPage<EvaluationRecord>),
+              (status = 400, description = "not a customer profile SID", body = ErrorBody),
+              (status = 404, description = "unknown profile", body = ErrorBody), (status = 401, description = "no or wrong bearer token", body = ErrorBody)))]
 async fn evaluations(
     State(state): State<AppState>,
     Path(raw): Path<String>,

@@ -1,6 +1,6 @@
 //! `POST/GET /v1/webhooks`, `DELETE /v1/webhooks/{id}`: outbound webhook subscriptions.
 
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
 use super::profiles::ListPage;
 use super::AppState;
 use crate::notify::event::EVENT_TYPES;
@@ -19,7 +19,7 @@ pub fn router() -> Router<AppState> {
         .route("/webhooks/{id}", delete(remove))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct NewWebhook {
     url: String,
     #[serde(default)]
@@ -28,7 +28,7 @@ struct NewWebhook {
 }
 
 /// A subscription as created: the only time its secret is shown.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct Created {
     #[serde(flatten)]
     webhook: Webhook,
@@ -54,6 +54,9 @@ async fn check_url(raw: &str, allow_private: bool) -> Result<(), ApiError> {
     Ok(())
 }
 
+#[utoipa::path(post, path = "/v1/webhooks", tag = "webhooks", security(("bearer" = [])), request_body = NewWebhook,
+    responses((status = 201, description = "created; the secret is shown only here", body = Created),
+              (status = 400, description = "invalid URL, events or body", body = ErrorBody), (status = 401, description = "no or wrong bearer token", body = ErrorBody)))]
 async fn create(
     State(state): State<AppState>,
     body: Result<Json<NewWebhook>, JsonRejection>,
@@ -86,6 +89,8 @@ async fn create(
     Ok((StatusCode::CREATED, Json(Created { webhook, secret })))
 }
 
+#[utoipa::path(get, path = "/v1/webhooks", tag = "webhooks", security(("bearer" = [])),
+    responses((status = 200, description = "subscriptions, without secrets", body = ListPage<Webhook>), (status = 401, description = "no or wrong bearer token", body = ErrorBody)))]
 async fn list(State(state): State<AppState>) -> Result<Json<ListPage<Webhook>>, ApiError> {
     let items = state.store().list_webhooks().await?;
     Ok(Json(ListPage {
@@ -94,6 +99,9 @@ async fn list(State(state): State<AppState>) -> Result<Json<ListPage<Webhook>>, 
     }))
 }
 
+#[utoipa::path(delete, path = "/v1/webhooks/{id}", tag = "webhooks", security(("bearer" = [])),
+    params(("id" = String, Path, description = "subscription id (wh_...)")),
+    responses((status = 204, description = "removed"), (status = 404, description = "unknown subscription", body = ErrorBody), (status = 401, description = "no or wrong bearer token", body = ErrorBody)))]
 async fn remove(State(state): State<AppState>, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
     if state.store().delete_webhook(&id).await? {
         Ok(StatusCode::NO_CONTENT)

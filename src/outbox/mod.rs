@@ -75,7 +75,7 @@ pub struct Job {
 }
 
 /// A job as listed for inspection.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct JobInfo {
     pub id: i64,
     pub kind: String,

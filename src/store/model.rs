@@ -4,6 +4,7 @@ use super::Cursor;
 use crate::domain::{AccountSid, Decision, ProfileStatus, StatusReport};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+use utoipa::ToSchema;
 
 /// Everything kept about a callback that passed its signature check.
 #[derive(Debug, Clone)]
@@ -37,7 +38,7 @@ pub enum Recorded {
 }
 
 /// Where a transition was learnt.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Source {
     Callback,
@@ -64,10 +65,12 @@ impl Source {
 }
 
 /// A profile and its current status.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct Profile {
     pub sid: String,
     pub account_sid: Option<String>,
+    /// Twilio's wire name: draft, pending-review, in-review, twilio-rejected, twilio-approved (or a newer one).
+    #[schema(value_type = String)]
     pub status: ProfileStatus,
     /// False when Twilio reported a status this version does not know.
     pub status_known: bool,
@@ -77,9 +80,11 @@ pub struct Profile {
 }
 
 /// One reported status change, oldest first in a profile's history.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct Transition {
+    #[schema(value_type = Option<String>)]
     pub from: Option<ProfileStatus>,
+    #[schema(value_type = String)]
     pub to: ProfileStatus,
     pub at: DateTime<Utc>,
     pub source: Source,
@@ -89,7 +94,7 @@ pub struct Transition {
 }
 
 /// A profile with its whole history.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct ProfileDetail {
     #[serde(flatten)]
     pub profile: Profile,
@@ -113,7 +118,7 @@ pub struct Page<T> {
 }
 
 /// A Trust Hub evaluation as stored: Twilio's `results` exactly as returned.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct EvaluationRecord {
     pub sid: String,
     pub profile_sid: String,
@@ -140,7 +145,7 @@ pub struct TransitionRow {
 }
 
 /// An outbound webhook subscription.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct Webhook {
     pub id: String,
     pub url: String,
@@ -195,7 +200,7 @@ pub struct NewDelivery {
 }
 
 /// One notification to one recipient, with its latest outcome.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct Delivery {
     pub id: i64,
     pub channel: String,
@@ -217,7 +222,7 @@ pub struct Delivery {
 }
 
 /// One attempt to deliver.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct Attempt {
     pub at: DateTime<Utc>,
     /// HTTP status, or the SMTP reply code.
