@@ -25,11 +25,25 @@ pub fn router() -> Router<AppState> {
 #[derive(Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 struct ListParams {
+    #[param(value_type = Option<DeliveryStatus>)]
     status: Option<String>,
     webhook_id: Option<String>,
     profile_sid: Option<String>,
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<u32>,
     cursor: Option<String>,
+}
+
+/// The states a delivery can be in.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+#[allow(dead_code)]
+enum DeliveryStatus {
+    Pending,
+    Delivered,
+    Failed,
+    Dead,
+    Cancelled,
 }
 
 fn encode_cursor(id: i64) -> String {
@@ -99,7 +113,11 @@ struct Shown {
     responses((status = 200, description = "the delivery and every attempt", body = Shown),
               (status = 400, description = "not a delivery id", body = ErrorBody),
               (status = 404, description = "unknown delivery", body = ErrorBody), (status = 401, description = "no or wrong bearer token", body = ErrorBody)))]
-async fn show(State(state): State<AppState>, Path(id): Path<i64>) -> Result<Json<Shown>, ApiError> {
+async fn show(
+    State(state): State<AppState>,
+    id: Result<Path<i64>, axum::extract::rejection::PathRejection>,
+) -> Result<Json<Shown>, ApiError> {
+    let id = super::error::path_id(id)?;
     let delivery = state
         .store()
         .get_delivery(id)
@@ -120,8 +138,9 @@ async fn show(State(state): State<AppState>, Path(id): Path<i64>) -> Result<Json
               (status = 404, description = "unknown delivery", body = ErrorBody), (status = 401, description = "no or wrong bearer token", body = ErrorBody)))]
 async fn retry(
     State(state): State<AppState>,
-    Path(id): Path<i64>,
+    id: Result<Path<i64>, axum::extract::rejection::PathRejection>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let id = super::error::path_id(id)?;
     if !state.store().replay_delivery(id).await? {
         return Err(ApiError::not_found(format!("no delivery {id}")));
     }

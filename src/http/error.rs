@@ -48,6 +48,14 @@ impl ApiError {
     }
 }
 
+/// A numeric id from the path, with our error shape when it is not one.
+pub fn path_id(
+    path: Result<axum::extract::Path<i64>, axum::extract::rejection::PathRejection>,
+) -> Result<i64, ApiError> {
+    path.map(|axum::extract::Path(id)| id)
+        .map_err(|e| ApiError::bad_request("invalid_id", format!("not an id: {}", e.body_text())))
+}
+
 impl From<StoreError> for ApiError {
     /// The database could not do its part: 503, so that Twilio retries and clients back off.
     fn from(error: StoreError) -> Self {

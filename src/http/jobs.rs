@@ -1,7 +1,7 @@
 //! `GET /v1/jobs` and `POST /v1/jobs/{id}/retry`: the job queue, inspectable and revivable.
 
 use super::error::{ApiError, ErrorBody};
-use super::profiles::{query_error, ListPage, MAX_LIMIT};
+use super::profiles::{paging, query_error, ListPage};
 use super::AppState;
 use crate::outbox::{state, JobInfo};
 use axum::extract::rejection::QueryRejection;
@@ -21,8 +21,21 @@ pub fn router() -> Router<AppState> {
 #[derive(Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 struct ListParams {
+    #[param(value_type = Option<JobState>)]
     state: Option<String>,
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<u32>,
+}
+
+/// The states a job can be in.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+#[allow(dead_code)]
+enum JobState {
+    Queued,
+    Running,
+    Done,
+    Dead,
 }
 
 #[utoipa::path(get, path = "/v1/jobs", tag = "jobs", params(ListParams), security(("bearer" = [])),
@@ -42,7 +55,7 @@ async fn list(
             ));
         }
     }
-    let limit = params.limit.unwrap_or(50).clamp(1, MAX_LIMIT);
+    let (limit, _) = paging(params.limit, None)?;
     let items = app.store().list_jobs(wanted.as_deref(), limit).await?;
     Ok(Json(ListPage {
         items,
@@ -58,8 +71,9 @@ async fn list(
               (status = 409, description = "no such dead job", body = ErrorBody), (status = 401, description = "no or wrong bearer token", body = ErrorBody)))]
 async fn retry(
     State(app): State<AppState>,
-    Path(id): Path<i64>,
+    id: Result<Path<i64>, axum::extract::rejection::PathRejection>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let id = super::error::path_id(id)?;
     if !app.store().revive_job(id).await? {
         return Err(ApiError::new(
             StatusCode::CONFLICT,

@@ -25,8 +25,19 @@ pub fn router() -> Router<AppState> {
 struct ListParams {
     status: Option<String>,
     account_sid: Option<String>,
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<u32>,
     cursor: Option<String>,
+}
+
+/// A customer profile SID in the path.
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+#[allow(dead_code)]
+struct SidPath {
+    /// The customer profile SID.
+    #[param(pattern = "^BU[0-9a-fA-F]{32}$")]
+    sid: String,
 }
 
 /// A page of any list: the contract's `{"items", "next_cursor"}`.
@@ -98,7 +109,7 @@ fn sid(raw: &str) -> Result<ProfileSid, ApiError> {
 }
 
 #[utoipa::path(get, path = "/v1/profiles/{sid}", tag = "profiles", security(("bearer" = [])),
-    params(("sid" = String, Path, description = "customer profile SID (BU...)")),
+    params(SidPath),
     responses((status = 200, description = "the profile, its transitions and latest evaluation", body = Shown),
               (status = 400, description = "not a customer profile SID", body = ErrorBody),
               (status = 404, description = "unknown profile", body = ErrorBody), (status = 401, description = "no or wrong bearer token", body = ErrorBody)))]
@@ -115,7 +126,7 @@ async fn show(State(state): State<AppState>, Path(raw): Path<String>) -> Result<
 
 /// Every stored evaluation of a profile, newest first (a profile has few: one list).
 #[utoipa::path(get, path = "/v1/profiles/{sid}/evaluations", tag = "profiles", security(("bearer" = [])),
-    params(("sid" = String, Path, description = "customer profile SID (BU...)")),
+    params(SidPath),
     responses((status = 200, description = "every stored evaluation, newest first", body = ListPage<EvaluationRecord>),
               (status = 400, description = "not a customer profile SID", body = ErrorBody),
               (status = 404, description = "unknown profile", body = ErrorBody), (status = 401, description = "no or wrong bearer token", body = ErrorBody)))]

@@ -21,10 +21,22 @@ pub fn router() -> Router<AppState> {
 
 #[derive(Deserialize, utoipa::ToSchema)]
 struct NewWebhook {
+    /// An http(s) URL; it must resolve to a public address unless WEBHOOK_ALLOW_PRIVATE=true.
+    #[schema(format = "uri", min_length = 1)]
     url: String,
+    /// Event types to deliver; all when absent or empty.
     #[serde(default)]
+    #[schema(value_type = Vec<EventType>)]
     events: Vec<String>,
     description: Option<String>,
+}
+
+/// The event types a subscription may ask for.
+#[derive(Serialize, utoipa::ToSchema)]
+#[allow(dead_code)]
+enum EventType {
+    #[serde(rename = "profile.status_changed")]
+    StatusChanged,
 }
 
 /// A subscription as created: the only time its secret is shown.
