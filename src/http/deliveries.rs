@@ -25,25 +25,14 @@ pub fn router() -> Router<AppState> {
 #[derive(Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 struct ListParams {
-    #[param(value_type = Option<DeliveryStatus>)]
+    /// pending, delivered, failed, dead or cancelled; empty for no filter.
+    #[param(pattern = "^(|pending|delivered|failed|dead|cancelled)$")]
     status: Option<String>,
     webhook_id: Option<String>,
     profile_sid: Option<String>,
     #[param(minimum = 1, maximum = 500)]
     limit: Option<u32>,
     cursor: Option<String>,
-}
-
-/// The states a delivery can be in.
-#[derive(serde::Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "lowercase")]
-#[allow(dead_code)]
-enum DeliveryStatus {
-    Pending,
-    Delivered,
-    Failed,
-    Dead,
-    Cancelled,
 }
 
 fn encode_cursor(id: i64) -> String {

@@ -21,21 +21,11 @@ pub fn router() -> Router<AppState> {
 #[derive(Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 struct ListParams {
-    #[param(value_type = Option<JobState>)]
+    /// queued, running, done or dead; empty for no filter.
+    #[param(pattern = "^(|queued|running|done|dead)$")]
     state: Option<String>,
     #[param(minimum = 1, maximum = 500)]
     limit: Option<u32>,
-}
-
-/// The states a job can be in.
-#[derive(serde::Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "lowercase")]
-#[allow(dead_code)]
-enum JobState {
-    Queued,
-    Running,
-    Done,
-    Dead,
 }
 
 #[utoipa::path(get, path = "/v1/jobs", tag = "jobs", params(ListParams), security(("bearer" = [])),

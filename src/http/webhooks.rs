@@ -26,7 +26,7 @@ struct NewWebhook {
     url: String,
     /// Event types to deliver; all when absent or empty.
     #[serde(default)]
-    #[schema(value_type = Vec<EventType>)]
+    #[schema(value_type = Vec<EventType>, inline)]
     events: Vec<String>,
     description: Option<String>,
 }
