@@ -179,3 +179,36 @@ fn serve_refuses_without_public_url_then_serves_and_stops_on_sigterm() {
     );
     assert_eq!(serve.terminate(), Some(0));
 }
+
+/// LOG_FORMAT=json: one JSON object per line, with the request id on request spans.
+#[test]
+fn json_logs_carry_request_ids() {
+    let dir = tempfile::tempdir().unwrap();
+    let serve = ServeProcess::start(&[
+        (
+            "DATABASE_URL",
+            format!("sqlite://{}", dir.path().join("json.db").display()),
+        ),
+        ("PUBLIC_URL", common::PUBLIC_URL.into()),
+        ("TWILIO_ACCOUNT_SID", common::ACCOUNT.into()),
+        ("TWILIO_AUTH_TOKEN", common::TOKEN.into()),
+        ("LOG_FORMAT", "json".into()),
+    ]);
+    // A forged callback is logged (at warn) inside its request span.
+    let body = "AccountSid=ACaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa&BundleSid=BU00000000000000000000000000000001&Status=draft";
+    let mut stream = std::net::TcpStream::connect(&serve.addr).unwrap();
+    use std::io::Write as _;
+    write!(
+        stream,
+        "POST /twilio/status-callback HTTP/1.1\r\nHost: x\r\nX-Request-Id: req-42\r\nX-Twilio-Signature: forged\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let line = serve.wait_for_log("refused a status callback");
+    let event: serde_json::Value =
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON: {line}: {e}"));
+    assert_eq!(event["level"], "WARN");
+    assert_eq!(event["span"]["request_id"], "req-42", "{line}");
+    assert!(!line.contains(common::TOKEN), "no secret in logs");
+    assert_eq!(serve.terminate(), Some(0));
+}

@@ -74,6 +74,7 @@ impl Mailer {
         })
     }
 
+    #[tracing::instrument(name = "smtp", skip_all, fields(to = %mask(to)))]
     pub async fn send(&self, to: &str, email: &Rendered) -> Result<(), MailError> {
         let to: Mailbox = to.parse().map_err(|e| MailError {
             permanent: true,

@@ -35,6 +35,7 @@ impl WebhookSender {
         Ok(Self { http, allow_private })
     }
 
+    #[tracing::instrument(name = "webhook", skip_all, fields(url, webhook_id = id))]
     pub async fn send(&self, url: &str, secret: &str, id: &str, body: &[u8]) -> Sent {
         let started = Instant::now();
         let refuse = |error: String| Sent {

@@ -104,7 +104,8 @@ impl Worker {
                         let task = {
                             let handler = handler.clone();
                             let job = job.clone();
-                            tokio::spawn(async move { handler.run(&job).await })
+                            let span = tracing::info_span!("job", id = job.id, kind = %job.kind, attempt = job.attempts);
+                            tokio::spawn(tracing::Instrument::instrument(async move { handler.run(&job).await }, span))
                         };
                         task.await.unwrap_or_else(|e| {
                             Err(JobError::Retry {

@@ -255,6 +255,7 @@ impl TwilioClient {
         }
     }
 
+    #[tracing::instrument(name = "twilio", skip_all, fields(%method, url))]
     async fn send_once(
         &self,
         creds: &Credentials,

@@ -55,8 +55,12 @@ impl ServeProcess {
                 let _ = child.kill();
                 panic!("serve did not report its address: {e}")
             });
+            // Text logs say addr=…; JSON logs "addr":"…".
             if let Some(rest) = line.split("addr=").nth(1) {
                 break rest.split_whitespace().next().unwrap().to_owned();
+            }
+            if let Some(rest) = line.split("\"addr\":\"").nth(1) {
+                break rest.split('"').next().unwrap().to_owned();
             }
         };
         Self { child, addr, log }
@@ -96,9 +100,24 @@ impl ServeProcess {
         }
     }
 
-    /// The log lines printed so far.
+    /// The log lines printed so far (and the line that gave the address).
     pub fn drain_log(&self) -> Vec<String> {
         self.log.try_iter().collect()
+    }
+
+    /// Waits (with a deadline) for a log line containing `needle`.
+    pub fn wait_for_log(&self, needle: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = self
+                .log
+                .recv_timeout(left)
+                .unwrap_or_else(|e| panic!("no log line with {needle:?}: {e}"));
+            if line.contains(needle) {
+                return line;
+            }
+        }
     }
 }
 
