@@ -95,6 +95,9 @@ fn verify_json_body_and_shared_key() {
         ),
     )
     .unwrap();
+    // Holding a secret, it must be readable by its owner only.
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o600)).unwrap();
     let (code, out) = run(bin()
         .args([
             "verify",

@@ -74,8 +74,12 @@ secret = "s1"
 
 #[test]
 fn the_shipped_example_loads() {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/config.example.toml");
-    let config = Config::load_from(Some(&path), env(&[])).unwrap();
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/config.example.toml");
+    // Installed as the README says: readable by its owner only.
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::copy(&shipped, file.path()).unwrap();
+    set_mode(file.path(), 0o600);
+    let config = Config::load_from(Some(file.path()), env(&[])).unwrap();
     assert_eq!(config.accounts()[0].tokens.len(), 2);
     assert!(config.public_url().is_ok());
 }
@@ -140,4 +144,34 @@ fn signed_url_uses_public_url_and_raw_query() {
         bare.signed_url("/twilio/status-callback", None),
         "http://127.0.0.1:8080/twilio/status-callback"
     );
+}
+
+fn set_mode(path: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+#[test]
+fn world_readable_files_with_secrets_are_refused() {
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), "api_tokens = [\"s3cret\"]\n").unwrap();
+    set_mode(file.path(), 0o644);
+    let err = Config::load_from(Some(file.path()), env(&[]))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("chmod 600") && err.starts_with("TRUSTHUB_HOOKS_CONFIG"),
+        "{err}"
+    );
+    assert!(!err.contains("s3cret"));
+    set_mode(file.path(), 0o640);
+    assert!(Config::load_from(Some(file.path()), env(&[])).is_ok());
+    // Readable by all but without secrets: fine.
+    std::fs::write(
+        file.path(),
+        "# api_tokens = [\"x\"]\nlisten_addr = \"127.0.0.1:9\"\n",
+    )
+    .unwrap();
+    set_mode(file.path(), 0o644);
+    assert!(Config::load_from(Some(file.path()), env(&[])).is_ok());
 }
