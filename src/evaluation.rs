@@ -98,18 +98,7 @@ impl JobHandler for EvaluationFetcher {
                     .map_err(job_error)?
             }
         };
-        let record = EvaluationRecord {
-            sid: evaluation.sid.clone(),
-            profile_sid: sid.to_owned(),
-            account_sid: evaluation.account_sid.clone().or(target.account_sid.clone()),
-            policy_sid: evaluation.policy_sid.clone(),
-            status: evaluation.status.clone(),
-            results: evaluation.results.clone(),
-            profile_errors: profile.errors.clone().unwrap_or(serde_json::Value::Null),
-            date_created: evaluation.date_created.clone(),
-            fetched_at: crate::store::now(),
-            transition_id: Some(target.transition_id),
-        };
+        let record = EvaluationRecord::fetched(&profile, &evaluation, Some(target.transition_id));
         self.store.save_evaluation(&record).await.map_err(store_error)?;
         tracing::info!(profile = sid, evaluation = %record.sid, status = %record.status, "stored evaluation");
         // The alert waited for the reasons; it goes out now.

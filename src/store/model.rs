@@ -117,6 +117,31 @@ pub struct Page<T> {
     pub next: Option<Cursor>,
 }
 
+impl EvaluationRecord {
+    /// What is kept of an evaluation fetched with its profile, now.
+    pub fn fetched(
+        profile: &crate::twilio::models::CustomerProfile,
+        evaluation: &crate::twilio::models::Evaluation,
+        transition_id: Option<i64>,
+    ) -> Self {
+        Self {
+            sid: evaluation.sid.clone(),
+            profile_sid: profile.sid.clone(),
+            account_sid: evaluation
+                .account_sid
+                .clone()
+                .or_else(|| profile.account_sid.clone()),
+            policy_sid: evaluation.policy_sid.clone(),
+            status: evaluation.status.clone(),
+            results: evaluation.results.clone(),
+            profile_errors: profile.errors.clone().unwrap_or(serde_json::Value::Null),
+            date_created: evaluation.date_created.clone(),
+            fetched_at: super::now(),
+            transition_id,
+        }
+    }
+}
+
 /// A Trust Hub evaluation as stored: Twilio's `results` exactly as returned.
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct EvaluationRecord {

@@ -177,18 +177,7 @@ impl Submitter {
 
     async fn keep(&self, profile: &CustomerProfile, evaluation: &Evaluation) -> Result<(), SubmitError> {
         self.store
-            .save_evaluation(&EvaluationRecord {
-                sid: evaluation.sid.clone(),
-                profile_sid: profile.sid.clone(),
-                account_sid: profile.account_sid.clone(),
-                policy_sid: evaluation.policy_sid.clone(),
-                status: evaluation.status.clone(),
-                results: evaluation.results.clone(),
-                profile_errors: profile.errors.clone().unwrap_or(serde_json::Value::Null),
-                date_created: evaluation.date_created.clone(),
-                fetched_at: crate::store::now(),
-                transition_id: None,
-            })
+            .save_evaluation(&EvaluationRecord::fetched(profile, evaluation, None))
             .await?;
         Ok(())
     }
