@@ -4,8 +4,8 @@
 mod common;
 
 use common::fake_trusthub::{FakeTrustHub, Fault};
-use common::process::ServeProcess;
-use common::{bundle, callback, sign, Backend, TestDb, ACCOUNT, API_TOKEN, PUBLIC_URL, TOKEN};
+use common::process::{serve_env, ServeProcess};
+use common::{bundle, callback, Backend, TestDb, ACCOUNT, API_TOKEN, TOKEN};
 use serde_json::Value;
 use std::time::Duration;
 
@@ -19,29 +19,21 @@ async fn killed_mid_job_completes_after_restart(backend: Backend) {
     fake.add_profile(&sid, ACCOUNT, "twilio-rejected");
     // The first Trust Hub call hangs long enough to kill the process during it.
     fake.inject([Fault::Delay(Duration::from_secs(30))]);
-    let env = vec![
-        ("DATABASE_URL", db.url.clone()),
-        ("PUBLIC_URL", PUBLIC_URL.to_owned()),
-        ("TWILIO_ACCOUNT_SID", ACCOUNT.to_owned()),
-        ("TWILIO_AUTH_TOKEN", TOKEN.to_owned()),
-        ("API_TOKENS", API_TOKEN.to_owned()),
+    let mut env = serve_env(&db.url);
+    env.extend([
         ("TRUSTHUB_API_URL", fake.base.clone()),
         ("TWILIO_TIMEOUT_SECS", "60".to_owned()),
         ("JOB_LEASE_SECS", "1".to_owned()),
         ("WORKER_POLL_MS", "50".to_owned()),
-    ];
+    ]);
     let client = reqwest::Client::new();
     let first = ServeProcess::start(&env);
-    let params = callback(&sid, "twilio-rejected");
-    let signature = sign(&format!("{PUBLIC_URL}/twilio/status-callback"), &params, TOKEN);
-    let response = client
-        .post(first.url("/th/twilio/status-callback"))
-        .header("X-Twilio-Signature", signature)
-        .form(&params)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 204);
+    assert_eq!(
+        first
+            .post_signed(&client, &callback(&sid, "twilio-rejected"))
+            .await,
+        204
+    );
     common::wait_for(20, "the job's first Trust Hub call", || async {
         (fake.arrivals() > 0).then_some(())
     })
@@ -49,29 +41,22 @@ async fn killed_mid_job_completes_after_restart(backend: Backend) {
     first.kill9();
 
     let second = ServeProcess::start(&env);
-    let url = second.url(&format!("/v1/profiles/{sid}"));
-    let evaluation = common::wait_for(30, "the evaluation after restart", || {
-        let request = client.get(&url).bearer_auth(API_TOKEN).send();
-        async move {
-            let profile: Value = request.await.ok()?.json().await.ok()?;
-            Some(profile["evaluation"].clone()).filter(|e| !e.is_null())
-        }
+    let path = format!("/v1/profiles/{sid}");
+    let evaluation = common::wait_for(30, "the evaluation after restart", || async {
+        let profile = second.api_json(&client, &path).await?;
+        Some(profile["evaluation"].clone()).filter(|e| !e.is_null())
     })
     .await;
     assert_eq!(evaluation["status"], "noncompliant");
     // The evaluation is stored just before its job is marked done: wait for that too.
-    let jobs_url = second.url("/v1/jobs");
-    let fetch = common::wait_for(10, "the fetch job to be done", || {
-        let request = client.get(&jobs_url).bearer_auth(API_TOKEN).send();
-        async move {
-            let jobs: Value = request.await.ok()?.json().await.ok()?;
-            let fetch = jobs["items"]
-                .as_array()?
-                .iter()
-                .find(|j| j["kind"] == "fetch_evaluation")?
-                .clone();
-            (fetch["state"] == "done").then_some(fetch)
-        }
+    let fetch = common::wait_for(10, "the fetch job to be done", || async {
+        let jobs = second.api_json(&client, "/v1/jobs").await?;
+        let fetch = jobs["items"]
+            .as_array()?
+            .iter()
+            .find(|j| j["kind"] == "fetch_evaluation")?
+            .clone();
+        (fetch["state"] == "done").then_some(fetch)
     })
     .await;
     assert_eq!(
@@ -95,19 +80,15 @@ async fn killed_while_deliveries_wait_loses_none(backend: Backend) {
         .local_addr()
         .unwrap()
         .port();
-    let env = vec![
-        ("DATABASE_URL", db.url.clone()),
-        ("PUBLIC_URL", PUBLIC_URL.to_owned()),
-        ("TWILIO_ACCOUNT_SID", ACCOUNT.to_owned()),
-        ("TWILIO_AUTH_TOKEN", TOKEN.to_owned()),
-        ("API_TOKENS", API_TOKEN.to_owned()),
+    let mut env = serve_env(&db.url);
+    env.extend([
         ("WEBHOOK_ALLOW_PRIVATE", "true".to_owned()),
         ("WORKER_POLL_MS", "50".to_owned()),
         ("JOB_LEASE_SECS", "1".to_owned()),
         ("DELIVERY_RETRY_BASE_MS", "100".to_owned()),
         ("DELIVERY_RETRY_MAX_MS", "500".to_owned()),
         ("DELIVERY_MAX_ATTEMPTS", "1000".to_owned()),
-    ];
+    ]);
     let client = reqwest::Client::new();
     let first = ServeProcess::start(&env);
     let created: Value = client
@@ -121,26 +102,17 @@ async fn killed_while_deliveries_wait_loses_none(backend: Backend) {
         .await
         .unwrap();
     let secret = created["secret"].as_str().unwrap().to_owned();
-    let url = format!("{PUBLIC_URL}/twilio/status-callback");
     for n in 1..=5 {
-        let sid = bundle(n);
-        let params = callback(&sid, "in-review");
-        let response = client
-            .post(first.url("/th/twilio/status-callback"))
-            .header("X-Twilio-Signature", sign(&url, &params, TOKEN))
-            .form(&params)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 204);
+        assert_eq!(
+            first
+                .post_signed(&client, &callback(&bundle(n), "in-review"))
+                .await,
+            204
+        );
     }
-    let failing = first.url("/v1/deliveries?status=failed");
-    common::wait_for(30, "five failing deliveries", || {
-        let request = client.get(&failing).bearer_auth(API_TOKEN).send();
-        async move {
-            let list: Value = request.await.ok()?.json().await.ok()?;
-            (list["items"].as_array()?.len() == 5).then_some(())
-        }
+    common::wait_for(30, "five failing deliveries", || async {
+        let list = first.api_json(&client, "/v1/deliveries?status=failed").await?;
+        (list["items"].as_array()?.len() == 5).then_some(())
     })
     .await;
     first.kill9();

@@ -3,10 +3,9 @@
 
 mod common;
 
-use common::process::ServeProcess;
+use common::process::{serve_env, ServeProcess};
 use common::receiver::Receiver;
-use common::{bundle, callback, sign, Backend, TestDb, ACCOUNT, API_TOKEN, PUBLIC_URL, TOKEN};
-use serde_json::Value;
+use common::{bundle, callback, Backend, TestDb, API_TOKEN};
 use std::collections::HashMap;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -15,16 +14,12 @@ async fn two_replicas_deliver_each_event_exactly_once() {
         return;
     };
     let receiver = Receiver::start().await;
-    let env = vec![
-        ("DATABASE_URL", db.url.clone()),
-        ("PUBLIC_URL", PUBLIC_URL.to_owned()),
-        ("TWILIO_ACCOUNT_SID", ACCOUNT.to_owned()),
-        ("TWILIO_AUTH_TOKEN", TOKEN.to_owned()),
-        ("API_TOKENS", API_TOKEN.to_owned()),
+    let mut env = serve_env(&db.url);
+    env.extend([
         ("WEBHOOK_ALLOW_PRIVATE", "true".to_owned()),
         ("WORKER_POLL_MS", "50".to_owned()),
         ("WORKER_CONCURRENCY", "8".to_owned()),
-    ];
+    ]);
     // Both migrate the same database at start-up.
     let (a, b) = (ServeProcess::start(&env), ServeProcess::start(&env));
     let client = reqwest::Client::new();
@@ -36,29 +31,17 @@ async fn two_replicas_deliver_each_event_exactly_once() {
         .await
         .unwrap();
     assert_eq!(created.status(), 201);
-    let url = format!("{PUBLIC_URL}/twilio/status-callback");
     // 30 profiles, two transitions each: 60 events, alternating replicas.
     for n in 0..60u32 {
         let sid = bundle(n / 2);
         let status = if n % 2 == 0 { "pending-review" } else { "in-review" };
-        let params = callback(&sid, status);
         let replica = if n % 2 == 0 { &a } else { &b };
-        let response = client
-            .post(replica.url("/th/twilio/status-callback"))
-            .header("X-Twilio-Signature", sign(&url, &params, TOKEN))
-            .form(&params)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 204);
+        assert_eq!(replica.post_signed(&client, &callback(&sid, status)).await, 204);
     }
-    let deliveries = b.url("/v1/deliveries?status=delivered&limit=500");
-    common::wait_for(60, "60 recorded deliveries", || {
-        let request = client.get(&deliveries).bearer_auth(API_TOKEN).send();
-        async move {
-            let list: Value = request.await.ok()?.json().await.ok()?;
-            (list["items"].as_array()?.len() == 60).then_some(())
-        }
+    let deliveries = "/v1/deliveries?status=delivered&limit=500";
+    common::wait_for(60, "60 recorded deliveries", || async {
+        let list = b.api_json(&client, deliveries).await?;
+        (list["items"].as_array()?.len() == 60).then_some(())
     })
     .await;
     let mut per_id: HashMap<String, usize> = HashMap::new();
@@ -72,15 +55,7 @@ async fn two_replicas_deliver_each_event_exactly_once() {
         per_id.values().all(|&n| n == 1),
         "no event arrived twice: {per_id:?}"
     );
-    let list: Value = client
-        .get(&deliveries)
-        .bearer_auth(API_TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list = b.api_json(&client, deliveries).await.unwrap();
     assert!(list["items"]
         .as_array()
         .unwrap()

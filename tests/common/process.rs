@@ -22,7 +22,44 @@ pub struct ServeProcess {
     log: Receiver<String>,
 }
 
+/// The environment every child `serve` of these tests starts from: the shared test
+/// account, `PUBLIC_URL` and API token, on `database_url`.
+pub fn serve_env(database_url: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("DATABASE_URL", database_url.to_owned()),
+        ("PUBLIC_URL", super::PUBLIC_URL.to_owned()),
+        ("TWILIO_ACCOUNT_SID", super::ACCOUNT.to_owned()),
+        ("TWILIO_AUTH_TOKEN", super::TOKEN.to_owned()),
+        ("API_TOKENS", super::API_TOKEN.to_owned()),
+    ]
+}
+
 impl ServeProcess {
+    /// Posts a status callback signed as Twilio signs it for `PUBLIC_URL`; returns the status.
+    pub async fn post_signed(&self, client: &reqwest::Client, params: &[(&str, &str)]) -> u16 {
+        let url = format!("{}/twilio/status-callback", super::PUBLIC_URL);
+        client
+            .post(self.url("/th/twilio/status-callback"))
+            .header("X-Twilio-Signature", super::sign(&url, params, super::TOKEN))
+            .form(params)
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    }
+
+    /// GETs a path with the test API token; `None` until it answers JSON.
+    pub async fn api_json(&self, client: &reqwest::Client, path: &str) -> Option<serde_json::Value> {
+        let response = client
+            .get(self.url(path))
+            .bearer_auth(super::API_TOKEN)
+            .send()
+            .await
+            .ok()?;
+        response.json().await.ok()
+    }
+
     /// Starts `serve` on port 0 with `env` and waits (with a deadline) for its address.
     pub fn start(env: &[(&str, String)]) -> Self {
         Self::start_on(0, env)
