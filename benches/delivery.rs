@@ -4,11 +4,12 @@
 //! `cargo bench --bench delivery` (SQLite in a temporary file; PostgreSQL at 127.0.0.1:5432
 //! when reachable). `DELIVERY_BENCH_EVENTS` sets the number of deliveries (default 5000).
 
+mod support;
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::Notify;
-use trusthub_hooks::config::SqliteSynchronous;
 use trusthub_hooks::notify::webhook::WebhookSender;
 use trusthub_hooks::notify::{signing, Deliverer};
 use trusthub_hooks::outbox::{Backoff, Worker, WorkerConfig, DELIVER};
@@ -105,41 +106,6 @@ async fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(5000);
     for concurrency in [8, 32] {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", dir.path().join("bench.db").display());
-        bench(
-            "sqlite",
-            store::connect(&url, SqliteSynchronous::Normal).await.unwrap(),
-            events,
-            concurrency,
-        )
-        .await;
-        use sqlx::Connection as _;
-        match sqlx::PgConnection::connect("postgres://postgres@127.0.0.1:5432/test").await {
-            Ok(mut conn) => {
-                let name = format!("th_bench_d{}", std::process::id());
-                sqlx::query(&format!("drop database if exists {name}"))
-                    .execute(&mut conn)
-                    .await
-                    .unwrap();
-                sqlx::query(&format!("create database {name}"))
-                    .execute(&mut conn)
-                    .await
-                    .unwrap();
-                let url = format!("postgres://postgres@127.0.0.1:5432/{name}");
-                bench(
-                    "postgres",
-                    store::connect(&url, SqliteSynchronous::Normal).await.unwrap(),
-                    events,
-                    concurrency,
-                )
-                .await;
-                sqlx::query(&format!("drop database {name} with (force)"))
-                    .execute(&mut conn)
-                    .await
-                    .unwrap();
-            }
-            Err(error) => println!("postgres   skipped: {error}"),
-        }
+        support::on_each_backend(|name, store| bench(name, store, events, concurrency)).await;
     }
 }

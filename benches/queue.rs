@@ -3,14 +3,15 @@
 //! `cargo bench --bench queue` (SQLite in a temporary file; PostgreSQL at 127.0.0.1:5432 when
 //! reachable). `QUEUE_BENCH_JOBS` sets the number of jobs (default 20000).
 
+mod support;
+
 use async_trait::async_trait;
 use chrono::Utc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::Notify;
-use trusthub_hooks::config::SqliteSynchronous;
 use trusthub_hooks::outbox::{Backoff, Job, JobError, JobHandler, NewJob, Worker, WorkerConfig};
-use trusthub_hooks::store::{self, DynStore};
+use trusthub_hooks::store::DynStore;
 
 struct NoOp;
 
@@ -96,32 +97,6 @@ async fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(20_000);
     for concurrency in [8, 32] {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", dir.path().join("bench.db").display());
-        let sqlite = store::connect(&url, SqliteSynchronous::Normal).await.unwrap();
-        bench("sqlite", sqlite, jobs, concurrency).await;
-        let admin = "postgres://postgres@127.0.0.1:5432/test";
-        use sqlx::Connection as _;
-        match sqlx::PgConnection::connect(admin).await {
-            Ok(mut conn) => {
-                let name = format!("th_bench_{}", std::process::id());
-                sqlx::query(&format!("drop database if exists {name}"))
-                    .execute(&mut conn)
-                    .await
-                    .unwrap();
-                sqlx::query(&format!("create database {name}"))
-                    .execute(&mut conn)
-                    .await
-                    .unwrap();
-                let url = format!("postgres://postgres@127.0.0.1:5432/{name}");
-                let pg = store::connect(&url, SqliteSynchronous::Normal).await.unwrap();
-                bench("postgres", pg, jobs, concurrency).await;
-                sqlx::query(&format!("drop database {name} with (force)"))
-                    .execute(&mut conn)
-                    .await
-                    .unwrap();
-            }
-            Err(error) => println!("postgres   skipped: {error}"),
-        }
+        support::on_each_backend(|name, store| bench(name, store, jobs, concurrency)).await;
     }
 }
