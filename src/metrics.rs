@@ -10,6 +10,9 @@ const LATENCY_BUCKETS: &[f64] = &[
     0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
 ];
 
+/// Callbacks per SQLite group commit.
+const GROUP_SIZES: &[f64] = &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0];
+
 /// The process-wide recorder (installed once; several apps in one test process share it).
 pub fn handle() -> &'static PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
@@ -17,12 +20,22 @@ pub fn handle() -> &'static PrometheusHandle {
         let recorder = PrometheusBuilder::new()
             .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), LATENCY_BUCKETS)
             .expect("static buckets are valid")
+            .set_buckets_for_metric(
+                Matcher::Full("trusthub_sqlite_group_commit_callbacks".into()),
+                GROUP_SIZES,
+            )
+            .expect("static buckets are valid")
             .build_recorder();
         let handle = recorder.handle();
         // Another recorder may exist (a test harness): ours still renders what it records.
         let _ = metrics::set_global_recorder(recorder);
         handle
     })
+}
+
+/// How many callbacks one SQLite transaction committed.
+pub fn group_commit(callbacks: usize) {
+    metrics::histogram!("trusthub_sqlite_group_commit_callbacks").record(callbacks as f64);
 }
 
 pub fn callback(outcome: &'static str) {

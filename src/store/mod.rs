@@ -36,6 +36,8 @@ pub enum StoreError {
     UnsupportedUrl(String),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
 }
 
 /// Everything a backend provides.

@@ -2,6 +2,8 @@
 //! avoids lock upgrades failing with SQLITE_BUSY) and a pool of readers, in WAL mode. Times
 //! are unix microseconds.
 
+mod batch;
+mod bulk;
 mod creations;
 mod evaluations;
 mod jobs;
@@ -21,6 +23,8 @@ use std::time::Duration;
 pub struct SqliteStore {
     writer: SqlitePool,
     reader: SqlitePool,
+    /// Callbacks reach the writer through here, many to a transaction.
+    commits: batch::GroupCommit,
 }
 
 fn micros(at: DateTime<Utc>) -> i64 {
@@ -42,21 +46,49 @@ impl SqliteStore {
             })
             .busy_timeout(Duration::from_secs(5))
             .foreign_keys(true);
+        // The writer never checkpoints: a checkpoint (and its fsync) inside a commit would stall
+        // every callback queued behind it. A reader checkpoints in the background instead.
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
-            .connect_with(options.clone())
+            .connect_with(options.clone().pragma("wal_autocheckpoint", "0"))
             .await?;
         // An in-memory database exists once per connection: readers must share the writer.
         let in_memory = url.contains(":memory:") || url.contains("mode=memory");
         let reader = if in_memory {
             writer.clone()
         } else {
-            SqlitePoolOptions::new()
+            let reader = SqlitePoolOptions::new()
                 .max_connections(4)
                 .connect_with(options)
-                .await?
+                .await?;
+            tokio::spawn(checkpoint(reader.clone()));
+            reader
         };
-        Ok(Self { writer, reader })
+        let commits = batch::GroupCommit::start(writer.clone());
+        Ok(Self {
+            writer,
+            reader,
+            commits,
+        })
+    }
+}
+
+/// Copies the WAL into the database every second without blocking the writer or readers
+/// (`PASSIVE`), until the pool closes.
+async fn checkpoint(pool: SqlitePool) {
+    let mut ticks = tokio::time::interval(Duration::from_secs(1));
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        if pool.is_closed() {
+            return;
+        }
+        if let Err(error) = sqlx::query("pragma wal_checkpoint(passive)").execute(&pool).await {
+            if pool.is_closed() {
+                return;
+            }
+            tracing::warn!(%error, "WAL checkpoint failed");
+        }
     }
 }
 

@@ -110,62 +110,68 @@ async fn apply(
     Ok(decision)
 }
 
-#[async_trait]
-impl CallbackStore for SqliteStore {
-    async fn record_callback(&self, callback: &CallbackRecord) -> Result<Recorded, StoreError> {
-        let fields = json_text(&callback.fields)?;
-        let report = callback.report.as_ref().ok();
-        let mut tx = self.writer.begin().await?;
-        if callback.idempotency_token.is_none() {
-            let latest: Option<String> = sqlx::query_scalar(
-                "select body_hash from callbacks where profile_sid is ?1 order by id desc limit 1",
-            )
-            .bind(report.map(|r| r.profile_sid.as_str()))
-            .fetch_optional(&mut *tx)
-            .await?;
-            if latest.as_deref() == Some(callback.body_hash.as_str()) {
-                return Ok(Recorded::Duplicate);
-            }
+/// Stores a callback inside the caller's transaction (a group commit's savepoint).
+pub(super) async fn record_in(
+    tx: &mut SqliteConnection,
+    callback: &CallbackRecord,
+) -> Result<Recorded, StoreError> {
+    let fields = json_text(&callback.fields)?;
+    let report = callback.report.as_ref().ok();
+    if callback.idempotency_token.is_none() {
+        let latest: Option<String> = sqlx::query_scalar(
+            "select body_hash from callbacks where profile_sid is ?1 order by id desc limit 1",
+        )
+        .bind(report.map(|r| r.profile_sid.as_str()))
+        .fetch_optional(&mut *tx)
+        .await?;
+        if latest.as_deref() == Some(callback.body_hash.as_str()) {
+            return Ok(Recorded::Duplicate);
         }
-        let id: Option<i64> = sqlx::query_scalar(
-            "insert into callbacks (idempotency_token, body_hash, account_sid, profile_sid, status, problem,
+    }
+    let id: Option<i64> = sqlx::query_scalar(
+        "insert into callbacks (idempotency_token, body_hash, account_sid, profile_sid, status, problem,
                                     content_type, fields, credential, received_at)
              values (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
              on conflict (idempotency_token) do nothing returning id",
-        )
-        .bind(callback.idempotency_token.as_deref())
-        .bind(&callback.body_hash)
-        .bind(callback.account_sid.as_ref().map(|a| a.as_str()))
-        .bind(report.map(|r| r.profile_sid.as_str()))
-        .bind(report.map(|r| r.status.as_wire()))
-        .bind(callback.report.as_ref().err())
-        .bind(&callback.content_type)
-        .bind(fields)
-        .bind(&callback.credential)
-        .bind(micros(callback.received_at))
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some(callback_id) = id else {
-            return Ok(Recorded::Duplicate);
-        };
-        let decision = match report {
-            Some(report) => Some(
-                apply(
-                    &mut tx,
-                    report,
-                    Source::Callback,
-                    Some(callback_id),
-                    callback.received_at,
-                )
-                .await?,
-            ),
-            None => None,
-        };
-        tx.commit().await?;
-        Ok(Recorded::Stored {
-            callback_id,
-            decision,
-        })
+    )
+    .bind(callback.idempotency_token.as_deref())
+    .bind(&callback.body_hash)
+    .bind(callback.account_sid.as_ref().map(|a| a.as_str()))
+    .bind(report.map(|r| r.profile_sid.as_str()))
+    .bind(report.map(|r| r.status.as_wire()))
+    .bind(callback.report.as_ref().err())
+    .bind(&callback.content_type)
+    .bind(fields)
+    .bind(&callback.credential)
+    .bind(micros(callback.received_at))
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some(callback_id) = id else {
+        return Ok(Recorded::Duplicate);
+    };
+    let decision = match report {
+        Some(report) => Some(
+            apply(
+                tx,
+                report,
+                Source::Callback,
+                Some(callback_id),
+                callback.received_at,
+            )
+            .await?,
+        ),
+        None => None,
+    };
+    Ok(Recorded::Stored {
+        callback_id,
+        decision,
+    })
+}
+
+#[async_trait]
+impl CallbackStore for SqliteStore {
+    async fn record_callback(&self, callback: &CallbackRecord) -> Result<Recorded, StoreError> {
+        self.commits.record(callback.clone()).await
     }
 
     async fn record_report(
