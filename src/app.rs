@@ -2,7 +2,7 @@
 
 use crate::config::Config;
 use crate::evaluation::EvaluationFetcher;
-use crate::http::{self, ApiTokens, AppState};
+use crate::http::{self, ApiTokens, AppState, SignatureGuard};
 use crate::notify::{webhook::WebhookSender, Deliverer, Fanout};
 use crate::outbox::{sync_job, Worker, DELIVER, FETCH_EVALUATION, NOTIFY, SYNC};
 use crate::store::{self, DynStore};
@@ -19,6 +19,7 @@ use tokio::sync::{watch, Notify};
 /// A service ready to run: migrated, listening, its job worker built.
 pub struct Application {
     state: AppState,
+    limits: http::Limits,
     listener: TcpListener,
     worker: Worker,
     sync_interval: Option<Duration>,
@@ -80,9 +81,7 @@ impl Application {
             .context("DATABASE_URL: cannot open the database")?;
         store.migrate().await.context("applying migrations")?;
         let addr = config.listen_addr()?;
-        let listener = TcpListener::bind(addr)
-            .await
-            .with_context(|| format!("LISTEN_ADDR: cannot listen on {addr}"))?;
+        let listener = listen(addr).with_context(|| format!("LISTEN_ADDR: cannot listen on {addr}"))?;
         let wake = Arc::new(Notify::new());
         let worker = worker(config, store.clone(), wake.clone())?;
         let state = AppState::new(
@@ -92,11 +91,17 @@ impl Application {
             api_tokens,
             wake,
             config.webhook_allow_private,
+            SignatureGuard::new(
+                config.signature_failures_per_minute,
+                config.client_ip_header.as_deref(),
+            )
+            .map_err(anyhow::Error::msg)?,
         );
         let sync_interval =
             (config.sync_interval_secs > 0).then(|| Duration::from_secs(config.sync_interval_secs));
         Ok(Self {
             state,
+            limits: config.connection_limits(),
             listener,
             worker,
             sync_interval,
@@ -121,13 +126,26 @@ impl Application {
             let _ = stop.send(true);
         };
         tracing::info!(addr = %self.listener.local_addr()?, "serving");
-        let served = http::serve(self.listener, self.state, shutdown).await;
+        let served = http::serve(self.listener, self.state, self.limits, shutdown).await;
         worker.await.context("the job worker failed")?;
         served?;
         store.close().await;
         tracing::info!("stopped");
         Ok(())
     }
+}
+
+/// Binds with a deep accept backlog: a burst of callbacks (or connections beyond
+/// `MAX_CONNECTIONS`) waits there instead of being dropped by the kernel.
+fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(4096)
 }
 
 /// Enqueues a `sync` job every interval until shutdown.

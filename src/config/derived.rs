@@ -3,6 +3,16 @@
 use super::{invalid, Config, ConfigError};
 
 impl Config {
+    /// What bounds each HTTP connection.
+    pub fn connection_limits(&self) -> crate::http::Limits {
+        use std::time::Duration;
+        crate::http::Limits {
+            header_read_timeout: Duration::from_secs(self.header_read_timeout_secs.max(1)),
+            body_read_timeout: Duration::from_secs(self.body_read_timeout_secs.max(1)),
+            max_connections: self.max_connections.max(1) as usize,
+        }
+    }
+
     /// The worker settings.
     pub fn worker(&self) -> crate::outbox::WorkerConfig {
         use std::time::Duration;

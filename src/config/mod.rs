@@ -4,6 +4,7 @@
 use crate::domain::AccountSid;
 mod derived;
 mod public_url;
+mod secrets;
 mod values;
 
 pub use public_url::PublicUrl;
@@ -47,6 +48,11 @@ pub const ENV_VARS: &[&str] = &[
     "DELIVERY_RETRY_MAX_MS",
     "WEBHOOK_TIMEOUT_SECS",
     "SYNC_INTERVAL_SECS",
+    "HEADER_READ_TIMEOUT_SECS",
+    "BODY_READ_TIMEOUT_SECS",
+    "MAX_CONNECTIONS",
+    "SIGNATURE_FAILURES_PER_MINUTE",
+    "CLIENT_IP_HEADER",
 ];
 
 /// The whole configuration. Secrets are `SecretString`: never in logs or `Debug` output.
@@ -105,6 +111,22 @@ pub struct Config {
     /// `serve` reconciles every profile with Trust Hub this often; 0 turns it off.
     #[serde(deserialize_with = "number")]
     pub sync_interval_secs: u64,
+    /// A request's headers must arrive within this (slow-loris clients are cut off).
+    #[serde(deserialize_with = "number")]
+    pub header_read_timeout_secs: u64,
+    /// A request's body must arrive within this.
+    #[serde(deserialize_with = "number")]
+    pub body_read_timeout_secs: u64,
+    /// Connections served at once; more wait in the listen backlog.
+    #[serde(deserialize_with = "number")]
+    pub max_connections: u32,
+    /// Failed signature checks allowed per client address and minute before its callbacks
+    /// are answered 429 for the rest of the minute; 0 turns the limit off.
+    #[serde(deserialize_with = "number")]
+    pub signature_failures_per_minute: u32,
+    /// Behind a proxy: the header whose right-most address is the client's (e.g.
+    /// `X-Forwarded-For`). Unset: the TCP peer's address.
+    pub client_ip_header: Option<String>,
     /// More alert recipients, each with the statuses it wants (TOML file only).
     pub alert_recipients: Vec<crate::notify::Recipient>,
     /// The alert subject: `{name}`, `{sid}`, `{status}` and `{from}` are replaced (TOML file only).
@@ -171,6 +193,10 @@ struct Defaults {
     delivery_retry_max_ms: u64,
     webhook_timeout_secs: u64,
     sync_interval_secs: u64,
+    header_read_timeout_secs: u64,
+    body_read_timeout_secs: u64,
+    max_connections: u32,
+    signature_failures_per_minute: u32,
     alert_recipients: Vec<()>,
     email_subject_template: &'static str,
     accounts: Vec<()>,
@@ -201,6 +227,10 @@ const DEFAULTS: fn() -> Defaults = || Defaults {
     delivery_retry_max_ms: 7_200_000,
     webhook_timeout_secs: 15,
     sync_interval_secs: 0,
+    header_read_timeout_secs: 10,
+    body_read_timeout_secs: 10,
+    max_connections: 4096,
+    signature_failures_per_minute: 60,
     alert_recipients: Vec::new(),
     email_subject_template: crate::notify::email::DEFAULT_SUBJECT,
     accounts: Vec::new(),
@@ -221,47 +251,6 @@ fn invalid(variable: &'static str, message: impl Into<String>) -> ConfigError {
         variable,
         message: message.into(),
     }
-}
-
-/// Keys whose values are secrets.
-const SECRET_KEYS: &[&str] = &[
-    "twilio_auth_token",
-    "twilio_api_secret",
-    "api_tokens",
-    "smtp_url",
-    "auth_token",
-    "previous_auth_tokens",
-    "secret",
-];
-
-/// Refuses a configuration file that other users can read while it holds secrets.
-fn refuse_exposed_secrets(file: &Path) -> Result<(), ConfigError> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt as _;
-        let mode = std::fs::metadata(file)
-            .map_err(|e| invalid("TRUSTHUB_HOOKS_CONFIG", format!("{}: {e}", file.display())))?
-            .permissions()
-            .mode();
-        if mode & 0o004 != 0 {
-            let text = std::fs::read_to_string(file).unwrap_or_default();
-            let holds_secrets = text.lines().any(|line| {
-                let key = line.split('=').next().unwrap_or_default().trim();
-                !line.trim_start().starts_with('#') && line.contains('=') && SECRET_KEYS.contains(&key)
-            });
-            if holds_secrets {
-                return Err(invalid(
-                    "TRUSTHUB_HOOKS_CONFIG",
-                    format!(
-                        "{} holds secrets and is readable by every user (mode {:o}); run chmod 600 on it",
-                        file.display(),
-                        mode & 0o777
-                    ),
-                ));
-            }
-        }
-    }
-    Ok(())
 }
 
 impl Config {
@@ -286,7 +275,7 @@ impl Config {
                     format!("{} does not exist", file.display()),
                 ));
             }
-            refuse_exposed_secrets(file)?;
+            secrets::refuse_exposed_secrets(file)?;
             figment = figment.merge(Toml::file(file));
         }
         // Environment values stay strings: a token of digits must not become a number.

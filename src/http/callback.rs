@@ -9,10 +9,12 @@ use crate::twilio::signature::{self, Payload};
 use crate::twilio::{Rejection, SignedRequest};
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{OriginalUri, State};
+use axum::extract::{ConnectInfo, OriginalUri, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use axum::Extension;
 use sha2::{Digest, Sha256};
+use std::net::{IpAddr, SocketAddr};
 
 /// Twilio's status callbacks are small; anything larger is refused with 413.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -46,15 +48,22 @@ pub struct CallbackForm {
               (status = 400, description = "signed but unusable", body = ErrorBody),
               (status = 403, description = "missing or invalid signature, or an account not served", body = ErrorBody),
               (status = 413, description = "over 64 KiB", body = ErrorBody),
+              (status = 408, description = "the body did not arrive within BODY_READ_TIMEOUT_SECS", body = ErrorBody),
               (status = 415, description = "not form-encoded or JSON", body = ErrorBody),
+              (status = 429, description = "too many failed signature checks from this address (Retry-After)", body = ErrorBody),
               (status = 503, description = "the database is unavailable; nothing stored", body = ErrorBody)))]
 pub async fn receive(
     state: State<AppState>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     uri: OriginalUri,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let result = handle(state, uri, headers, body).await;
+    let peer = peer.map(|Extension(ConnectInfo(addr))| addr);
+    let result = match state.guard().admit(peer, &headers) {
+        Ok(client) => handle(state, client, uri, headers, body).await,
+        Err(throttled) => Err(throttled),
+    };
     let outcome = match &result {
         Ok(response) => response
             .headers()
@@ -98,22 +107,13 @@ fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 
 async fn handle(
     State(state): State<AppState>,
+    client: Option<IpAddr>,
     OriginalUri(uri): OriginalUri,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let (kind, content_type) = kind(&headers)?;
-    let body = body.map_err(|rejection| {
-        ApiError::new(
-            rejection.status(),
-            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                "payload_too_large"
-            } else {
-                "bad_body"
-            },
-            format!("{rejection} (status callbacks are at most {MAX_BODY_BYTES} bytes)"),
-        )
-    })?;
+    let body = body.map_err(unreadable_body)?;
     let (fields, unreadable) = match kind {
         Kind::Form => (url::form_urlencoded::parse(&body).into_owned().collect(), None),
         Kind::Json => match fields_from_json(&body) {
@@ -136,6 +136,7 @@ async fn handle(
     let verified = match verdict.result {
         Ok(verified) => verified,
         Err(rejection) => {
+            state.guard().failed(client);
             let tried: Vec<String> = verdict.attempts.iter().map(ToString::to_string).collect();
             tracing::warn!(%rejection, %url, ?tried, "refused a status callback");
             let code = match rejection {
@@ -184,6 +185,24 @@ async fn handle(
     };
     tracing::info!(outcome, decision = ?recorded, "status callback");
     Ok((StatusCode::NO_CONTENT, [("x-callback-outcome", outcome)]).into_response())
+}
+
+/// 413 over the limit, 408 when the client was too slow to send it, else 400.
+fn unreadable_body(rejection: BytesRejection) -> ApiError {
+    let timed_out = std::iter::successors(Some(&rejection as &(dyn std::error::Error + 'static)), |e| {
+        e.source()
+    })
+    .any(|e| e.is::<tower_http::timeout::TimeoutError>());
+    let (status, code) = match rejection.status() {
+        _ if timed_out => (StatusCode::REQUEST_TIMEOUT, "body_timeout"),
+        StatusCode::PAYLOAD_TOO_LARGE => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
+        status => (status, "bad_body"),
+    };
+    ApiError::new(
+        status,
+        code,
+        format!("{rejection} (status callbacks are at most {MAX_BODY_BYTES} bytes)"),
+    )
 }
 
 /// What identifies a redelivery that carries no idempotency token.

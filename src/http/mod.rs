@@ -8,12 +8,16 @@ mod health;
 mod jobs;
 mod openapi;
 mod profiles;
+mod ratelimit;
+mod server;
 mod webhooks;
 
 pub use auth::ApiTokens;
 pub use callback::MAX_BODY_BYTES;
 pub use error::ApiError;
 pub use openapi::ApiDoc;
+pub use ratelimit::SignatureGuard;
+pub use server::Limits;
 
 use crate::config::PublicUrl;
 use crate::store::DynStore;
@@ -27,6 +31,7 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::RequestBodyTimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 /// Where Twilio posts status changes (under `PUBLIC_URL`'s prefix, if any).
@@ -45,6 +50,8 @@ struct Inner {
     wake: Arc<Notify>,
     /// `WEBHOOK_ALLOW_PRIVATE`: subscriptions may point at non-public addresses.
     webhook_allow_private: bool,
+    /// Throttles addresses that keep failing signature checks.
+    guard: SignatureGuard,
 }
 
 impl AppState {
@@ -55,6 +62,7 @@ impl AppState {
         api_tokens: ApiTokens,
         wake: Arc<Notify>,
         webhook_allow_private: bool,
+        guard: SignatureGuard,
     ) -> Self {
         Self(Arc::new(Inner {
             store,
@@ -63,7 +71,12 @@ impl AppState {
             api_tokens,
             wake,
             webhook_allow_private,
+            guard,
         }))
+    }
+
+    pub fn guard(&self) -> &SignatureGuard {
+        &self.0.guard
     }
 
     pub fn webhook_allow_private(&self) -> bool {
@@ -92,8 +105,8 @@ impl AppState {
     }
 }
 
-/// Every route of the service.
-pub fn router(state: AppState) -> Router {
+/// Every route of the service; request bodies must arrive within `body_read_timeout`.
+pub fn router(state: AppState, body_read_timeout: std::time::Duration) -> Router {
     let callback = Router::new()
         .route(CALLBACK_PATH, post(callback::receive))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES));
@@ -130,15 +143,21 @@ pub fn router(state: AppState) -> Router {
             tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id = %id)
         }))
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+        .layer(RequestBodyTimeoutLayer::new(body_read_timeout))
 }
 
 /// Serves until `shutdown` completes, then finishes the requests in flight.
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
+    limits: Limits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    server::serve(
+        listener,
+        router(state, limits.body_read_timeout),
+        limits,
+        shutdown,
+    )
+    .await
 }

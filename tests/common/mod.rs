@@ -17,6 +17,7 @@ pub const API_TOKEN: &str = "test-api-token";
 pub const PUBLIC_URL: &str = "https://hooks.example.com/th";
 pub mod fake_trusthub;
 pub mod process;
+pub mod proxy;
 pub mod receiver;
 pub mod smtp;
 

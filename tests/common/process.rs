@@ -111,6 +111,21 @@ impl ServeProcess {
         self.child.id()
     }
 
+    /// Whether the process has exited (crashed, say).
+    pub fn exited(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_some()
+    }
+
+    /// A memory figure from /proc in KiB: `VmRSS` (now) or `VmHWM` (peak).
+    pub fn memory_kib(&self, field: &str) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))
+            .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
+            .unwrap_or_else(|| panic!("no {field} in /proc/{}/status", self.child.id()))
+    }
+
     /// SIGKILL: no cleanup of any kind.
     pub fn kill9(mut self) {
         self.child.kill().unwrap();

@@ -1,0 +1,271 @@
+//! Hostile HTTP against a real `serve`: random methods, paths, headers, content types and
+//! bodies (invalid UTF-8, huge parameter counts, deep JSON, lying lengths), slow clients and
+//! a connection flood. Never a 5xx from the receiver, never a crash, memory bounded.
+//! `HOSTILE_SEED` replays one run; `HOSTILE_REQUESTS` sets how many random requests.
+
+mod common;
+
+use common::process::{serve_env, ServeProcess};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::time::{timeout, Instant};
+
+const CALLBACK: &str = "/th/twilio/status-callback";
+
+fn start() -> (ServeProcess, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("hostile.db").display());
+    let mut env = serve_env(&url);
+    env.push(("HEADER_READ_TIMEOUT_SECS", "1".into()));
+    env.push(("BODY_READ_TIMEOUT_SECS", "1".into()));
+    env.push(("MAX_CONNECTIONS", "64".into()));
+    (ServeProcess::start(&env), dir)
+}
+
+/// Sends raw bytes on a new connection; the response's status, or `None` when the server
+/// closed the connection without answering.
+async fn exchange(addr: &str, request: &[u8]) -> Option<u16> {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    // The server may answer (413, say) and close before reading everything: not an error.
+    let _ = stream.write_all(request).await;
+    read_status(&mut stream, Duration::from_secs(10)).await
+}
+
+async fn read_status(stream: &mut TcpStream, within: Duration) -> Option<u16> {
+    let mut head = Vec::new();
+    let mut buf = [0u8; 4096];
+    let deadline = Instant::now() + within;
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match timeout(left, stream.read(&mut buf)).await {
+            Err(_) => panic!("no answer and no close within {within:?}"),
+            Ok(Ok(0)) | Ok(Err(_)) => break,
+            Ok(Ok(n)) => head.extend_from_slice(&buf[..n]),
+        }
+    }
+    let line = String::from_utf8_lossy(&head);
+    line.strip_prefix("HTTP/1.1 ")
+        .and_then(|rest| rest.get(..3))
+        .map(|code| code.parse().unwrap())
+}
+
+fn pick<'a, T: ?Sized>(rng: &mut StdRng, items: &'a [&'a T]) -> &'a T {
+    items[rng.random_range(0..items.len())]
+}
+
+fn random_bytes(rng: &mut StdRng, len: usize, range: std::ops::RangeInclusive<u8>) -> Vec<u8> {
+    (0..len).map(|_| rng.random_range(range.clone())).collect()
+}
+
+fn random_body(rng: &mut StdRng) -> Vec<u8> {
+    match rng.random_range(0..8) {
+        0 => {
+            let len = rng.random_range(0..4096);
+            random_bytes(rng, len, 0..=255)
+        }
+        // As many parameters as fit in the 64 KiB limit.
+        1 => "AccountSid=AC1&a=1&"
+            .repeat(rng.random_range(1..3400))
+            .into_bytes(),
+        2 => b"AccountSid=%ff%fe&BundleSid=%c3%28&Status=%80%80&FailureReason=%".to_vec(),
+        3 => "[".repeat(rng.random_range(100..60_000)).into_bytes(),
+        4 => vec![b'a'; rng.random_range(65_000..80_000)],
+        5 => format!(
+            "AccountSid={}&BundleSid=BU{:032x}&Status=twilio-rejected",
+            common::ACCOUNT,
+            rng.random::<u128>()
+        )
+        .into_bytes(),
+        6 => br#"{"AccountSid":"\ud800","BundleSid":1e999,"Status":{"a":[null,true,"\u0000"]}}"#.to_vec(),
+        _ => Vec::new(),
+    }
+}
+
+fn random_request(rng: &mut StdRng) -> Vec<u8> {
+    let method = pick(
+        rng,
+        &["POST", "POST", "POST", "GET", "PUT", "DELETE", "BREW", "P\x01ST"],
+    );
+    let path = match rng.random_range(0..8) {
+        0 => String::from_utf8_lossy(&random_bytes(rng, 20, 0x21..=0x7e)).replace([' ', '/', '?'], ""),
+        1 => format!("{CALLBACK}?bodySHA256=%ff&bodySHA256=x"),
+        2 => "/v1/profiles/%ff%fe?limit=-1&cursor=%00".into(),
+        3 => "/twilio/status-callback".into(),
+        _ => CALLBACK.into(),
+    };
+    let path = if path.starts_with('/') {
+        path
+    } else {
+        format!("/{path}")
+    };
+    let content_type = pick(
+        rng,
+        &[
+            "application/x-www-form-urlencoded",
+            "application/json",
+            "application/x-www-form-urlencoded; charset=utf-16",
+            "multipart/form-data; boundary=x",
+            "text/plain",
+            "",
+        ],
+    );
+    let body = random_body(rng);
+    let mut head =
+        format!("{method} {path} HTTP/1.1\r\nHost: hooks.example.com\r\nConnection: close\r\n").into_bytes();
+    if !content_type.is_empty() {
+        head.extend_from_slice(format!("Content-Type: {content_type}\r\n").as_bytes());
+    }
+    match rng.random_range(0..20) {
+        0 => head.extend_from_slice(b"Content-Length: abc\r\n"),
+        1 => head.extend_from_slice(b"Transfer-Encoding: chunked\r\n"),
+        2 => head.extend_from_slice(format!("Content-Length: {}\r\n", body.len() + 10).as_bytes()),
+        _ => head.extend_from_slice(format!("Content-Length: {}\r\n", body.len()).as_bytes()),
+    }
+    for _ in 0..rng.random_range(0..40) {
+        let name = pick(
+            rng,
+            &[
+                "X-Twilio-Signature",
+                "X-Twilio-Webhooks-Signature-Settings",
+                "I-Twilio-Idempotency-Token",
+                "Authorization",
+                "X-Forwarded-For",
+                "X-Junk",
+            ],
+        );
+        // Visible ASCII and obs-text (bytes 0x80-0xff), which HTTP allows in values.
+        let len = rng.random_range(0..300);
+        let mut value = random_bytes(rng, len, 0x20..=0xff);
+        value.retain(|b| *b != 0x7f);
+        head.extend_from_slice(name.as_bytes());
+        head.extend_from_slice(b": ");
+        head.extend_from_slice(&value);
+        head.extend_from_slice(b"\r\n");
+    }
+    head.extend_from_slice(b"\r\n");
+    head.extend_from_slice(&body);
+    head
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn random_requests_never_get_a_5xx() {
+    let (mut serve, _dir) = start();
+    let seed = std::env::var("HOSTILE_SEED").map_or_else(|_| rand::random(), |s| s.parse().unwrap());
+    let count: usize = std::env::var("HOSTILE_REQUESTS").map_or(400, |s| s.parse().unwrap());
+    eprintln!("HOSTILE_SEED={seed}");
+    let mut rng = StdRng::seed_from_u64(seed);
+    let requests: Vec<Vec<u8>> = (0..count).map(|_| random_request(&mut rng)).collect();
+    let mut answered = 0;
+    for chunk in requests.chunks(8) {
+        let results = exchange_all(chunk, &serve.addr).await;
+        for (request, status) in chunk.iter().zip(results) {
+            if let Some(status) = status {
+                answered += 1;
+                assert!(
+                    status < 500,
+                    "HOSTILE_SEED={seed}: {status} for {:?}",
+                    String::from_utf8_lossy(&request[..request.len().min(300)])
+                );
+            }
+        }
+    }
+    assert!(
+        answered > count / 2,
+        "most requests are answered, not dropped: {answered}/{count}"
+    );
+    assert!(!serve.exited(), "serve crashed (HOSTILE_SEED={seed})");
+    let peak = serve.memory_kib("VmHWM");
+    assert!(peak < 100 * 1024, "peak RSS {peak} KiB");
+    let healthy = exchange(
+        &serve.addr,
+        b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert_eq!(healthy, Some(200));
+}
+
+async fn exchange_all(requests: &[Vec<u8>], addr: &str) -> Vec<Option<u16>> {
+    let tasks: Vec<_> = requests
+        .iter()
+        .map(|request| {
+            let (request, addr) = (request.clone(), addr.to_owned());
+            tokio::spawn(async move { exchange(&addr, &request).await })
+        })
+        .collect();
+    let mut out = Vec::new();
+    for task in tasks {
+        out.push(task.await.unwrap());
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_clients_are_cut_off() {
+    let (serve, _dir) = start();
+    // Headers that never end: closed (or answered 408) once the header deadline passes.
+    let mut slow_head = TcpStream::connect(&serve.addr).await.unwrap();
+    slow_head
+        .write_all(format!("POST {CALLBACK} HTTP/1.1\r\nHost: x\r\n").as_bytes())
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let status = read_status(&mut slow_head, Duration::from_secs(10)).await;
+    assert!(matches!(status, None | Some(408)), "{status:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "cut off after {:?}",
+        started.elapsed()
+    );
+
+    // A body that never arrives in full: answered with a 4xx once the body deadline passes.
+    let mut slow_body = TcpStream::connect(&serve.addr).await.unwrap();
+    slow_body
+        .write_all(
+            format!(
+                "POST {CALLBACK} HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\n\
+                 X-Twilio-Signature: x\r\nContent-Length: 1000\r\n\r\nAccountSid="
+            )
+            .as_bytes(),
+        )
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let status = read_status(&mut slow_body, Duration::from_secs(10)).await;
+    assert!(matches!(status, None | Some(400..=499)), "{status:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "cut off after {:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_flood_is_bounded() {
+    let (mut serve, _dir) = start();
+    let before = serve.memory_kib("VmRSS");
+    // Far more idle connections than MAX_CONNECTIONS (64): the excess waits in the backlog,
+    // and each is closed when its header deadline passes.
+    let mut idle = Vec::new();
+    for _ in 0..600 {
+        idle.push(TcpStream::connect(&serve.addr).await.unwrap());
+    }
+    let started = Instant::now();
+    let status = exchange(
+        &serve.addr,
+        b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert_eq!(status, Some(200), "served again once the flood timed out");
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "{:?}",
+        started.elapsed()
+    );
+    let grown = serve.memory_kib("VmHWM").saturating_sub(before);
+    assert!(grown < 50 * 1024, "memory grew by {grown} KiB under the flood");
+    assert!(!serve.exited());
+    drop(idle);
+}
