@@ -3,6 +3,7 @@
 //! are unix microseconds.
 
 mod creations;
+mod dashboard;
 mod evaluations;
 mod jobs;
 mod notify;
