@@ -42,6 +42,8 @@ async fn pages_need_a_session(backend: Backend) {
             "{path} leaks"
         );
     }
+    let slash = get(&app, None, "/ui/").await;
+    assert_eq!((slash.status().as_u16(), location(&slash)), (308, "/ui".into()));
     // Forms, too, send a stranger to the sign-in page and do nothing.
     let (_, before) = app.api_get("/v1/jobs?limit=500").await;
     for path in [

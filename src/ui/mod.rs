@@ -15,10 +15,11 @@ mod webhooks;
 
 use crate::http::AppState;
 use axum::middleware::from_fn_with_state;
+use axum::response::Redirect;
 use axum::routing::{get, post};
 use axum::Router;
 
-/// Every `/ui` route, to be nested at `/ui`.
+/// Every `/ui` route, to be merged into the service's router.
 pub fn router(state: AppState) -> Router<AppState> {
     // Layers run outside in: the session check first, then the CSRF guard on forms.
     let private = Router::new()
@@ -33,7 +34,11 @@ pub fn router(state: AppState) -> Router<AppState> {
         .fallback(|| async { error::UiError::NotFound("There is no such page.".into()) })
         .layer(from_fn_with_state(state.clone(), csrf::guard))
         .layer(from_fn_with_state(state, session::require));
-    Router::new()
+    let ui = Router::new()
         .route("/login", get(login::show).post(login::submit))
-        .merge(private)
+        .merge(private);
+    // `nest` matches `/ui` but not `/ui/`, which people type too.
+    Router::new()
+        .nest("/ui", ui)
+        .route("/ui/", get(|| async { Redirect::permanent("/ui") }))
 }
