@@ -14,3 +14,4 @@ pub mod simulate;
 pub mod store;
 pub mod submit;
 pub mod twilio;
+pub mod ui;

@@ -35,6 +35,11 @@ impl ApiTokens {
             .map(Self)
     }
 
+    /// The accepted tokens' digests (the dashboard derives its session keys from them).
+    pub(crate) fn digests(&self) -> &[[u8; 32]] {
+        &self.0
+    }
+
     /// Checks every token without stopping early, so timing tells nothing.
     pub fn accepts(&self, presented: &str) -> bool {
         let digest: [u8; 32] = Sha256::digest(presented.as_bytes()).into();

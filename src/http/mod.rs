@@ -131,6 +131,7 @@ pub fn router(state: AppState, body_read_timeout: std::time::Duration) -> Router
         .merge(health::router())
         .route("/openapi.json", axum::routing::get(openapi::openapi_json))
         .nest("/v1", api)
+        .merge(crate::ui::router(state.clone()))
         .fallback(|| async { ApiError::not_found("no such route") })
         .with_state(state)
         .layer(PropagateRequestIdLayer::new(request_id.clone()))

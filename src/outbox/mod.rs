@@ -33,6 +33,16 @@ pub fn sync_job(interval_secs: u64, now: DateTime<Utc>) -> NewJob {
     }
 }
 
+/// A `sync` of one profile (asked for from the dashboard); `now` keeps each request distinct.
+pub fn sync_profile_job(profile_sid: &str, now: DateTime<Utc>) -> NewJob {
+    NewJob {
+        kind: SYNC,
+        payload: serde_json::json!({ "profile_sid": profile_sid }),
+        dedupe_key: Some(format!("{SYNC}:{profile_sid}:{}", now.timestamp_micros())),
+        run_at: now,
+    }
+}
+
 /// The `deliver` job of a delivery; `round` tells replays apart.
 pub fn deliver_job(delivery_id: i64, round: i64, now: DateTime<Utc>) -> NewJob {
     NewJob {

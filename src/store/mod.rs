@@ -2,6 +2,7 @@
 //! implementation (several replicas, one database), picked by the URL's scheme.
 
 mod cursor;
+mod dashboard;
 mod model;
 mod postgres;
 mod sqlite;
@@ -15,6 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use cursor::Cursor;
+pub use dashboard::{DashboardStore, ProfileSearch, StatusCount, WebhookHealth};
 pub use model::{
     channel, delivery_status, Attempt, CallbackRecord, Delivery, DeliveryQuery, EvaluationRecord,
     NewDelivery, Page, Profile, ProfileDetail, ProfileQuery, Recorded, Source, Transition, TransitionRow,
@@ -43,7 +45,15 @@ pub enum StoreError {
 /// Everything a backend provides.
 #[async_trait]
 pub trait Store:
-    CallbackStore + JobStore + EvaluationStore + NotifyStore + CreationStore + Send + Sync + 'static
+    CallbackStore
+    + JobStore
+    + EvaluationStore
+    + NotifyStore
+    + CreationStore
+    + DashboardStore
+    + Send
+    + Sync
+    + 'static
 {
     /// Applies pending migrations (safe to run from several replicas at once).
     async fn migrate(&self) -> Result<(), StoreError>;

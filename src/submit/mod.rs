@@ -47,11 +47,17 @@ pub struct SyncJob(pub Submitter);
 impl crate::outbox::JobHandler for SyncJob {
     async fn run(
         &self,
-        _job: &crate::outbox::Job,
+        job: &crate::outbox::Job,
     ) -> Result<Vec<crate::outbox::NewJob>, crate::outbox::JobError> {
+        // The periodic job names no profile (all of them); the dashboard's names one.
+        let sids = match job.payload.get("profile_sid").and_then(|v| v.as_str()) {
+            Some(raw) => vec![ProfileSid::parse(raw)
+                .map_err(|e| crate::outbox::JobError::Permanent(format!("unreadable job payload: {e}")))?],
+            None => Vec::new(),
+        };
         let synced = self
             .0
-            .sync(&[])
+            .sync(&sids)
             .await
             .map_err(|e| crate::outbox::JobError::Retry {
                 reason: e.to_string(),

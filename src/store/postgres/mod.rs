@@ -3,6 +3,7 @@
 //! and sqlx's migrator takes an advisory lock, so replicas can migrate at once.
 
 mod creations;
+mod dashboard;
 mod evaluations;
 mod jobs;
 mod notify;

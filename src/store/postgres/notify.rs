@@ -25,7 +25,7 @@ fn webhook(row: &PgRow) -> Result<Webhook, StoreError> {
     })
 }
 
-fn delivery(row: &PgRow) -> Result<Delivery, StoreError> {
+pub(super) fn delivery(row: &PgRow) -> Result<Delivery, StoreError> {
     Ok(Delivery {
         id: row.try_get("id")?,
         channel: row.try_get("channel")?,

@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Row};
 
-fn profile(row: &PgRow) -> Result<Profile, StoreError> {
+pub(super) fn profile(row: &PgRow) -> Result<Profile, StoreError> {
     Ok(Profile {
         sid: row.try_get("sid")?,
         account_sid: row.try_get("account_sid")?,
@@ -24,7 +24,7 @@ fn profile(row: &PgRow) -> Result<Profile, StoreError> {
     })
 }
 
-fn transition(row: &PgRow) -> Result<Transition, StoreError> {
+pub(super) fn transition(row: &PgRow) -> Result<Transition, StoreError> {
     let from: Option<String> = row.try_get("from_status")?;
     Ok(Transition {
         from: from.as_deref().map(ProfileStatus::from_wire),

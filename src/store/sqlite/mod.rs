@@ -5,6 +5,7 @@
 mod batch;
 mod bulk;
 mod creations;
+mod dashboard;
 mod evaluations;
 mod jobs;
 mod notify;

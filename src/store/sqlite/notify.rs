@@ -26,7 +26,7 @@ fn webhook(row: &SqliteRow) -> Result<Webhook, StoreError> {
     })
 }
 
-fn delivery(row: &SqliteRow) -> Result<Delivery, StoreError> {
+pub(super) fn delivery(row: &SqliteRow) -> Result<Delivery, StoreError> {
     let delivered_at: Option<i64> = row.try_get("delivered_at")?;
     Ok(Delivery {
         id: row.try_get("id")?,

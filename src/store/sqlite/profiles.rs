@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, SqliteConnection};
 
-fn profile(row: &SqliteRow) -> Result<Profile, StoreError> {
+pub(super) fn profile(row: &SqliteRow) -> Result<Profile, StoreError> {
     Ok(Profile {
         sid: row.try_get("sid")?,
         account_sid: row.try_get("account_sid")?,
@@ -24,7 +24,7 @@ fn profile(row: &SqliteRow) -> Result<Profile, StoreError> {
     })
 }
 
-fn transition(row: &SqliteRow) -> Result<Transition, StoreError> {
+pub(super) fn transition(row: &SqliteRow) -> Result<Transition, StoreError> {
     let from: Option<String> = row.try_get("from_status")?;
     Ok(Transition {
         from: from.as_deref().map(ProfileStatus::from_wire),

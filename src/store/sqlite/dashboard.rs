@@ -1,0 +1,135 @@
+//! The dashboard's queries on SQLite.
+
+use super::notify::delivery;
+use super::profiles::{profile, transition};
+use super::{micros, time, SqliteStore};
+use crate::store::dashboard::health;
+use crate::store::{
+    delivery_status, page, DashboardStore, Delivery, NotifyStore, Page, Profile, ProfileSearch, StatusCount,
+    StoreError, TransitionRow, WebhookHealth,
+};
+use async_trait::async_trait;
+use sqlx::sqlite::SqliteRow;
+use sqlx::Row;
+
+fn transition_row(row: &SqliteRow) -> Result<TransitionRow, StoreError> {
+    Ok(TransitionRow {
+        id: row.try_get("id")?,
+        profile_sid: row.try_get("profile_sid")?,
+        transition: transition(row)?,
+    })
+}
+
+#[async_trait]
+impl DashboardStore for SqliteStore {
+    async fn status_counts(&self) -> Result<Vec<StatusCount>, StoreError> {
+        let rows = sqlx::query("select status, count(*) as n from profiles group by status order by status")
+            .fetch_all(&self.reader)
+            .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(StatusCount {
+                    status: row.try_get("status")?,
+                    count: row.try_get("n")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn waiting_longest(&self, statuses: &[&str], limit: u32) -> Result<Vec<Profile>, StoreError> {
+        // SQLite binds no arrays: the statuses travel as one JSON array.
+        let rows = sqlx::query(
+            "select * from profiles where status in (select value from json_each(?1))
+             order by updated_at, sid limit ?2",
+        )
+        .bind(crate::store::json_text(&statuses)?)
+        .bind(i64::from(limit))
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter().map(profile).collect()
+    }
+
+    async fn recent_rejections(&self, limit: u32) -> Result<Vec<TransitionRow>, StoreError> {
+        let rows = sqlx::query(
+            "select * from transitions where to_status = 'twilio-rejected' and applied
+             order by at desc, id desc limit ?1",
+        )
+        .bind(i64::from(limit))
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter().map(transition_row).collect()
+    }
+
+    async fn webhook_health(&self) -> Result<Vec<WebhookHealth>, StoreError> {
+        let rows = sqlx::query(
+            "select webhook_id, status, count(*) as n, max(updated_at) as latest from deliveries
+             where webhook_id is not null and status in (?1, ?2) group by webhook_id, status",
+        )
+        .bind(delivery_status::FAILED)
+        .bind(delivery_status::DEAD)
+        .fetch_all(&self.reader)
+        .await?;
+        let counts = rows
+            .iter()
+            .map(|row| {
+                Ok((
+                    row.try_get("webhook_id")?,
+                    row.try_get("status")?,
+                    row.try_get("n")?,
+                    time(row.try_get("latest")?)?,
+                ))
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        Ok(health(self.list_webhooks().await?, &counts))
+    }
+
+    async fn failing_deliveries(&self, channel: &str, limit: u32) -> Result<Vec<Delivery>, StoreError> {
+        let rows = sqlx::query(
+            "select * from deliveries where channel = ?1 and status in (?2, ?3) order by id desc limit ?4",
+        )
+        .bind(channel)
+        .bind(delivery_status::FAILED)
+        .bind(delivery_status::DEAD)
+        .bind(i64::from(limit))
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter().map(delivery).collect()
+    }
+
+    async fn search_profiles(&self, search: &ProfileSearch) -> Result<Page<Profile>, StoreError> {
+        // SQLite's LIKE ignores ASCII case already.
+        let rows = sqlx::query(
+            "select * from profiles
+             where (?1 is null or status = ?1) and (?2 is null or account_sid = ?2)
+               and (?3 is null or sid like ?3 escape '\\' or friendly_name like ?3 escape '\\')
+               and (?4 is null or (updated_at, sid) < (?4, ?5))
+             order by updated_at desc, sid desc limit ?6",
+        )
+        .bind(search.status.as_deref())
+        .bind(search.account_sid.as_deref())
+        .bind(search.pattern())
+        .bind(search.after.as_ref().map(|c| micros(c.updated_at)))
+        .bind(search.after.as_ref().map(|c| c.sid.as_str()))
+        .bind(i64::from(search.limit) + 1)
+        .fetch_all(&self.reader)
+        .await?;
+        let items = rows.iter().map(profile).collect::<Result<Vec<_>, _>>()?;
+        Ok(page(items, search.limit))
+    }
+
+    async fn profile_accounts(&self) -> Result<Vec<String>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "select distinct account_sid from profiles where account_sid is not null order by account_sid",
+        )
+        .fetch_all(&self.reader)
+        .await?)
+    }
+
+    async fn transition_rows(&self, profile_sid: &str) -> Result<Vec<TransitionRow>, StoreError> {
+        let rows = sqlx::query("select * from transitions where profile_sid = ?1 order by id")
+            .bind(profile_sid)
+            .fetch_all(&self.reader)
+            .await?;
+        rows.iter().map(transition_row).collect()
+    }
+}
