@@ -3,7 +3,7 @@
 use super::error::{ApiError, ErrorBody};
 use super::AppState;
 use crate::domain::callback::{fields_from_json, parse_report, posted_account};
-use crate::domain::{AccountSid, Decision};
+use crate::domain::{AccountSid, Decision, StatusReport};
 use crate::store::{self, CallbackRecord, Recorded};
 use crate::twilio::signature::{self, Payload};
 use crate::twilio::{Rejection, SignedRequest};
@@ -79,11 +79,8 @@ pub async fn receive(
     result
 }
 
-fn kind(headers: &HeaderMap) -> Result<(Kind, String), ApiError> {
-    let raw = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
+/// The body's kind and its content type's essence, from the raw `Content-Type` value.
+fn kind(raw: &str) -> Result<(Kind, String), ApiError> {
     let essence = raw
         .split(';')
         .next()
@@ -112,15 +109,9 @@ async fn handle(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let (kind, content_type) = kind(&headers)?;
+    let (kind, content_type) = kind(header(&headers, header::CONTENT_TYPE.as_str()).unwrap_or_default())?;
     let body = body.map_err(unreadable_body)?;
-    let (fields, unreadable) = match kind {
-        Kind::Form => (url::form_urlencoded::parse(&body).into_owned().collect(), None),
-        Kind::Json => match fields_from_json(&body) {
-            Ok(fields) => (fields, None),
-            Err(error) => (Vec::new(), Some(error.to_string())),
-        },
-    };
+    let (fields, unreadable) = read_fields(kind, &body);
     let url = state.public_url().signed_url(uri.path(), uri.query());
     let payload = match kind {
         Kind::Form => Payload::Form(&fields),
@@ -146,10 +137,7 @@ async fn handle(
             return Err(ApiError::new(StatusCode::FORBIDDEN, code, rejection.to_string()));
         }
     };
-    let report = match unreadable {
-        Some(problem) => Err(problem),
-        None => parse_report(&fields).map_err(|e| e.to_string()),
-    };
+    let report = read_report(&fields, unreadable);
     let token = header(&headers, IDEMPOTENCY_HEADER)
         .map(str::trim)
         .filter(|t| !t.is_empty());
@@ -205,6 +193,26 @@ fn unreadable_body(rejection: BytesRejection) -> ApiError {
     )
 }
 
+/// The fields a body carries, and why a JSON body could not be read (it is still verified and
+/// stored, so that the problem can be seen).
+fn read_fields(kind: Kind, body: &[u8]) -> (Vec<(String, String)>, Option<String>) {
+    match kind {
+        Kind::Form => (url::form_urlencoded::parse(body).into_owned().collect(), None),
+        Kind::Json => match fields_from_json(body) {
+            Ok(fields) => (fields, None),
+            Err(error) => (Vec::new(), Some(error.to_string())),
+        },
+    }
+}
+
+/// The report a verified callback carries, or why it carries none.
+fn read_report(fields: &[(String, String)], unreadable: Option<String>) -> Result<StatusReport, String> {
+    match unreadable {
+        Some(problem) => Err(problem),
+        None => parse_report(fields).map_err(|e| e.to_string()),
+    }
+}
+
 /// What identifies a redelivery that carries no idempotency token.
 fn body_hash(url: &str, body: &[u8]) -> String {
     let mut hash = Sha256::new();
@@ -212,4 +220,37 @@ fn body_hash(url: &str, body: &[u8]) -> String {
     hash.update([0]);
     hash.update(body);
     hex::encode(hash.finalize())
+}
+
+/// The receiver's reading of a callback, for the fuzz targets in `fuzz/`; not an API.
+#[doc(hidden)]
+pub mod fuzzing {
+    use crate::domain::StatusReport;
+
+    /// What the receiver reads from a request, before and after the signature is checked.
+    #[derive(Debug)]
+    pub struct Reading {
+        /// The content type's essence, lower-cased.
+        pub content_type: String,
+        pub json: bool,
+        pub fields: Vec<(String, String)>,
+        /// The posted `AccountSid`, which picks the tokens to verify with.
+        pub account: Option<String>,
+        pub report: Result<StatusReport, String>,
+    }
+
+    /// Reads a body as `receive` does; `None` where it answers 415.
+    pub fn read(content_type: &str, body: &[u8]) -> Option<Reading> {
+        let (kind, content_type) = super::kind(content_type).ok()?;
+        let (fields, unreadable) = super::read_fields(kind, body);
+        let account = crate::domain::callback::posted_account(&fields).map(str::to_owned);
+        let report = super::read_report(&fields, unreadable);
+        Some(Reading {
+            content_type,
+            json: kind == super::Kind::Json,
+            fields,
+            account,
+            report,
+        })
+    }
 }

@@ -13,6 +13,8 @@ mod server;
 mod webhooks;
 
 pub use auth::ApiTokens;
+#[doc(hidden)]
+pub use callback::fuzzing;
 pub use callback::MAX_BODY_BYTES;
 pub use error::ApiError;
 pub use openapi::ApiDoc;
