@@ -13,6 +13,22 @@ pub struct PublicUrl {
 
 impl PublicUrl {
     pub fn parse(raw: &str) -> Result<Self, ConfigError> {
+        // The text is kept as written (Twilio signs it byte for byte), so refuse what the URL
+        // parser would silently forgive: surrounding or inner whitespace (a pasted newline),
+        // backslashes, or a scheme without `//`.
+        let sloppy = raw
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || c == '\\')
+            || !["https://", "http://"].iter().any(|scheme| {
+                raw.get(..scheme.len())
+                    .is_some_and(|start| start.eq_ignore_ascii_case(scheme))
+            });
+        if sloppy {
+            return Err(invalid(
+                "PUBLIC_URL",
+                format!("{raw:?} must be exactly http(s)://host[:port][/prefix], with no spaces, newlines or backslashes"),
+            ));
+        }
         let parsed =
             url::Url::parse(raw).map_err(|e| invalid("PUBLIC_URL", format!("{raw:?} is not a URL: {e}")))?;
         if !matches!(parsed.scheme(), "http" | "https") || parsed.host().is_none() {

@@ -121,6 +121,21 @@ fn errors_name_the_variable() {
 }
 
 #[test]
+fn public_url_refuses_what_would_never_match_a_signature() {
+    for raw in [
+        "https://h.example.com/th\n",
+        " https://h.example.com",
+        "https://h.example.com/a b",
+        "https:h.example.com/th",
+        "https://h.example.com\\th",
+        "HTTPS://h.example.com\t",
+    ] {
+        assert!(PublicUrl::parse(raw).is_err(), "{raw:?} accepted");
+    }
+    assert!(PublicUrl::parse("https://h.example.com:8443/th").is_ok());
+}
+
+#[test]
 fn signed_url_uses_public_url_and_raw_query() {
     let public = PublicUrl::parse("https://Hooks.example.com/th/").unwrap();
     assert_eq!(public.prefix(), "/th");
