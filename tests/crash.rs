@@ -1,5 +1,6 @@
-//! kill -9 in the middle of a job loses nothing: after a restart the job's lease expires and
-//! it completes. SQLite and PostgreSQL.
+//! kill -9 loses nothing acknowledged: not a callback answered 2xx under load, not a job in
+//! hand (its lease expires and it completes after restart), not a delivery waiting on a down
+//! subscriber. SQLite and PostgreSQL.
 
 mod common;
 
@@ -140,3 +141,89 @@ async fn killed_while_deliveries_wait_loses_none(backend: Backend) {
 }
 
 both_backends!(killed_while_deliveries_wait_loses_none);
+
+/// Sixteen clients post distinct callbacks as fast as they can; `serve` is killed with
+/// SIGKILL mid-load. Every callback that was answered 2xx must be stored, and the restarted
+/// service must serve its history.
+async fn killed_under_load_loses_no_acknowledged_callback(backend: Backend) {
+    let Some(db) = TestDb::new(backend).await else {
+        return;
+    };
+    let env = serve_env(&db.url);
+    let first = ServeProcess::start(&env);
+    let url = first.url("/th/twilio/status-callback");
+    let acked = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let clients: Vec<_> = (0..16u32)
+        .map(|client| {
+            let (url, acked) = (url.clone(), acked.clone());
+            tokio::spawn(async move {
+                let http = reqwest::Client::new();
+                let signed_url = format!("{}/twilio/status-callback", common::PUBLIC_URL);
+                for n in 0.. {
+                    let sid = bundle(client * 1_000_000 + n);
+                    let fields = callback(&sid, "pending-review");
+                    let answer = http
+                        .post(&url)
+                        .header("X-Twilio-Signature", common::sign(&signed_url, &fields, TOKEN))
+                        .header("I-Twilio-Idempotency-Token", format!("load-{sid}"))
+                        .form(&fields)
+                        .send()
+                        .await;
+                    match answer {
+                        Ok(answer) if answer.status() == 204 => acked.lock().unwrap().push(sid),
+                        Ok(answer) => panic!("{sid}: {} before the kill", answer.status()),
+                        // The process is gone: this client is done.
+                        Err(_) => return,
+                    }
+                }
+            })
+        })
+        .collect();
+    common::wait_for(60, "a few hundred acknowledged callbacks", || async {
+        (acked.lock().unwrap().len() >= 300).then_some(())
+    })
+    .await;
+    first.kill9();
+    for client in clients {
+        client.await.unwrap();
+    }
+    let acked = acked.lock().unwrap().clone();
+
+    let second = ServeProcess::start(&env);
+    let http = reqwest::Client::new();
+    let mut stored = std::collections::HashSet::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let path = match &cursor {
+            Some(cursor) => format!("/v1/profiles?limit=200&cursor={cursor}"),
+            None => "/v1/profiles?limit=200".to_owned(),
+        };
+        let page = second
+            .api_json(&http, &path)
+            .await
+            .expect("profiles after restart");
+        for profile in page["items"].as_array().unwrap() {
+            stored.insert(profile["sid"].as_str().unwrap().to_owned());
+        }
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => break,
+        }
+    }
+    let lost: Vec<_> = acked.iter().filter(|sid| !stored.contains(*sid)).collect();
+    assert!(
+        lost.is_empty(),
+        "{} of {} acknowledged callbacks lost, e.g. {:?}",
+        lost.len(),
+        acked.len(),
+        lost.first()
+    );
+    let one = second
+        .api_json(&http, &format!("/v1/profiles/{}", acked[acked.len() - 1]))
+        .await
+        .unwrap();
+    assert_eq!(one["transitions"][0]["to"], "pending-review");
+    assert_eq!(second.terminate(), Some(0));
+}
+
+both_backends!(killed_under_load_loses_no_acknowledged_callback);
