@@ -20,8 +20,11 @@ pub struct PostgresStore {
 
 impl PostgresStore {
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        // No ping before each use: it cost a round trip per transaction; a dead connection
+        // fails its statement instead (503, Twilio retries) and the pool replaces it.
         let pool = PgPoolOptions::new()
             .max_connections(16)
+            .test_before_acquire(false)
             .acquire_timeout(Duration::from_secs(5))
             .connect(url)
             .await?;

@@ -49,8 +49,10 @@ impl SqliteStore {
             .foreign_keys(true);
         // The writer never checkpoints: a checkpoint (and its fsync) inside a commit would stall
         // every callback queued behind it. A reader checkpoints in the background instead.
+        // No ping before each use (a round trip to sqlx's SQLite thread per transaction).
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
+            .test_before_acquire(false)
             .connect_with(options.clone().pragma("wal_autocheckpoint", "0"))
             .await?;
         // An in-memory database exists once per connection: readers must share the writer.
@@ -60,6 +62,7 @@ impl SqliteStore {
         } else {
             let reader = SqlitePoolOptions::new()
                 .max_connections(4)
+                .test_before_acquire(false)
                 .connect_with(options)
                 .await?;
             tokio::spawn(checkpoint(reader.clone()));
