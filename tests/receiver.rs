@@ -390,7 +390,34 @@ async fn port_variants_and_unprefixed_path(backend: Backend) {
     assert_eq!(profile["status"], "twilio-approved");
 }
 
+/// A prefix that is itself the start of the route (`/twilio`): a request whose prefix a proxy
+/// stripped (`/twilio/status-callback`) must not lose the prefix a second time.
+async fn prefix_that_starts_the_route(backend: Backend) {
+    let Some(app) = TestApp::spawn_with(backend, None, |env| {
+        let url = env.iter_mut().find(|(k, _)| *k == "PUBLIC_URL").unwrap();
+        url.1 = "https://hooks.example.com/twilio".into();
+    })
+    .await
+    else {
+        return;
+    };
+    let registered = "https://hooks.example.com/twilio/twilio/status-callback";
+    let sid = bundle(9);
+    for (path, status) in [
+        ("/twilio/twilio/status-callback", "pending-review"),
+        ("/twilio/status-callback", "in-review"),
+    ] {
+        let params = callback(&sid, status);
+        let signature = sign(registered, &params, TOKEN);
+        let answer = app.post_form(path, &params, Some(&signature), &[]).await;
+        assert_eq!(answer.status(), 204, "{path}");
+    }
+    let (_, profile) = app.api_get(&format!("/v1/profiles/{sid}")).await;
+    assert_eq!(profile["status"], "in-review");
+}
+
 both_backends!(
+    prefix_that_starts_the_route,
     lifecycle_from_twilio_python_vectors,
     duplicates_are_recorded_once,
     late_reports_do_not_move_status_backwards,

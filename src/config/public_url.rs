@@ -60,9 +60,17 @@ impl PublicUrl {
             .strip_prefix(self.prefix.as_str())
             .filter(|rest| rest.is_empty() || rest.starts_with('/'))
             .unwrap_or(path);
-        let mut url = String::with_capacity(self.base.len() + rest.len() + query.map_or(0, |q| q.len() + 1));
+        self.route_url(rest, query)
+    }
+
+    /// `PUBLIC_URL` + `route` + the raw query: the signed URL of a request the router matched to
+    /// `route`, whether it arrived under the prefix or with it stripped. (Stripping the prefix
+    /// from the path cannot tell those apart when the prefix is itself the route's start, as
+    /// with `PUBLIC_URL=https://host/twilio`.)
+    pub fn route_url(&self, route: &str, query: Option<&str>) -> String {
+        let mut url = String::with_capacity(self.base.len() + route.len() + query.map_or(0, |q| q.len() + 1));
         url.push_str(&self.base);
-        url.push_str(rest);
+        url.push_str(route);
         if let Some(query) = query {
             url.push('?');
             url.push_str(query);

@@ -112,7 +112,8 @@ async fn handle(
     let (kind, content_type) = kind(header(&headers, header::CONTENT_TYPE.as_str()).unwrap_or_default())?;
     let body = body.map_err(unreadable_body)?;
     let (fields, unreadable) = read_fields(kind, &body);
-    let url = state.public_url().signed_url(uri.path(), uri.query());
+    // Served at exactly this route, under the prefix or without it.
+    let url = state.public_url().route_url(super::CALLBACK_PATH, uri.query());
     let payload = match kind {
         Kind::Form => Payload::Form(&fields),
         Kind::Json => Payload::Body(&body),
