@@ -8,7 +8,7 @@ use serde_json::json;
 use std::collections::HashSet;
 use std::time::Duration;
 use trusthub_hooks::config::SqliteSynchronous;
-use trusthub_hooks::outbox::{state, NewJob};
+use trusthub_hooks::outbox::{state, NewJob, Settlement};
 use trusthub_hooks::store::{self, DynStore};
 
 async fn open(backend: Backend) -> Option<(TestDb, DynStore)> {
@@ -151,7 +151,77 @@ async fn concurrent_claims_are_disjoint(backend: Backend) {
     store.close().await;
 }
 
+/// Several outcomes recorded at once: each as its own call would record it, and only for
+/// the jobs the worker still holds.
+async fn outcomes_settle_together(backend: Backend) {
+    let Some((_db, store)) = open(backend).await else {
+        return;
+    };
+    store
+        .enqueue_jobs(&[job(1, None), job(2, None), job(3, None), job(4, None)])
+        .await
+        .unwrap();
+    let mut claimed = store.claim_jobs("w1", 10, Duration::from_secs(60)).await.unwrap();
+    claimed.sort_by_key(|j| j.payload["n"].as_u64());
+    let later = Utc::now() + chrono::Duration::seconds(3600);
+    let settle = |id, state, error: Option<&str>, run_at, follow_ups| Settlement {
+        id,
+        state,
+        error: error.map(str::to_owned),
+        run_at,
+        follow_ups,
+    };
+    let settlements = [
+        settle(claimed[0].id, state::DONE, None, None, vec![job(5, Some("k5"))]),
+        settle(claimed[1].id, state::QUEUED, Some("boom"), Some(later), vec![]),
+        settle(
+            claimed[2].id,
+            state::DEAD,
+            Some("hopeless"),
+            None,
+            vec![job(6, Some("k6"))],
+        ),
+    ];
+    // Another worker holds none of them: nothing changes, no follow-up is enqueued.
+    assert_eq!(store.settle_jobs("w2", &settlements).await.unwrap(), [false; 3]);
+    assert_eq!(store.list_jobs(Some(state::RUNNING), 10).await.unwrap().len(), 4);
+    assert_eq!(store.settle_jobs("w1", &settlements).await.unwrap(), [true; 3]);
+    let by_n = |jobs: Vec<trusthub_hooks::outbox::JobInfo>| {
+        let mut ns: Vec<u64> = jobs.iter().map(|j| j.payload["n"].as_u64().unwrap()).collect();
+        ns.sort_unstable();
+        ns
+    };
+    assert_eq!(by_n(store.list_jobs(Some(state::DONE), 10).await.unwrap()), [1]);
+    assert_eq!(
+        by_n(store.list_jobs(Some(state::RUNNING), 10).await.unwrap()),
+        [4]
+    );
+    assert_eq!(
+        by_n(store.list_jobs(Some(state::QUEUED), 10).await.unwrap()),
+        [2, 5, 6]
+    );
+    let dead = store.list_jobs(Some(state::DEAD), 10).await.unwrap();
+    assert_eq!(
+        (by_n(dead.clone()), dead[0].last_error.as_deref()),
+        (vec![3], Some("hopeless"))
+    );
+    let retried = store.list_jobs(Some(state::QUEUED), 10).await.unwrap();
+    let retried = retried.iter().find(|j| j.payload["n"] == 2).unwrap();
+    assert_eq!(retried.last_error.as_deref(), Some("boom"));
+    assert!((retried.run_at - later).num_milliseconds().abs() < 1);
+    // Settled jobs are not ours any more: a second try keeps nothing and adds nothing.
+    assert_eq!(store.settle_jobs("w1", &settlements).await.unwrap(), [false; 3]);
+    assert_eq!(store.list_jobs(None, 20).await.unwrap().len(), 6);
+    // Due now: the two follow-ups; the retry waits for its time.
+    let due = store.claim_jobs("w1", 10, Duration::from_secs(60)).await.unwrap();
+    let mut due: Vec<u64> = due.iter().map(|j| j.payload["n"].as_u64().unwrap()).collect();
+    due.sort_unstable();
+    assert_eq!(due, [5, 6]);
+    store.close().await;
+}
+
 both_backends!(
+    outcomes_settle_together,
     claim_complete_retry_bury_revive,
     expired_leases_are_claimed_again,
     concurrent_claims_are_disjoint

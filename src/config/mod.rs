@@ -214,7 +214,7 @@ const DEFAULTS: fn() -> Defaults = || Defaults {
     log_format: LogFormat::Text,
     sqlite_synchronous: SqliteSynchronous::Normal,
     twilio_timeout_secs: 30,
-    worker_concurrency: 4,
+    worker_concurrency: 32,
     worker_poll_ms: 1000,
     job_lease_secs: 300,
     job_retry_base_ms: 5000,

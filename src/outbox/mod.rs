@@ -73,6 +73,18 @@ pub struct NewJob {
     pub run_at: DateTime<Utc>,
 }
 
+/// How a claimed job ended, to record.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settlement {
+    pub id: i64,
+    /// `state::DONE`, `state::DEAD`, or `state::QUEUED` for another attempt at `run_at`.
+    pub state: &'static str,
+    pub error: Option<String>,
+    pub run_at: Option<DateTime<Utc>>,
+    /// Enqueued atomically with the outcome (done or dead).
+    pub follow_ups: Vec<NewJob>,
+}
+
 /// A claimed job.
 #[derive(Debug, Clone)]
 pub struct Job {

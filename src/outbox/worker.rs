@@ -1,13 +1,13 @@
 //! The worker loop: claim due jobs under a lease, run them, record the outcome.
 
-use super::{Backoff, Job, JobError, JobHandler, NewJob};
+use super::{state, Backoff, Job, JobError, JobHandler, NewJob, Settlement};
 use crate::store::{DynStore, StoreError};
 use chrono::Utc;
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{watch, Notify};
-use tokio::task::JoinSet;
+use tokio::sync::{mpsc, watch, Notify, Semaphore};
 
 /// How a worker claims and retries.
 #[derive(Debug, Clone)]
@@ -62,17 +62,51 @@ impl Worker {
         self
     }
 
-    /// Runs until `shutdown` turns true, finishing the jobs in hand.
+    /// Runs until `shutdown` turns true, finishing the jobs in hand. Up to `concurrency` jobs
+    /// run at once; freed slots are filled as jobs end (a slow job holds only its own slot),
+    /// claiming once at least a quarter of the slots are free so that claims stay batched.
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
         let shared = &self.shared;
         tracing::info!(worker = %shared.id, "job worker started");
+        let concurrency = shared.config.concurrency.max(1) as usize;
+        let slots = Arc::new(Semaphore::new(concurrency));
+        let freed = Arc::new(Notify::new());
+        let (ended, outcomes) = mpsc::unbounded_channel();
+        let recorder = tokio::spawn(record_as_they_end(shared.clone(), outcomes));
+        let enough = (concurrency / 4).max(1);
         loop {
             if *shutdown.borrow() {
                 break;
             }
-            match self.run_once().await {
-                Ok(0) => {}
-                Ok(_) => continue,
+            let free = slots.available_permits();
+            if free < enough {
+                tokio::select! {
+                    () = freed.notified() => {}
+                    _ = shutdown.changed() => {}
+                }
+                continue;
+            }
+            match shared
+                .store
+                .claim_jobs(&shared.id, free as u32, shared.config.lease)
+                .await
+            {
+                Ok(jobs) => {
+                    let full = jobs.len() == free;
+                    for job in jobs {
+                        let slot = slots.clone().try_acquire_owned().expect("a slot per claimed job");
+                        let (ended, freed) = (ended.clone(), freed.clone());
+                        let task = self.start(job, ended);
+                        tokio::spawn(async move {
+                            task.await;
+                            drop(slot);
+                            freed.notify_one();
+                        });
+                    }
+                    if full {
+                        continue;
+                    }
+                }
                 Err(error) => tracing::warn!(%error, "claiming jobs failed; retrying"),
             }
             tokio::select! {
@@ -81,11 +115,15 @@ impl Worker {
                 _ = shutdown.changed() => {}
             }
         }
+        // Finish the jobs in hand and record their outcomes.
+        let _all = slots.acquire_many(concurrency as u32).await;
+        drop(ended);
+        let _ = recorder.await;
         tracing::info!(worker = %shared.id, "job worker stopped");
     }
 
-    /// Claims one batch of due jobs and runs it to the end; returns how many ran. Each job
-    /// records its own outcome as soon as it ends, so outcomes commit concurrently.
+    /// Claims one batch of due jobs and runs it to the end, recording outcomes as jobs end;
+    /// returns how many ran.
     pub async fn run_once(&self) -> Result<usize, StoreError> {
         let shared = &self.shared;
         let jobs = shared
@@ -93,100 +131,134 @@ impl Worker {
             .claim_jobs(&shared.id, shared.config.concurrency, shared.config.lease)
             .await?;
         let count = jobs.len();
-        let mut running = JoinSet::new();
+        let (ended, outcomes) = mpsc::unbounded_channel();
         for job in jobs {
-            let handler = self.handlers.get(&job.kind).cloned();
-            let shared = shared.clone();
-            running.spawn(async move {
-                let outcome = match &handler {
-                    Some(handler) => {
-                        // A panic in a handler becomes a retryable failure, not a dead worker.
-                        let task = {
-                            let handler = handler.clone();
-                            let job = job.clone();
-                            let span = tracing::info_span!("job", id = job.id, kind = %job.kind, attempt = job.attempts);
-                            tokio::spawn(tracing::Instrument::instrument(async move { handler.run(&job).await }, span))
-                        };
-                        task.await.unwrap_or_else(|e| {
-                            Err(JobError::Retry {
-                                reason: format!("handler panicked: {e}"),
-                                after: None,
-                            })
-                        })
-                    }
-                    None => Err(JobError::Retry {
-                        reason: format!("no handler for job kind {:?} in this process", job.kind),
-                        after: None,
-                    }),
-                };
-                if let Err(error) = shared.settle(&job, handler.as_deref(), outcome).await {
-                    tracing::warn!(%error, job = job.id, "recording a job's outcome failed; its lease will expire");
-                }
-            });
+            tokio::spawn(self.start(job, ended.clone()));
         }
-        while running.join_next().await.is_some() {}
+        drop(ended);
+        record_as_they_end(shared.clone(), outcomes).await;
         Ok(count)
+    }
+
+    /// The task that runs one job and sends its outcome to be recorded.
+    fn start(
+        &self,
+        job: Job,
+        ended: mpsc::UnboundedSender<Settlement>,
+    ) -> impl Future<Output = ()> + Send + 'static {
+        let handler = self.handlers.get(&job.kind).cloned();
+        let config = self.shared.config.clone();
+        async move {
+            let outcome = match &handler {
+                Some(handler) => {
+                    // A panic in a handler becomes a retryable failure, not a dead worker.
+                    let task = {
+                        let handler = handler.clone();
+                        let job = job.clone();
+                        let span =
+                            tracing::info_span!("job", id = job.id, kind = %job.kind, attempt = job.attempts);
+                        tokio::spawn(tracing::Instrument::instrument(
+                            async move { handler.run(&job).await },
+                            span,
+                        ))
+                    };
+                    task.await.unwrap_or_else(|e| {
+                        Err(JobError::Retry {
+                            reason: format!("handler panicked: {e}"),
+                            after: None,
+                        })
+                    })
+                }
+                None => Err(JobError::Retry {
+                    reason: format!("no handler for job kind {:?} in this process", job.kind),
+                    after: None,
+                }),
+            };
+            let _ = ended.send(settlement(&config, &job, handler.as_deref(), outcome));
+        }
+    }
+}
+
+/// Records outcomes as jobs end: whatever ended while the previous outcomes were committing
+/// goes into the next transaction, so a fast job is never held back by a slow one and many
+/// quick jobs cost a few commits, not one each. Returns once every sender is gone.
+async fn record_as_they_end(shared: Shared, mut outcomes: mpsc::UnboundedReceiver<Settlement>) {
+    let mut batch = Vec::new();
+    while outcomes.recv_many(&mut batch, 256).await > 0 {
+        shared.record(&batch).await;
+        batch.clear();
     }
 }
 
 impl Shared {
-    async fn settle(
-        &self,
-        job: &Job,
-        handler: Option<&dyn JobHandler>,
-        outcome: Result<Vec<NewJob>, JobError>,
-    ) -> Result<(), StoreError> {
-        let kept = match outcome {
-            Ok(follow_ups) => {
-                tracing::info!(job = job.id, kind = %job.kind, attempts = job.attempts, "job done");
-                crate::metrics::job_run(&job.kind, "done");
-                let kept = self.store.complete_job(job.id, &self.id, &follow_ups).await?;
-                if !follow_ups.is_empty() {
+    /// Records ended jobs in one go; on failure their leases expire and they run again.
+    async fn record(&self, settlements: &[Settlement]) {
+        match self.store.settle_jobs(&self.id, settlements).await {
+            Ok(kept) => {
+                for (settlement, kept) in settlements.iter().zip(kept) {
+                    if !kept {
+                        tracing::warn!(
+                            job = settlement.id,
+                            "lost the job's lease before finishing; another worker has it"
+                        );
+                    }
+                }
+                if settlements.iter().any(|s| !s.follow_ups.is_empty()) {
                     self.wake.notify_one();
                 }
-                kept
             }
             Err(error) => {
-                let exhausted = handler.is_some_and(|h| job.attempts >= h.max_attempts());
-                match (&error, handler) {
-                    (JobError::Permanent(reason), Some(handler))
-                    | (JobError::Retry { reason, .. }, Some(handler))
-                        if exhausted || matches!(error, JobError::Permanent(_)) =>
-                    {
-                        tracing::warn!(job = job.id, kind = %job.kind, attempts = job.attempts, %reason, "job dead");
-                        crate::metrics::job_run(&job.kind, "dead");
-                        let follow_ups = handler.on_dead(job, reason);
-                        let kept = self.store.bury_job(job.id, &self.id, reason, &follow_ups).await?;
-                        if !follow_ups.is_empty() {
-                            self.wake.notify_one();
-                        }
-                        kept
-                    }
-                    _ => {
-                        let after = match &error {
-                            JobError::Retry {
-                                after: Some(after), ..
-                            } => (*after).min(self.config.max_retry_after),
-                            _ => Duration::ZERO,
-                        };
-                        let backoff = handler.and_then(|h| h.backoff()).unwrap_or(self.config.backoff);
-                        let delay = backoff.delay(job.attempts).max(after);
-                        let run_at = Utc::now() + chrono::Duration::from_std(delay).unwrap_or_default();
-                        tracing::info!(job = job.id, kind = %job.kind, attempts = job.attempts, %error, ?delay, "job will retry");
-                        crate::metrics::job_run(&job.kind, "retry");
-                        self.store
-                            .retry_job_later(job.id, &self.id, &error.to_string(), run_at)
-                            .await?
-                    }
-                }
+                tracing::warn!(%error, jobs = settlements.len(), "recording jobs' outcomes failed; their leases will expire");
             }
-        };
-        if !kept {
-            tracing::warn!(
-                job = job.id,
-                "lost the job's lease before finishing; another worker has it"
-            );
         }
-        Ok(())
+    }
+}
+
+/// What to record of a job's outcome: done with its follow-ups, another attempt later, or dead.
+fn settlement(
+    config: &WorkerConfig,
+    job: &Job,
+    handler: Option<&dyn JobHandler>,
+    outcome: Result<Vec<NewJob>, JobError>,
+) -> Settlement {
+    let ended = |state, error: Option<String>, run_at, follow_ups| Settlement {
+        id: job.id,
+        state,
+        error,
+        run_at,
+        follow_ups,
+    };
+    let error = match outcome {
+        Ok(follow_ups) => {
+            tracing::info!(job = job.id, kind = %job.kind, attempts = job.attempts, "job done");
+            crate::metrics::job_run(&job.kind, "done");
+            return ended(state::DONE, None, None, follow_ups);
+        }
+        Err(error) => error,
+    };
+    let exhausted = handler.is_some_and(|h| job.attempts >= h.max_attempts());
+    match (&error, handler) {
+        (JobError::Permanent(reason), Some(handler)) | (JobError::Retry { reason, .. }, Some(handler))
+            if exhausted || matches!(error, JobError::Permanent(_)) =>
+        {
+            tracing::warn!(job = job.id, kind = %job.kind, attempts = job.attempts, %reason, "job dead");
+            crate::metrics::job_run(&job.kind, "dead");
+            let follow_ups = handler.on_dead(job, reason);
+            ended(state::DEAD, Some(reason.clone()), None, follow_ups)
+        }
+        _ => {
+            let after = match &error {
+                JobError::Retry {
+                    after: Some(after), ..
+                } => (*after).min(config.max_retry_after),
+                _ => Duration::ZERO,
+            };
+            let backoff = handler.and_then(|h| h.backoff()).unwrap_or(config.backoff);
+            let delay = backoff.delay(job.attempts).max(after);
+            let run_at = Utc::now() + chrono::Duration::from_std(delay).unwrap_or_default();
+            tracing::info!(job = job.id, kind = %job.kind, attempts = job.attempts, %error, ?delay, "job will retry");
+            crate::metrics::job_run(&job.kind, "retry");
+            ended(state::QUEUED, Some(error.to_string()), Some(run_at), Vec::new())
+        }
     }
 }

@@ -9,7 +9,7 @@ mod sqlite;
 
 use crate::config::SqliteSynchronous;
 use crate::domain::{Decision, ProfileSid, ProfileStatus, StatusReport};
-use crate::outbox::{Job, JobInfo, NewJob};
+use crate::outbox::{Job, JobInfo, NewJob, Settlement};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use std::sync::Arc;
@@ -117,6 +117,27 @@ pub trait JobStore: Send + Sync {
         error: &str,
         follow_ups: &[NewJob],
     ) -> Result<bool, StoreError>;
+
+    /// Records the outcomes of several jobs we hold; for each, whether its lease was still
+    /// ours. Each settles atomically with its follow-ups; a store may commit them together.
+    async fn settle_jobs(&self, worker: &str, settlements: &[Settlement]) -> Result<Vec<bool>, StoreError> {
+        let mut kept = Vec::with_capacity(settlements.len());
+        for s in settlements {
+            kept.push(match s.state {
+                crate::outbox::state::DONE => self.complete_job(s.id, worker, &s.follow_ups).await?,
+                crate::outbox::state::DEAD => {
+                    let error = s.error.as_deref().unwrap_or_default();
+                    self.bury_job(s.id, worker, error, &s.follow_ups).await?
+                }
+                _ => {
+                    let error = s.error.as_deref().unwrap_or_default();
+                    self.retry_job_later(s.id, worker, error, s.run_at.unwrap_or_else(Utc::now))
+                        .await?
+                }
+            });
+        }
+        Ok(kept)
+    }
 
     /// Jobs, newest first, optionally in one state.
     async fn list_jobs(&self, state: Option<&str>, limit: u32) -> Result<Vec<JobInfo>, StoreError>;

@@ -96,10 +96,16 @@ impl JobStore for PostgresStore {
         let now = Utc::now();
         let until = now + chrono::Duration::from_std(lease).unwrap_or_default();
         let rows = sqlx::query(
-            "update jobs set state = 'running', attempts = attempts + 1, worker = $1, lease_until = $2, updated_at = $3
-             where id in (select id from jobs
-                          where (state = 'queued' and run_at <= $3) or (state = 'running' and lease_until < $3)
-                          order by run_at, id limit $4 for update skip locked)
+            // Two searches, each in its index's order, so a claim reads `limit` rows however
+            // long the queue is (one `or` sorted every due job on each claim). Expired leases
+            // first: they are the oldest work. Rows locked here but not claimed are let go at
+            // the end of the statement's transaction.
+            "with expired as (select id from jobs where state = 'running' and lease_until < $3
+                              order by lease_until limit $4 for update skip locked),
+                  due as (select id from jobs where state = 'queued' and run_at <= $3
+                          order by run_at limit $4 for update skip locked)
+             update jobs set state = 'running', attempts = attempts + 1, worker = $1, lease_until = $2, updated_at = $3
+             where id in (select id from (select id from expired union all select id from due) as claimable limit $4)
              returning id, kind, payload, attempts, created_at",
         )
         .bind(worker)

@@ -7,7 +7,7 @@
 
 use super::micros;
 use crate::domain::{Decision, ProfileStatus, StatusReport};
-use crate::outbox::jobs_for_transition;
+use crate::outbox::{jobs_for_transition, NewJob};
 use crate::store::{json_text, plan, CallbackRecord, Recorded, Source, StoreError};
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
@@ -63,7 +63,7 @@ pub async fn record(
     }
     upsert_profiles(tx, &profiles).await?;
     let transition_ids = insert_transitions(tx, &transitions).await?;
-    let jobs: Vec<Value> = transitions
+    let jobs: Vec<(NewJob, DateTime<Utc>)> = transitions
         .iter()
         .filter(|t| t.applied)
         .flat_map(|t| {
@@ -71,26 +71,9 @@ pub async fn record(
                 .into_iter()
                 .map(|job| (job, t.at))
         })
-        .map(|(job, at)| {
-            Ok(json!([
-                job.kind,
-                job.dedupe_key,
-                json_text(&job.payload)?,
-                micros(job.run_at),
-                micros(at)
-            ]))
-        })
-        .collect::<Result<_, StoreError>>()?;
-    if !jobs.is_empty() {
-        sqlx::query(
-            "insert into jobs (kind, dedupe_key, payload, state, attempts, run_at, created_at, updated_at)
-             select value ->> 0, value ->> 1, value ->> 2, 'queued', 0, value ->> 3, value ->> 4, value ->> 4
-             from json_each(?1) where true on conflict (dedupe_key) do nothing",
-        )
-        .bind(Value::Array(jobs).to_string())
-        .execute(&mut *tx)
-        .await?;
-    }
+        .collect();
+    let jobs: Vec<(&NewJob, DateTime<Utc>)> = jobs.iter().map(|(job, at)| (job, *at)).collect();
+    super::jobs::insert_many(tx, &jobs).await?;
     Ok(outcomes)
 }
 

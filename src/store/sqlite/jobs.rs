@@ -2,12 +2,14 @@
 //! atomic, as `for update skip locked` does on Postgres.
 
 use super::{micros, time, SqliteStore};
-use crate::outbox::{state, Job, JobCount, JobInfo, NewJob};
+use crate::outbox::{state, Job, JobCount, JobInfo, NewJob, Settlement};
 use crate::store::{json_text, json_value, JobStore, StoreError};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use serde_json::{json, Value};
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, SqliteConnection};
+use std::collections::HashSet;
 use std::time::Duration;
 
 /// Inserts a job inside the caller's transaction (skipped when its dedupe key exists).
@@ -25,6 +27,38 @@ pub(super) async fn insert(
     .bind(json_text(&job.payload)?)
     .bind(micros(job.run_at))
     .bind(micros(now))
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+/// Inserts jobs in one statement inside the caller's transaction: `(job, created at)` pairs
+/// (each skipped when its dedupe key exists).
+pub(super) async fn insert_many(
+    tx: &mut SqliteConnection,
+    jobs: &[(&NewJob, DateTime<Utc>)],
+) -> Result<(), StoreError> {
+    if jobs.is_empty() {
+        return Ok(());
+    }
+    let rows = jobs
+        .iter()
+        .map(|(job, at)| {
+            Ok(json!([
+                job.kind,
+                job.dedupe_key,
+                json_text(&job.payload)?,
+                micros(job.run_at),
+                micros(*at)
+            ]))
+        })
+        .collect::<Result<Vec<Value>, StoreError>>()?;
+    sqlx::query(
+        "insert into jobs (kind, dedupe_key, payload, state, attempts, run_at, created_at, updated_at)
+         select value ->> 0, value ->> 1, value ->> 2, 'queued', 0, value ->> 3, value ->> 4, value ->> 4
+         from json_each(?1) where true on conflict (dedupe_key) do nothing",
+    )
+    .bind(Value::Array(rows).to_string())
     .execute(&mut *tx)
     .await?;
     Ok(())
@@ -97,10 +131,18 @@ impl JobStore for SqliteStore {
         let now = Utc::now();
         let until = now + chrono::Duration::from_std(lease).unwrap_or_default();
         let rows = sqlx::query(
+            // Two searches, each in its index's order, so a claim reads `limit` rows however
+            // long the queue is (one `or` made SQLite collect and sort every due job: claims
+            // slowed as the queue grew, and the queue grew as claims slowed). Expired leases
+            // first: they are the oldest work.
             "update jobs set state = 'running', attempts = attempts + 1, worker = ?1, lease_until = ?2, updated_at = ?3
-             where id in (select id from jobs
-                          where (state = 'queued' and run_at <= ?3) or (state = 'running' and lease_until < ?3)
-                          order by run_at, id limit ?4)
+             where id in (
+                 select id from (select id from jobs where state = 'running' and lease_until < ?3
+                                 order by lease_until, id limit ?4)
+                 union all
+                 select id from (select id from jobs where state = 'queued' and run_at <= ?3
+                                 order by run_at, id limit ?4)
+                 limit ?4)
              returning id, kind, payload, attempts, created_at",
         )
         .bind(worker)
@@ -146,6 +188,41 @@ impl JobStore for SqliteStore {
     ) -> Result<bool, StoreError> {
         self.settle(id, worker, state::DEAD, Some(error), None, follow_ups)
             .await
+    }
+
+    /// Every outcome in one transaction of four statements, whatever their number.
+    async fn settle_jobs(&self, worker: &str, settlements: &[Settlement]) -> Result<Vec<bool>, StoreError> {
+        if settlements.is_empty() {
+            return Ok(Vec::new());
+        }
+        let now = Utc::now();
+        let rows: Vec<Value> = settlements
+            .iter()
+            .map(|s| json!([s.id, s.state, s.error, s.run_at.map(micros)]))
+            .collect();
+        let mut tx = self.writer.begin().await?;
+        let kept: HashSet<i64> = sqlx::query_scalar(
+            "update jobs set state = s.value ->> 1, last_error = coalesce(s.value ->> 2, last_error),
+                             run_at = coalesce(s.value ->> 3, run_at), lease_until = null, updated_at = ?2
+             from json_each(?3) as s
+             where jobs.id = s.value ->> 0 and jobs.worker = ?1 and jobs.state = 'running'
+             returning jobs.id",
+        )
+        .bind(worker)
+        .bind(micros(now))
+        .bind(Value::Array(rows).to_string())
+        .fetch_all(&mut *tx)
+        .await?
+        .into_iter()
+        .collect();
+        let follow_ups: Vec<(&NewJob, DateTime<Utc>)> = settlements
+            .iter()
+            .filter(|s| kept.contains(&s.id))
+            .flat_map(|s| s.follow_ups.iter().map(|job| (job, now)))
+            .collect();
+        insert_many(&mut tx, &follow_ups).await?;
+        tx.commit().await?;
+        Ok(settlements.iter().map(|s| kept.contains(&s.id)).collect())
     }
 
     async fn list_jobs(&self, state: Option<&str>, limit: u32) -> Result<Vec<JobInfo>, StoreError> {
