@@ -67,6 +67,19 @@ impl JobHandler for Fanout {
         let payload: NotifyPayload = serde_json::from_value(job.payload.clone())
             .map_err(|e| JobError::Permanent(format!("unreadable job payload: {e}")))?;
         let id = payload.transition_id;
+        let webhooks: Vec<_> = self
+            .store
+            .list_webhooks()
+            .await
+            .map_err(store_error)?
+            .into_iter()
+            .filter(|w| w.wants(STATUS_CHANGED))
+            .collect();
+        let emails = self.email.as_ref().is_some_and(|e| !e.recipients.is_empty());
+        if webhooks.is_empty() && !emails {
+            // Nobody to tell: no need to read the transition or build its event.
+            return Ok(Vec::new());
+        }
         let row = self
             .store
             .transition(id)
@@ -96,19 +109,17 @@ impl JobHandler for Fanout {
         let body = serde_json::to_value(&event).expect("events serialize");
         let status = row.transition.to.to_string();
         let mut deliveries = Vec::new();
-        for webhook in self.store.list_webhooks().await.map_err(store_error)? {
-            if webhook.wants(STATUS_CHANGED) {
-                deliveries.push(NewDelivery {
-                    channel: channel::WEBHOOK,
-                    recipient: webhook.url.clone(),
-                    event_id: format!("msg_{id}_{}", webhook.id),
-                    webhook_id: Some(webhook.id),
-                    event_type: STATUS_CHANGED.to_owned(),
-                    transition_id: Some(id),
-                    profile_sid: Some(row.profile_sid.clone()),
-                    payload: body.clone(),
-                });
-            }
+        for webhook in webhooks {
+            deliveries.push(NewDelivery {
+                channel: channel::WEBHOOK,
+                recipient: webhook.url.clone(),
+                event_id: format!("msg_{id}_{}", webhook.id),
+                webhook_id: Some(webhook.id),
+                event_type: STATUS_CHANGED.to_owned(),
+                transition_id: Some(id),
+                profile_sid: Some(row.profile_sid.clone()),
+                payload: body.clone(),
+            });
         }
         if let Some(email) = &self.email {
             for recipient in email.recipients.iter().filter(|r| r.wants(&status)) {
