@@ -6,9 +6,13 @@ use chrono::Utc;
 use common::{Backend, TestDb};
 use serde_json::json;
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 use trusthub_hooks::config::SqliteSynchronous;
-use trusthub_hooks::outbox::{state, NewJob, Settlement};
+use trusthub_hooks::outbox::{
+    state, Backoff, Job, JobError, JobHandler, NewJob, Settlement, Worker, WorkerConfig,
+};
 use trusthub_hooks::store::{self, DynStore};
 
 async fn open(backend: Backend) -> Option<(TestDb, DynStore)> {
@@ -220,7 +224,132 @@ async fn outcomes_settle_together(backend: Backend) {
     store.close().await;
 }
 
+/// Jobs of a slow kind never hold more than half of a worker's slots: the other kinds keep
+/// running past them.
+async fn a_slow_kind_does_not_hold_back_the_others(backend: Backend) {
+    let Some((_db, store)) = open(backend).await else {
+        return;
+    };
+    // "slow" jobs wait until released and count how many run at once.
+    struct Slow {
+        release: Arc<tokio::sync::Semaphore>,
+        running: Arc<AtomicUsize>,
+        most: Arc<AtomicUsize>,
+    }
+    #[async_trait::async_trait]
+    impl JobHandler for Slow {
+        async fn run(&self, _job: &Job) -> Result<Vec<NewJob>, JobError> {
+            let now = self.running.fetch_add(1, Ordering::SeqCst) + 1;
+            self.most.fetch_max(now, Ordering::SeqCst);
+            self.release.acquire().await.unwrap().forget();
+            self.running.fetch_sub(1, Ordering::SeqCst);
+            Ok(Vec::new())
+        }
+        fn max_attempts(&self) -> u32 {
+            1
+        }
+    }
+    struct Fast;
+    #[async_trait::async_trait]
+    impl JobHandler for Fast {
+        async fn run(&self, _job: &Job) -> Result<Vec<NewJob>, JobError> {
+            Ok(Vec::new())
+        }
+        fn max_attempts(&self) -> u32 {
+            1
+        }
+    }
+    let kind = |kind: &'static str, n| NewJob { kind, ..job(n, None) };
+    // The slow ones first: they are due before the fast ones.
+    let mut jobs: Vec<NewJob> = (0..10).map(|n| kind("slow", n)).collect();
+    jobs.extend((10..15).map(|n| kind("fast", n)));
+    for job in &jobs {
+        store.enqueue_jobs(std::slice::from_ref(job)).await.unwrap();
+    }
+    let release = Arc::new(tokio::sync::Semaphore::new(0));
+    let (running, most) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let slow = Slow {
+        release: release.clone(),
+        running: running.clone(),
+        most: most.clone(),
+    };
+    let config = WorkerConfig {
+        concurrency: 4,
+        lease: Duration::from_secs(60),
+        poll: Duration::from_millis(20),
+        backoff: Backoff {
+            base: Duration::from_millis(10),
+            max: Duration::from_secs(1),
+        },
+        max_retry_after: Duration::from_secs(1),
+    };
+    let worker = Worker::new(store.clone(), config, Arc::new(tokio::sync::Notify::new()))
+        .handle("slow", Arc::new(slow))
+        .handle("fast", Arc::new(Fast));
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let running_worker = tokio::spawn(worker.run(stopped));
+    let done_kinds = || async {
+        let done = store.list_jobs(Some(state::DONE), 50).await.unwrap();
+        done.iter().map(|j| j.kind.clone()).collect::<Vec<_>>()
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while done_kinds().await.len() < 5 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the fast jobs did not run past the slow ones"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        done_kinds().await.iter().all(|k| k == "fast"),
+        "only fast jobs are done"
+    );
+    assert_eq!(
+        running.load(Ordering::SeqCst),
+        2,
+        "two slow jobs hold half the slots"
+    );
+    // Released, the slow ones all run, still at most two at once.
+    release.add_permits(10);
+    while done_kinds().await.len() < 15 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the slow jobs did not finish"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(most.load(Ordering::SeqCst), 2);
+    stop.send(true).unwrap();
+    running_worker.await.unwrap();
+    store.close().await;
+}
+
+/// A claim can leave kinds out (how a worker keeps a slow kind to its share of slots).
+async fn claims_leave_kinds_out(backend: Backend) {
+    let Some((_db, store)) = open(backend).await else {
+        return;
+    };
+    let kind = |kind: &'static str, n| NewJob { kind, ..job(n, None) };
+    store
+        .enqueue_jobs(&[kind("a", 1), kind("b", 2), kind("a", 3), kind("c", 4)])
+        .await
+        .unwrap();
+    let lease = Duration::from_secs(60);
+    let claimed = store
+        .claim_jobs_except("w1", 10, lease, &["a".to_owned(), "c".to_owned()])
+        .await
+        .unwrap();
+    assert_eq!(claimed.iter().map(|j| j.kind.as_str()).collect::<Vec<_>>(), ["b"]);
+    let rest = store.claim_jobs_except("w1", 10, lease, &[]).await.unwrap();
+    let mut kinds: Vec<&str> = rest.iter().map(|j| j.kind.as_str()).collect();
+    kinds.sort_unstable();
+    assert_eq!(kinds, ["a", "a", "c"]);
+    store.close().await;
+}
+
 both_backends!(
+    a_slow_kind_does_not_hold_back_the_others,
+    claims_leave_kinds_out,
     outcomes_settle_together,
     claim_complete_retry_bury_revive,
     expired_leases_are_claimed_again,

@@ -5,7 +5,7 @@ use crate::store::{DynStore, StoreError};
 use chrono::Utc;
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{mpsc, watch, Notify, Semaphore};
 
@@ -65,10 +65,14 @@ impl Worker {
     /// Runs until `shutdown` turns true, finishing the jobs in hand. Up to `concurrency` jobs
     /// run at once; freed slots are filled as jobs end (a slow job holds only its own slot),
     /// claiming once at least a quarter of the slots are free so that claims stay batched.
+    /// No kind holds more than half of the slots, so that a slow kind (Trust Hub during an
+    /// outage, a subscriber timing out) cannot hold back the others.
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
         let shared = &self.shared;
         tracing::info!(worker = %shared.id, "job worker started");
         let concurrency = shared.config.concurrency.max(1) as usize;
+        let per_kind = (concurrency / 2).max(1);
+        let running: Arc<Mutex<HashMap<String, usize>>> = Arc::default();
         let slots = Arc::new(Semaphore::new(concurrency));
         let freed = Arc::new(Notify::new());
         let (ended, outcomes) = mpsc::unbounded_channel();
@@ -86,19 +90,36 @@ impl Worker {
                 }
                 continue;
             }
-            match shared
+            // Kinds at their share sit this claim out; the others may each get what is left
+            // of theirs, whatever the claim returns.
+            let (busy, limit) = {
+                let running = lock(&running);
+                let busy: Vec<String> = running
+                    .iter()
+                    .filter(|(_, &n)| n >= per_kind)
+                    .map(|(kind, _)| kind.clone())
+                    .collect();
+                let most = running.values().filter(|&&n| n < per_kind).max().copied();
+                (busy, free.min(per_kind - most.unwrap_or(0)))
+            };
+            let claimed = shared
                 .store
-                .claim_jobs(&shared.id, free as u32, shared.config.lease)
-                .await
-            {
+                .claim_jobs_except(&shared.id, limit as u32, shared.config.lease, &busy)
+                .await;
+            match claimed {
                 Ok(jobs) => {
-                    let full = jobs.len() == free;
+                    let full = jobs.len() == limit;
                     for job in jobs {
                         let slot = slots.clone().try_acquire_owned().expect("a slot per claimed job");
-                        let (ended, freed) = (ended.clone(), freed.clone());
+                        let (ended, freed, running) = (ended.clone(), freed.clone(), running.clone());
+                        let kind = job.kind.clone();
+                        *lock(&running).entry(kind.clone()).or_default() += 1;
                         let task = self.start(job, ended);
                         tokio::spawn(async move {
                             task.await;
+                            if let Some(n) = lock(&running).get_mut(&kind) {
+                                *n -= 1;
+                            }
                             drop(slot);
                             freed.notify_one();
                         });
@@ -112,6 +133,8 @@ impl Worker {
             tokio::select! {
                 () = tokio::time::sleep(shared.config.poll) => {}
                 () = shared.wake.notified() => {}
+                // A kind left out of the claim may be claimed again once one of its jobs ends.
+                () = freed.notified(), if !busy.is_empty() => {}
                 _ = shutdown.changed() => {}
             }
         }
@@ -177,6 +200,10 @@ impl Worker {
             let _ = ended.send(settlement(&config, &job, handler.as_deref(), outcome));
         }
     }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Records outcomes as jobs end: whatever ended while the previous outcomes were committing

@@ -95,7 +95,18 @@ pub trait JobStore: Send + Sync {
     async fn enqueue_jobs(&self, jobs: &[NewJob]) -> Result<(), StoreError>;
 
     /// Claims up to `limit` due jobs (or jobs whose lease expired) for `lease`.
-    async fn claim_jobs(&self, worker: &str, limit: u32, lease: Duration) -> Result<Vec<Job>, StoreError>;
+    async fn claim_jobs(&self, worker: &str, limit: u32, lease: Duration) -> Result<Vec<Job>, StoreError> {
+        self.claim_jobs_except(worker, limit, lease, &[]).await
+    }
+
+    /// Claims as `claim_jobs` does, leaving jobs of the kinds in `except` where they are.
+    async fn claim_jobs_except(
+        &self,
+        worker: &str,
+        limit: u32,
+        lease: Duration,
+        except: &[String],
+    ) -> Result<Vec<Job>, StoreError>;
 
     /// Marks a job done and enqueues its follow-ups, atomically. False if the lease was lost.
     async fn complete_job(&self, id: i64, worker: &str, follow_ups: &[NewJob]) -> Result<bool, StoreError>;

@@ -92,7 +92,13 @@ impl JobStore for PostgresStore {
         Ok(())
     }
 
-    async fn claim_jobs(&self, worker: &str, limit: u32, lease: Duration) -> Result<Vec<Job>, StoreError> {
+    async fn claim_jobs_except(
+        &self,
+        worker: &str,
+        limit: u32,
+        lease: Duration,
+        except: &[String],
+    ) -> Result<Vec<Job>, StoreError> {
         let now = Utc::now();
         let until = now + chrono::Duration::from_std(lease).unwrap_or_default();
         let rows = sqlx::query(
@@ -101,9 +107,9 @@ impl JobStore for PostgresStore {
             // first: they are the oldest work. Rows locked here but not claimed are let go at
             // the end of the statement's transaction.
             "with expired as (select id from jobs where state = 'running' and lease_until < $3
-                              order by lease_until limit $4 for update skip locked),
+                              and kind <> all($5) order by lease_until limit $4 for update skip locked),
                   due as (select id from jobs where state = 'queued' and run_at <= $3
-                          order by run_at limit $4 for update skip locked)
+                          and kind <> all($5) order by run_at limit $4 for update skip locked)
              update jobs set state = 'running', attempts = attempts + 1, worker = $1, lease_until = $2, updated_at = $3
              where id in (select id from (select id from expired union all select id from due) as claimable limit $4)
              returning id, kind, payload, attempts, created_at",
@@ -112,6 +118,7 @@ impl JobStore for PostgresStore {
         .bind(until)
         .bind(now)
         .bind(i64::from(limit))
+        .bind(except)
         .fetch_all(&self.pool)
         .await?;
         rows.iter()

@@ -127,7 +127,13 @@ impl JobStore for SqliteStore {
         Ok(())
     }
 
-    async fn claim_jobs(&self, worker: &str, limit: u32, lease: Duration) -> Result<Vec<Job>, StoreError> {
+    async fn claim_jobs_except(
+        &self,
+        worker: &str,
+        limit: u32,
+        lease: Duration,
+        except: &[String],
+    ) -> Result<Vec<Job>, StoreError> {
         let now = Utc::now();
         let until = now + chrono::Duration::from_std(lease).unwrap_or_default();
         let rows = sqlx::query(
@@ -138,9 +144,11 @@ impl JobStore for SqliteStore {
             "update jobs set state = 'running', attempts = attempts + 1, worker = ?1, lease_until = ?2, updated_at = ?3
              where id in (
                  select id from (select id from jobs where state = 'running' and lease_until < ?3
+                                 and kind not in (select value from json_each(?5))
                                  order by lease_until, id limit ?4)
                  union all
                  select id from (select id from jobs where state = 'queued' and run_at <= ?3
+                                 and kind not in (select value from json_each(?5))
                                  order by run_at, id limit ?4)
                  limit ?4)
              returning id, kind, payload, attempts, created_at",
@@ -149,6 +157,7 @@ impl JobStore for SqliteStore {
         .bind(micros(until))
         .bind(micros(now))
         .bind(i64::from(limit))
+        .bind(json!(except).to_string())
         .fetch_all(&self.writer)
         .await?;
         rows.iter()
