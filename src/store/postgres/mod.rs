@@ -11,6 +11,8 @@ mod evaluations;
 mod jobs;
 mod notify;
 mod profiles;
+#[cfg(test)]
+mod tests;
 
 use super::{Store, StoreError};
 use async_trait::async_trait;
