@@ -155,8 +155,95 @@ async fn unusable_callbacks_are_kept(backend: Backend) {
     store.close().await;
 }
 
+/// A callback the database refuses (PostgreSQL's `jsonb` has no NUL) while others are being
+/// committed with it: only that one fails, the others are stored.
+async fn a_refused_callback_fails_alone(backend: Backend) {
+    let Some((_db, store)) = open(backend).await else {
+        return;
+    };
+    let mut tasks = Vec::new();
+    for n in 0..40 {
+        let mut rec = record(
+            &bundle(n),
+            "pending-review",
+            Some(format!("tok-{n}")),
+            &format!("b{n}"),
+        );
+        if n == 17 {
+            rec.fields.push(("Note".into(), "nul \0 byte".into()));
+        }
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move { store.record_callback(&rec).await }));
+    }
+    for (n, task) in tasks.into_iter().enumerate() {
+        let outcome = task.await.unwrap();
+        let profile = store
+            .get_profile(&ProfileSid::parse(&bundle(n as u32)).unwrap())
+            .await
+            .unwrap();
+        if n == 17 && backend == Backend::Postgres {
+            assert!(outcome.is_err(), "{outcome:?}");
+            assert!(profile.is_none(), "nothing of a refused callback is kept");
+        } else {
+            assert!(matches!(outcome, Ok(Recorded::Stored { .. })), "{n}: {outcome:?}");
+            assert_eq!(profile.unwrap().profile.status, ProfileStatus::PendingReview);
+        }
+    }
+    store.close().await;
+}
+
 both_backends!(
     concurrent_reports_for_one_profile,
     paging_breaks_ties_by_sid,
-    unusable_callbacks_are_kept
+    unusable_callbacks_are_kept,
+    a_refused_callback_fails_alone
 );
+
+/// Two replicas on one PostgreSQL database, each committing batches of callbacks for the same
+/// profiles (one in ascending order, the other descending, every callback delivered to both):
+/// no callback fails (a deadlock between their batches would fail some), each is stored once,
+/// and every profile ends at its last status with each change recorded once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_commit_overlapping_batches() {
+    let Some((db, a)) = open(Backend::Postgres).await else {
+        return;
+    };
+    let b = store::connect(&db.url, SqliteSynchronous::Normal).await.unwrap();
+    let profiles = 60u32;
+    let statuses = ["pending-review", "in-review", "twilio-approved"];
+    let mut stored = 0;
+    for status in statuses {
+        let mut tasks = Vec::new();
+        for (replica, descending) in [(&a, false), (&b, true)] {
+            for i in 0..profiles {
+                let n = if descending { profiles - 1 - i } else { i };
+                let rec = record(&bundle(n), status, Some(format!("{status}-{n}")), status);
+                let replica = replica.clone();
+                tasks.push(tokio::spawn(async move { replica.record_callback(&rec).await }));
+            }
+        }
+        for task in tasks {
+            if let Recorded::Stored { .. } = task.await.unwrap().expect("no callback fails") {
+                stored += 1;
+            }
+        }
+    }
+    assert_eq!(stored, 3 * profiles, "each callback stored by one replica");
+    for n in 0..profiles {
+        let detail = b
+            .get_profile(&ProfileSid::parse(&bundle(n)).unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(detail.profile.status, ProfileStatus::TwilioApproved);
+        let history: Vec<_> = detail
+            .transitions
+            .iter()
+            .map(|t| (t.to.to_string(), t.applied))
+            .collect();
+        let expected: Vec<_> = statuses.iter().map(|s| ((*s).to_owned(), true)).collect();
+        assert_eq!(history, expected, "{n}");
+    }
+    a.close().await;
+    b.close().await;
+}

@@ -44,7 +44,9 @@ fn info(row: &PgRow) -> Result<JobInfo, StoreError> {
 }
 
 impl PostgresStore {
-    /// Moves a running job we hold to `new_state`, enqueuing `follow_ups` atomically.
+    /// Moves a running job we hold to `new_state`, enqueuing `follow_ups` atomically: one
+    /// statement, so one round trip and no explicit transaction (the worker settles every job
+    /// it runs, as often as callbacks arrive).
     async fn settle(
         &self,
         id: i64,
@@ -54,30 +56,35 @@ impl PostgresStore {
         run_at: Option<DateTime<Utc>>,
         follow_ups: &[NewJob],
     ) -> Result<bool, StoreError> {
-        let now = Utc::now();
-        let mut tx = self.pool.begin().await?;
-        let updated = sqlx::query(
-            "update jobs set state = $3, last_error = coalesce($4, last_error), run_at = coalesce($5, run_at),
-                             lease_until = null, updated_at = $6
-             where id = $1 and worker = $2 and state = 'running'",
+        let settled: i64 = sqlx::query_scalar(
+            "with settled as (
+                 update jobs set state = $3, last_error = coalesce($4, last_error), run_at = coalesce($5, run_at),
+                                 lease_until = null, updated_at = $6
+                 where id = $1 and worker = $2 and state = 'running' returning id
+             ), follow_ups as (
+                 insert into jobs (kind, dedupe_key, payload, state, attempts, run_at, created_at, updated_at)
+                 select kind, dedupe_key, payload, 'queued', 0, run_at, $6, $6
+                 from unnest($7::text[], $8::text[], $9::jsonb[], $10::timestamptz[])
+                      with ordinality as job (kind, dedupe_key, payload, run_at, n)
+                 where exists (select from settled)
+                 order by n
+                 on conflict (dedupe_key) do nothing
+             )
+             select count(*) from settled",
         )
         .bind(id)
         .bind(worker)
         .bind(new_state)
         .bind(error)
         .bind(run_at)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if updated == 0 {
-            return Ok(false);
-        }
-        for job in follow_ups {
-            insert(&mut tx, job, now).await?;
-        }
-        tx.commit().await?;
-        Ok(true)
+        .bind(Utc::now())
+        .bind(follow_ups.iter().map(|job| job.kind).collect::<Vec<_>>())
+        .bind(follow_ups.iter().map(|job| job.dedupe_key.as_deref()).collect::<Vec<_>>())
+        .bind(follow_ups.iter().map(|job| &job.payload).collect::<Vec<_>>())
+        .bind(follow_ups.iter().map(|job| job.run_at).collect::<Vec<_>>())
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(settled == 1)
     }
 }
 

@@ -1,13 +1,18 @@
 //! The PostgreSQL store, for several replicas on one database. Row locks (`for update`) order
-//! concurrent reports for one profile, `for update skip locked` hands each job to one worker,
+//! concurrent reports for one profile, callbacks are committed many to a transaction (group
+//! commit, `batch.rs`), `for update skip locked` hands each job to one worker,
 //! and sqlx's migrator takes an advisory lock, so replicas can migrate at once.
 
+mod batch;
+mod bulk;
 mod creations;
 mod dashboard;
 mod evaluations;
 mod jobs;
 mod notify;
 mod profiles;
+#[cfg(test)]
+mod tests;
 
 use super::{Store, StoreError};
 use async_trait::async_trait;
@@ -16,6 +21,8 @@ use std::time::Duration;
 
 pub struct PostgresStore {
     pool: PgPool,
+    /// Callbacks reach the database through here, many to a transaction.
+    commits: batch::GroupCommit,
 }
 
 impl PostgresStore {
@@ -28,7 +35,8 @@ impl PostgresStore {
             .acquire_timeout(Duration::from_secs(5))
             .connect(url)
             .await?;
-        Ok(Self { pool })
+        let commits = batch::GroupCommit::start(pool.clone());
+        Ok(Self { pool, commits })
     }
 }
 

@@ -10,7 +10,7 @@ use crate::store::{
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::postgres::PgRow;
-use sqlx::{PgConnection, Row};
+use sqlx::{PgConnection, PgPool, Row};
 
 pub(super) fn profile(row: &PgRow) -> Result<Profile, StoreError> {
     Ok(Profile {
@@ -110,74 +110,80 @@ async fn apply(
     Ok(decision)
 }
 
+/// Stores one callback in its own transaction: callbacks the bulk path does not take, and
+/// those of a batch whose transaction failed.
+pub(super) async fn record_one(pool: &PgPool, callback: &CallbackRecord) -> Result<Recorded, StoreError> {
+    let fields = serde_json::to_value(&callback.fields).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let report = callback.report.as_ref().ok();
+    let mut tx = pool.begin().await?;
+    if callback.idempotency_token.is_none() {
+        // Two statements, so that the index on (profile_sid, id) serves the common one.
+        let latest: Option<String> = match report {
+            Some(report) => {
+                sqlx::query_scalar(
+                    "select body_hash from callbacks where profile_sid = $1 order by id desc limit 1",
+                )
+                .bind(report.profile_sid.as_str())
+                .fetch_optional(&mut *tx)
+                .await?
+            }
+            None => {
+                sqlx::query_scalar(
+                    "select body_hash from callbacks where profile_sid is null order by id desc limit 1",
+                )
+                .fetch_optional(&mut *tx)
+                .await?
+            }
+        };
+        if latest.as_deref() == Some(callback.body_hash.as_str()) {
+            return Ok(Recorded::Duplicate);
+        }
+    }
+    let id: Option<i64> = sqlx::query_scalar(
+        "insert into callbacks (idempotency_token, body_hash, account_sid, profile_sid, status, problem,
+                                content_type, fields, credential, received_at)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+         on conflict (idempotency_token) do nothing returning id",
+    )
+    .bind(callback.idempotency_token.as_deref())
+    .bind(&callback.body_hash)
+    .bind(callback.account_sid.as_ref().map(|a| a.as_str()))
+    .bind(report.map(|r| r.profile_sid.as_str()))
+    .bind(report.map(|r| r.status.as_wire()))
+    .bind(callback.report.as_ref().err())
+    .bind(&callback.content_type)
+    .bind(fields)
+    .bind(&callback.credential)
+    .bind(callback.received_at)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some(callback_id) = id else {
+        return Ok(Recorded::Duplicate);
+    };
+    let decision = match report {
+        Some(report) => Some(
+            apply(
+                &mut tx,
+                report,
+                Source::Callback,
+                Some(callback_id),
+                callback.received_at,
+            )
+            .await?,
+        ),
+        None => None,
+    };
+    tx.commit().await?;
+    Ok(Recorded::Stored {
+        callback_id,
+        decision,
+    })
+}
+
 #[async_trait]
 impl CallbackStore for PostgresStore {
     async fn record_callback(&self, callback: &CallbackRecord) -> Result<Recorded, StoreError> {
-        let fields =
-            serde_json::to_value(&callback.fields).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let report = callback.report.as_ref().ok();
-        let mut tx = self.pool.begin().await?;
-        if callback.idempotency_token.is_none() {
-            // Two statements, so that the index on (profile_sid, id) serves the common one.
-            let latest: Option<String> =
-                match report {
-                    Some(report) => {
-                        sqlx::query_scalar(
-                            "select body_hash from callbacks where profile_sid = $1 order by id desc limit 1",
-                        )
-                        .bind(report.profile_sid.as_str())
-                        .fetch_optional(&mut *tx)
-                        .await?
-                    }
-                    None => sqlx::query_scalar(
-                        "select body_hash from callbacks where profile_sid is null order by id desc limit 1",
-                    )
-                    .fetch_optional(&mut *tx)
-                    .await?,
-                };
-            if latest.as_deref() == Some(callback.body_hash.as_str()) {
-                return Ok(Recorded::Duplicate);
-            }
-        }
-        let id: Option<i64> = sqlx::query_scalar(
-            "insert into callbacks (idempotency_token, body_hash, account_sid, profile_sid, status, problem,
-                                    content_type, fields, credential, received_at)
-             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-             on conflict (idempotency_token) do nothing returning id",
-        )
-        .bind(callback.idempotency_token.as_deref())
-        .bind(&callback.body_hash)
-        .bind(callback.account_sid.as_ref().map(|a| a.as_str()))
-        .bind(report.map(|r| r.profile_sid.as_str()))
-        .bind(report.map(|r| r.status.as_wire()))
-        .bind(callback.report.as_ref().err())
-        .bind(&callback.content_type)
-        .bind(fields)
-        .bind(&callback.credential)
-        .bind(callback.received_at)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some(callback_id) = id else {
-            return Ok(Recorded::Duplicate);
-        };
-        let decision = match report {
-            Some(report) => Some(
-                apply(
-                    &mut tx,
-                    report,
-                    Source::Callback,
-                    Some(callback_id),
-                    callback.received_at,
-                )
-                .await?,
-            ),
-            None => None,
-        };
-        tx.commit().await?;
-        Ok(Recorded::Stored {
-            callback_id,
-            decision,
-        })
+        self.commits.record(callback.clone()).await
     }
 
     async fn record_report(

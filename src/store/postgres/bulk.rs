@@ -1,0 +1,392 @@
+//! A group commit's batch in a handful of statements, whatever its size: rows travel as
+//! arrays (`unnest`), and the state machine runs here, in order, against the batch's profiles
+//! read and locked at once. Takes callbacks that carry Twilio's idempotency token and a usable
+//! report (what Twilio sends); `batch.rs` stores any other one by one.
+//!
+//! Replicas share the database, so batches touch the same profiles at once. Every lock is
+//! taken in one order: (1) callbacks are inserted sorted by token (a redelivery racing its
+//! first copy waits for it), (2) missing profiles are created sorted by SID (racing creators
+//! wait for the first), (3) the batch's other profiles are locked sorted by SID. A transaction
+//! then only waits for one at the same step or a later one, and within a step for a larger key
+//! than it holds (a profile created at (2) is invisible to others' step (3) until it commits),
+//! so no cycle, no deadlock, can form.
+
+use crate::domain::{Decision, ProfileStatus, StatusReport};
+use crate::outbox::jobs_for_transition;
+use crate::store::{plan, CallbackRecord, Recorded, Source, StoreError};
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use sqlx::{PgConnection, Row as _};
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+/// A callback this path takes: it carries Twilio's token and a usable report.
+pub struct Eligible<'a> {
+    callback: &'a CallbackRecord,
+    token: &'a str,
+    report: &'a StatusReport,
+}
+
+impl<'a> Eligible<'a> {
+    pub fn new(callback: &'a CallbackRecord) -> Option<Self> {
+        Some(Self {
+            callback,
+            token: callback.idempotency_token.as_deref()?,
+            report: callback.report.as_ref().ok()?,
+        })
+    }
+
+    fn sid(&self) -> &'a str {
+        self.report.profile_sid.as_str()
+    }
+}
+
+/// A profile as the batch leaves it; `None` fields keep what the row holds.
+struct ProfileState {
+    status: ProfileStatus,
+    updated_at: DateTime<Utc>,
+    account_sid: Option<String>,
+    friendly_name: Option<String>,
+    /// Whether the row must be written at the end.
+    changed: bool,
+}
+
+/// A transition to insert, tied to its callback.
+struct NewTransition<'a> {
+    report: &'a StatusReport,
+    from: Option<ProfileStatus>,
+    at: DateTime<Utc>,
+    applied: bool,
+    callback_id: i64,
+}
+
+/// Stores the batch inside the caller's transaction; one outcome per callback, in order.
+pub async fn record(tx: &mut PgConnection, batch: &[Eligible<'_>]) -> Result<Vec<Recorded>, StoreError> {
+    let ids = insert_callbacks(tx, batch).await?;
+    // A token seen twice in one batch: its first copy was stored, the others are redeliveries.
+    let mut claimed = HashSet::new();
+    let fresh: Vec<Option<i64>> = batch
+        .iter()
+        .map(|item| {
+            ids.get(item.token)
+                .copied()
+                .filter(|_| claimed.insert(item.token))
+        })
+        .collect();
+    // Each profile as its first fresh report in the batch would create it.
+    let mut firsts = BTreeMap::new();
+    for (item, _) in batch.iter().zip(&fresh).filter(|(_, id)| id.is_some()) {
+        firsts.entry(item.sid()).or_insert(item);
+    }
+    let created = create_profiles(tx, &firsts).await?;
+    let existing: Vec<&str> = firsts.keys().copied().filter(|s| !created.contains(*s)).collect();
+    let mut profiles = lock_profiles(tx, &existing).await?;
+    let mut outcomes = Vec::with_capacity(batch.len());
+    let mut transitions = Vec::new();
+    for (item, id) in batch.iter().zip(fresh) {
+        let Some(callback_id) = id else {
+            outcomes.push(Recorded::Duplicate);
+            continue;
+        };
+        let at = item.callback.received_at;
+        let decision = if let Some(profile) = profiles.get_mut(item.sid()) {
+            apply(profile, item.report, at, &mut transitions, callback_id)
+        } else if created.contains(item.sid()) {
+            // The row step (2) wrote already holds this report.
+            profiles.insert(item.sid().to_owned(), state(item.report, at, false));
+            transitions.push(NewTransition {
+                report: item.report,
+                from: None,
+                at,
+                applied: true,
+                callback_id,
+            });
+            Decision::Advance
+        } else {
+            return Err(StoreError::Corrupt(format!("profile {} vanished", item.sid())));
+        };
+        outcomes.push(Recorded::Stored {
+            callback_id,
+            decision: Some(decision),
+        });
+    }
+    update_profiles(tx, &profiles).await?;
+    let transition_ids = insert_transitions(tx, &transitions).await?;
+    insert_jobs(tx, &transitions, &transition_ids).await?;
+    Ok(outcomes)
+}
+
+/// Inserts every callback whose token is new; token → id of those inserted. Ids are drawn in
+/// the batch's order, one per callback as one-at-a-time inserts draw them, and rows inserted
+/// in token order (the lock order).
+async fn insert_callbacks(
+    tx: &mut PgConnection,
+    batch: &[Eligible<'_>],
+) -> Result<HashMap<String, i64>, StoreError> {
+    let fields = batch
+        .iter()
+        .map(|item| serde_json::to_value(&item.callback.fields))
+        .collect::<Result<Vec<Value>, _>>()
+        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let rows = sqlx::query(
+        "with input as materialized (
+             select nextval(pg_get_serial_sequence('callbacks', 'id')) as id, input.*
+             from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
+                         $7::jsonb[], $8::text[], $9::timestamptz[])
+                  with ordinality as input (token, body_hash, account_sid, profile_sid, status, content_type,
+                                            fields, credential, received_at, n)
+         )
+         insert into callbacks (id, idempotency_token, body_hash, account_sid, profile_sid, status, problem,
+                                content_type, fields, credential, received_at)
+         select id, token, body_hash, account_sid, profile_sid, status, null, content_type, fields, credential,
+                received_at
+         from input order by token, n
+         on conflict (idempotency_token) do nothing returning id, idempotency_token",
+    )
+    .bind(batch.iter().map(|i| i.token).collect::<Vec<_>>())
+    .bind(batch.iter().map(|i| i.callback.body_hash.as_str()).collect::<Vec<_>>())
+    .bind(batch.iter().map(|i| i.callback.account_sid.as_ref().map(|a| a.as_str())).collect::<Vec<_>>())
+    .bind(batch.iter().map(|i| i.sid()).collect::<Vec<_>>())
+    .bind(batch.iter().map(|i| i.report.status.as_wire()).collect::<Vec<_>>())
+    .bind(batch.iter().map(|i| i.callback.content_type.as_str()).collect::<Vec<_>>())
+    .bind(fields)
+    .bind(batch.iter().map(|i| i.callback.credential.as_str()).collect::<Vec<_>>())
+    .bind(batch.iter().map(|i| i.callback.received_at).collect::<Vec<_>>())
+    .fetch_all(&mut *tx)
+    .await?;
+    rows.iter()
+        .map(|row| Ok((row.try_get("idempotency_token")?, row.try_get("id")?)))
+        .collect()
+}
+
+/// Creates the profiles that do not exist yet, in SID order, each as its first report makes
+/// it; the SIDs created.
+async fn create_profiles(
+    tx: &mut PgConnection,
+    firsts: &BTreeMap<&str, &Eligible<'_>>,
+) -> Result<HashSet<String>, StoreError> {
+    if firsts.is_empty() {
+        return Ok(HashSet::new());
+    }
+    let reports = || firsts.values().map(|item| item.report);
+    let created = sqlx::query_scalar(
+        "insert into profiles (sid, account_sid, status, status_known, friendly_name, created_at, updated_at)
+         select sid, account_sid, status, status_known, friendly_name, at, at
+         from unnest($1::text[], $2::text[], $3::text[], $4::bool[], $5::text[], $6::timestamptz[])
+              as input (sid, account_sid, status, status_known, friendly_name, at)
+         order by sid
+         on conflict (sid) do nothing returning sid",
+    )
+    .bind(firsts.keys().copied().collect::<Vec<_>>())
+    .bind(
+        reports()
+            .map(|r| r.account_sid.as_ref().map(|a| a.as_str()))
+            .collect::<Vec<_>>(),
+    )
+    .bind(reports().map(|r| r.status.as_wire()).collect::<Vec<_>>())
+    .bind(reports().map(|r| r.status.is_known()).collect::<Vec<_>>())
+    .bind(reports().map(|r| r.friendly_name.as_deref()).collect::<Vec<_>>())
+    .bind(
+        firsts
+            .values()
+            .map(|item| item.callback.received_at)
+            .collect::<Vec<_>>(),
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    Ok(created.into_iter().collect())
+}
+
+/// Locks the existing profiles, in SID order (`sids` is sorted); their current statuses.
+async fn lock_profiles(
+    tx: &mut PgConnection,
+    sids: &[&str],
+) -> Result<HashMap<String, ProfileState>, StoreError> {
+    if sids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let rows: Vec<(String, String, DateTime<Utc>)> = sqlx::query_as(
+        "select sid, status, updated_at from profiles where sid = any($1) order by sid for update",
+    )
+    .bind(sids)
+    .fetch_all(&mut *tx)
+    .await?;
+    let profiles = rows.into_iter().map(|(sid, status, updated_at)| {
+        let profile = ProfileState {
+            status: ProfileStatus::from_wire(&status),
+            updated_at,
+            account_sid: None,
+            friendly_name: None,
+            changed: false,
+        };
+        (sid, profile)
+    });
+    Ok(profiles.collect())
+}
+
+fn state(report: &StatusReport, at: DateTime<Utc>, changed: bool) -> ProfileState {
+    ProfileState {
+        status: report.status.clone(),
+        updated_at: at,
+        account_sid: report.account_sid.as_ref().map(|a| a.as_str().to_owned()),
+        friendly_name: report.friendly_name.clone(),
+        changed,
+    }
+}
+
+/// The state machine, as `profiles::apply` runs it, against the batch's view of a profile
+/// that existed before the batch.
+fn apply<'a>(
+    profile: &mut ProfileState,
+    report: &'a StatusReport,
+    at: DateTime<Utc>,
+    transitions: &mut Vec<NewTransition<'a>>,
+    callback_id: i64,
+) -> Decision {
+    let current = profile.status.clone();
+    let decision = plan(Some(&current), report);
+    if decision == Decision::Advance {
+        let next = state(report, at, true);
+        profile.account_sid = next.account_sid.or(profile.account_sid.take());
+        profile.friendly_name = next.friendly_name.or(profile.friendly_name.take());
+        profile.status = next.status;
+        profile.updated_at = next.updated_at;
+        profile.changed = true;
+    }
+    if decision != Decision::Unchanged {
+        transitions.push(NewTransition {
+            report,
+            from: Some(current),
+            at,
+            applied: decision == Decision::Advance,
+            callback_id,
+        });
+    }
+    decision
+}
+
+/// Writes the profiles the batch changed. An upsert, though every row exists (the batch holds
+/// its lock): unlike `update ... from`, it never joins, so a plan cached while the table was
+/// small never turns into a scan of the whole table.
+async fn update_profiles(
+    tx: &mut PgConnection,
+    profiles: &HashMap<String, ProfileState>,
+) -> Result<(), StoreError> {
+    let changed: Vec<(&str, &ProfileState)> = profiles
+        .iter()
+        .filter(|(_, p)| p.changed)
+        .map(|(sid, p)| (sid.as_str(), p))
+        .collect();
+    if changed.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+        "insert into profiles (sid, account_sid, status, status_known, friendly_name, created_at, updated_at)
+         select sid, account_sid, status, status_known, friendly_name, updated_at, updated_at
+         from unnest($1::text[], $2::text[], $3::bool[], $4::timestamptz[], $5::text[], $6::text[])
+              as input (sid, status, status_known, updated_at, account_sid, friendly_name)
+         on conflict (sid) do update set status = excluded.status, status_known = excluded.status_known,
+             updated_at = excluded.updated_at,
+             account_sid = coalesce(excluded.account_sid, profiles.account_sid),
+             friendly_name = coalesce(excluded.friendly_name, profiles.friendly_name)",
+    )
+    .bind(changed.iter().map(|(sid, _)| *sid).collect::<Vec<_>>())
+    .bind(
+        changed
+            .iter()
+            .map(|(_, p)| p.status.as_wire())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        changed
+            .iter()
+            .map(|(_, p)| p.status.is_known())
+            .collect::<Vec<_>>(),
+    )
+    .bind(changed.iter().map(|(_, p)| p.updated_at).collect::<Vec<_>>())
+    .bind(
+        changed
+            .iter()
+            .map(|(_, p)| p.account_sid.as_deref())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        changed
+            .iter()
+            .map(|(_, p)| p.friendly_name.as_deref())
+            .collect::<Vec<_>>(),
+    )
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+/// Inserts the transitions in the batch's order; callback id → transition id.
+async fn insert_transitions(
+    tx: &mut PgConnection,
+    transitions: &[NewTransition<'_>],
+) -> Result<HashMap<i64, i64>, StoreError> {
+    if transitions.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let rows: Vec<(i64, i64)> = sqlx::query_as(
+        "insert into transitions (profile_sid, from_status, to_status, at, source, failure_reason, applied,
+                                  callback_id)
+         select profile_sid, from_status, to_status, at, $5, failure_reason, applied, callback_id
+         from unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $6::text[], $7::bool[], $8::int8[])
+              with ordinality as input (profile_sid, from_status, to_status, at, failure_reason, applied,
+                                        callback_id, n)
+         order by n
+         returning callback_id, id",
+    )
+    .bind(transitions.iter().map(|t| t.report.profile_sid.as_str()).collect::<Vec<_>>())
+    .bind(transitions.iter().map(|t| t.from.as_ref().map(ProfileStatus::as_wire)).collect::<Vec<_>>())
+    .bind(transitions.iter().map(|t| t.report.status.as_wire()).collect::<Vec<_>>())
+    .bind(transitions.iter().map(|t| t.at).collect::<Vec<_>>())
+    .bind(Source::Callback.as_str())
+    .bind(transitions.iter().map(|t| t.report.failure_reason.as_deref()).collect::<Vec<_>>())
+    .bind(transitions.iter().map(|t| t.applied).collect::<Vec<_>>())
+    .bind(transitions.iter().map(|t| t.callback_id).collect::<Vec<_>>())
+    .fetch_all(&mut *tx)
+    .await?;
+    Ok(rows.into_iter().collect())
+}
+
+/// The jobs of the applied transitions, in their order.
+async fn insert_jobs(
+    tx: &mut PgConnection,
+    transitions: &[NewTransition<'_>],
+    ids: &HashMap<i64, i64>,
+) -> Result<(), StoreError> {
+    let jobs: Vec<_> = transitions
+        .iter()
+        .filter(|t| t.applied)
+        .flat_map(|t| {
+            jobs_for_transition(ids[&t.callback_id], t.report, t.at)
+                .into_iter()
+                .map(|job| (job, t.at))
+        })
+        .collect();
+    if jobs.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+        "insert into jobs (kind, dedupe_key, payload, state, attempts, run_at, created_at, updated_at)
+         select kind, dedupe_key, payload, 'queued', 0, run_at, at, at
+         from unnest($1::text[], $2::text[], $3::jsonb[], $4::timestamptz[], $5::timestamptz[])
+              with ordinality as input (kind, dedupe_key, payload, run_at, at, n)
+         order by n
+         on conflict (dedupe_key) do nothing",
+    )
+    .bind(jobs.iter().map(|(job, _)| job.kind).collect::<Vec<_>>())
+    .bind(
+        jobs.iter()
+            .map(|(job, _)| job.dedupe_key.as_deref())
+            .collect::<Vec<_>>(),
+    )
+    .bind(jobs.iter().map(|(job, _)| &job.payload).collect::<Vec<_>>())
+    .bind(jobs.iter().map(|(job, _)| job.run_at).collect::<Vec<_>>())
+    .bind(jobs.iter().map(|(_, at)| *at).collect::<Vec<_>>())
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
