@@ -3,6 +3,8 @@
 
 mod cursor;
 mod dashboard;
+#[cfg(test)]
+mod fixtures;
 mod model;
 mod postgres;
 mod sqlite;

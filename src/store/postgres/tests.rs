@@ -5,9 +5,9 @@
 use super::bulk::{self, Eligible};
 use super::profiles::record_one;
 use super::PostgresStore;
-use crate::domain::{AccountSid, Decision, ProfileSid, ProfileStatus, StatusReport};
+use crate::domain::Decision;
+use crate::store::fixtures::callback;
 use crate::store::{CallbackRecord, Recorded, Store as _};
-use chrono::DateTime;
 use sqlx::{Connection as _, PgConnection};
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -71,26 +71,6 @@ impl Drop for TestDb {
             });
         })
         .join();
-    }
-}
-
-fn callback(token: &str, n: u32, status: &str, second: i64, name: Option<&str>) -> CallbackRecord {
-    let account = (n != 4).then(|| AccountSid::parse(&format!("AC{:032x}", 9)).unwrap());
-    CallbackRecord {
-        idempotency_token: Some(token.to_owned()),
-        body_hash: format!("hash-{token}"),
-        account_sid: account.clone(),
-        report: Ok(StatusReport {
-            account_sid: account,
-            profile_sid: ProfileSid::parse(&format!("BU{n:032x}")).unwrap(),
-            status: ProfileStatus::from_wire(status),
-            failure_reason: (status == "twilio-rejected").then(|| "EIN mismatch".to_owned()),
-            friendly_name: name.map(str::to_owned),
-        }),
-        content_type: "application/x-www-form-urlencoded".into(),
-        fields: vec![("Status".into(), status.into())],
-        credential: "account".into(),
-        received_at: DateTime::from_timestamp(1_800_000_000 + second, 0).unwrap(),
     }
 }
 
