@@ -1,18 +1,21 @@
-//! Telling people: a transition's `notify` job decides who hears of it and creates one
-//! delivery per webhook subscription and email recipient (with their `deliver` jobs, in one
-//! transaction); each `deliver` job sends one and records every attempt.
+//! Telling people: a `notify` job (one per group commit, or one per transition) decides who
+//! hears of its transitions and creates one delivery per webhook subscription and email
+//! recipient (with their `deliver` jobs, in one transaction); each `deliver` job sends one
+//! and records every attempt.
 
 pub mod email;
 pub mod event;
+mod fanout;
 pub mod signing;
 pub mod ssrf;
 pub mod webhook;
 
-use crate::domain::ProfileStatus;
+pub use fanout::Fanout;
+
 use crate::outbox::{Backoff, Job, JobError, JobHandler, NewJob};
-use crate::store::{channel, delivery_status, Attempt, Delivery, DynStore, NewDelivery, StoreError};
+use crate::store::{channel, delivery_status, Attempt, Delivery, DynStore, StoreError};
 use async_trait::async_trait;
-use event::{Event, STATUS_CHANGED};
+use event::Event;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
@@ -47,107 +50,6 @@ fn store_error(error: StoreError) -> JobError {
 
 fn short_hash(text: &str) -> String {
     hex::encode(&Sha256::digest(text.as_bytes())[..8])
-}
-
-/// The `notify` job.
-pub struct Fanout {
-    pub store: DynStore,
-    pub email: Option<Arc<EmailSettings>>,
-}
-
-#[derive(Deserialize)]
-struct NotifyPayload {
-    transition_id: i64,
-    evaluation_error: Option<String>,
-}
-
-#[async_trait]
-impl JobHandler for Fanout {
-    async fn run(&self, job: &Job) -> Result<Vec<NewJob>, JobError> {
-        let payload: NotifyPayload = serde_json::from_value(job.payload.clone())
-            .map_err(|e| JobError::Permanent(format!("unreadable job payload: {e}")))?;
-        let id = payload.transition_id;
-        let webhooks: Vec<_> = self
-            .store
-            .list_webhooks()
-            .await
-            .map_err(store_error)?
-            .into_iter()
-            .filter(|w| w.wants(STATUS_CHANGED))
-            .collect();
-        let emails = self.email.as_ref().is_some_and(|e| !e.recipients.is_empty());
-        if webhooks.is_empty() && !emails {
-            // Nobody to tell: no need to read the transition or build its event.
-            return Ok(Vec::new());
-        }
-        let row = self
-            .store
-            .transition(id)
-            .await
-            .map_err(store_error)?
-            .ok_or_else(|| JobError::Permanent(format!("transition {id} does not exist")))?;
-        let sid = crate::domain::ProfileSid::parse(&row.profile_sid)
-            .map_err(|e| JobError::Permanent(e.to_string()))?;
-        let profile = self
-            .store
-            .get_profile(&sid)
-            .await
-            .map_err(store_error)?
-            .map(|d| d.profile);
-        let evaluation = if row.transition.to == ProfileStatus::TwilioRejected {
-            let all = self.store.evaluations(sid.as_str()).await.map_err(store_error)?;
-            all.into_iter().find(|e| e.transition_id == Some(id))
-        } else {
-            None
-        };
-        let event = Event::status_changed(
-            &row,
-            profile.as_ref(),
-            evaluation.as_ref(),
-            payload.evaluation_error.as_deref(),
-        );
-        let body = serde_json::to_value(&event).expect("events serialize");
-        let status = row.transition.to.to_string();
-        let mut deliveries = Vec::new();
-        for webhook in webhooks {
-            deliveries.push(NewDelivery {
-                channel: channel::WEBHOOK,
-                recipient: webhook.url.clone(),
-                event_id: format!("msg_{id}_{}", webhook.id),
-                webhook_id: Some(webhook.id),
-                event_type: STATUS_CHANGED.to_owned(),
-                transition_id: Some(id),
-                profile_sid: Some(row.profile_sid.clone()),
-                payload: body.clone(),
-            });
-        }
-        if let Some(email) = &self.email {
-            for recipient in email.recipients.iter().filter(|r| r.wants(&status)) {
-                deliveries.push(NewDelivery {
-                    channel: channel::EMAIL,
-                    webhook_id: None,
-                    recipient: recipient.address.clone(),
-                    event_id: format!("email_{id}_{}", short_hash(&recipient.address)),
-                    event_type: STATUS_CHANGED.to_owned(),
-                    transition_id: Some(id),
-                    profile_sid: Some(row.profile_sid.clone()),
-                    payload: body.clone(),
-                });
-            }
-        }
-        let created = self
-            .store
-            .create_deliveries(&deliveries)
-            .await
-            .map_err(store_error)?;
-        tracing::info!(transition = id, profile = %row.profile_sid, status, created, "notifications queued");
-        Ok(Vec::new())
-    }
-
-    fn max_attempts(&self) -> u32 {
-        // Only the database can fail here: keep trying for as long as deliveries would.
-        50
-    }
 }
 
 /// The `deliver` job: one webhook or one email.

@@ -207,6 +207,35 @@ pub fn jobs_for_transition(transition_id: i64, report: &StatusReport, now: DateT
     }
 }
 
+/// The jobs of the transitions one transaction applies, `(id, report, at)` in order: an
+/// evaluation fetch for each rejection, and one `notify` job for all the others, so that a
+/// group commit of many callbacks queues one job rather than one per callback (each job is
+/// written, claimed and settled: on the single SQLite writer that cost as much as the
+/// callbacks themselves). A lone transition gets the job `jobs_for_transition` gives it.
+pub fn jobs_for_transitions(applied: &[(i64, &StatusReport, DateTime<Utc>)]) -> Vec<NewJob> {
+    let (rejected, others): (Vec<_>, Vec<_>) = applied
+        .iter()
+        .partition(|(_, report, _)| report.status == ProfileStatus::TwilioRejected);
+    let mut jobs: Vec<NewJob> = rejected
+        .iter()
+        .flat_map(|(id, report, at)| jobs_for_transition(*id, report, *at))
+        .collect();
+    match others.as_slice() {
+        [] => {}
+        [(id, report, at)] => jobs.extend(jobs_for_transition(*id, report, *at)),
+        [(first, ..), .., (last, _, at)] => {
+            let ids: Vec<i64> = others.iter().map(|(id, ..)| *id).collect();
+            jobs.push(NewJob {
+                kind: NOTIFY,
+                payload: serde_json::json!({ "transition_ids": ids }),
+                dedupe_key: Some(format!("{NOTIFY}:{first}..{last}")),
+                run_at: *at,
+            });
+        }
+    }
+    jobs
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -253,5 +282,56 @@ mod tests {
         let approved = jobs_for_transition(8, &report("twilio-approved"), Utc::now());
         assert_eq!((approved.len(), approved[0].kind), (1, NOTIFY));
         assert_eq!(approved[0].dedupe_key.as_deref(), Some("notify:8"));
+    }
+
+    #[test]
+    fn a_batch_of_transitions_notifies_once() {
+        let report = |status: &str| StatusReport {
+            account_sid: None,
+            profile_sid: crate::domain::ProfileSid::parse(&format!("BU{}", "a".repeat(32))).unwrap(),
+            status: ProfileStatus::from_wire(status),
+            failure_reason: None,
+            friendly_name: None,
+        };
+        let (pending, rejected, approved) = (
+            report("pending-review"),
+            report("twilio-rejected"),
+            report("twilio-approved"),
+        );
+        let at = |s| DateTime::from_timestamp(s, 0).unwrap();
+        let jobs =
+            jobs_for_transitions(&[(3, &pending, at(1)), (4, &rejected, at(2)), (6, &approved, at(3))]);
+        let described: Vec<_> = jobs
+            .iter()
+            .map(|j| {
+                (
+                    j.kind,
+                    j.dedupe_key.as_deref().unwrap(),
+                    j.payload.clone(),
+                    j.run_at,
+                )
+            })
+            .collect();
+        assert_eq!(
+            described,
+            [
+                (
+                    FETCH_EVALUATION,
+                    "fetch_evaluation:4",
+                    jobs_for_transition(4, &rejected, at(2))[0].payload.clone(),
+                    at(2)
+                ),
+                (
+                    NOTIFY,
+                    "notify:3..6",
+                    serde_json::json!({ "transition_ids": [3, 6] }),
+                    at(3)
+                ),
+            ]
+        );
+        // One transition: the job it would have had alone.
+        let alone = jobs_for_transitions(&[(9, &approved, at(5))]);
+        assert_eq!(alone, jobs_for_transition(9, &approved, at(5)));
+        assert!(jobs_for_transitions(&[]).is_empty());
     }
 }

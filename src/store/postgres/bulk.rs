@@ -12,7 +12,7 @@
 //! so no cycle, no deadlock, can form.
 
 use crate::domain::{Decision, ProfileStatus, StatusReport};
-use crate::outbox::jobs_for_transition;
+use crate::outbox::jobs_for_transitions;
 use crate::store::{plan, CallbackRecord, Recorded, Source, StoreError};
 use chrono::{DateTime, Utc};
 use serde_json::Value;
@@ -351,19 +351,22 @@ async fn insert_transitions(
     Ok(rows.into_iter().collect())
 }
 
-/// The jobs of the applied transitions, in their order.
+/// The jobs of the applied transitions (see `jobs_for_transitions`).
 async fn insert_jobs(
     tx: &mut PgConnection,
     transitions: &[NewTransition<'_>],
     ids: &HashMap<i64, i64>,
 ) -> Result<(), StoreError> {
-    let jobs: Vec<_> = transitions
+    let applied: Vec<_> = transitions
         .iter()
         .filter(|t| t.applied)
-        .flat_map(|t| {
-            jobs_for_transition(ids[&t.callback_id], t.report, t.at)
-                .into_iter()
-                .map(|job| (job, t.at))
+        .map(|t| (ids[&t.callback_id], t.report, t.at))
+        .collect();
+    let jobs: Vec<_> = jobs_for_transitions(&applied)
+        .into_iter()
+        .map(|job| {
+            let at = job.run_at;
+            (job, at)
         })
         .collect();
     if jobs.is_empty() {

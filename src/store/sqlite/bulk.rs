@@ -7,7 +7,7 @@
 
 use super::micros;
 use crate::domain::{Decision, ProfileStatus, StatusReport};
-use crate::outbox::{jobs_for_transition, NewJob};
+use crate::outbox::{jobs_for_transitions, NewJob};
 use crate::store::{json_text, plan, CallbackRecord, Recorded, Source, StoreError};
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
@@ -63,16 +63,13 @@ pub async fn record(
     }
     upsert_profiles(tx, &profiles).await?;
     let transition_ids = insert_transitions(tx, &transitions).await?;
-    let jobs: Vec<(NewJob, DateTime<Utc>)> = transitions
+    let applied: Vec<_> = transitions
         .iter()
         .filter(|t| t.applied)
-        .flat_map(|t| {
-            jobs_for_transition(transition_ids[&t.callback_id], t.report, t.at)
-                .into_iter()
-                .map(|job| (job, t.at))
-        })
+        .map(|t| (transition_ids[&t.callback_id], t.report, t.at))
         .collect();
-    let jobs: Vec<(&NewJob, DateTime<Utc>)> = jobs.iter().map(|(job, at)| (job, *at)).collect();
+    let jobs = jobs_for_transitions(&applied);
+    let jobs: Vec<(&NewJob, DateTime<Utc>)> = jobs.iter().map(|job| (job, job.run_at)).collect();
     super::jobs::insert_many(tx, &jobs).await?;
     Ok(outcomes)
 }
@@ -296,14 +293,18 @@ mod tests {
         store
     }
 
-    /// Every row the receiver writes, as JSON text.
+    /// Every row the receiver writes, as JSON text. Jobs without their ids, and `notify` jobs
+    /// as the transitions they cover: a batch queues one for all, one at a time one each.
     async fn dump(store: &SqliteStore) -> Vec<String> {
         let mut out = Vec::new();
         for query in [
             "select json_group_array(json_array(sid, account_sid, status, status_known, friendly_name, created_at, updated_at)) from (select * from profiles order by sid)",
             "select json_group_array(json_array(id, idempotency_token, body_hash, account_sid, profile_sid, status, problem, content_type, fields, credential, received_at)) from (select * from callbacks order by id)",
             "select json_group_array(json_array(id, profile_sid, from_status, to_status, at, source, failure_reason, applied, callback_id)) from (select * from transitions order by id)",
-            "select json_group_array(json_array(id, kind, dedupe_key, payload, state, attempts, run_at, created_at)) from (select * from jobs order by id)",
+            "select json_group_array(json_array(kind, dedupe_key, payload, state, attempts, run_at, created_at)) from (select * from jobs where kind != 'notify' order by id)",
+            "select json_group_array(json_array(id, state)) from (
+                 select coalesce(j.value, jobs.payload ->> 'transition_id') as id, state from jobs
+                 left join json_each(jobs.payload -> '$.transition_ids') as j where kind = 'notify' order by 1)",
         ] {
             out.push(sqlx::query_scalar(query).fetch_one(&store.reader).await.unwrap());
         }
@@ -355,5 +356,11 @@ mod tests {
         assert!(decisions.contains(&Some(Decision::Unchanged)));
         assert_eq!(decisions.iter().filter(|d| d.is_none()).count(), 2);
         assert_eq!(dump(&batched).await, dump(&single).await);
+        // The seed's job, and one for the whole batch.
+        let notify_jobs: i64 = sqlx::query_scalar("select count(*) from jobs where kind = 'notify'")
+            .fetch_one(&batched.reader)
+            .await
+            .unwrap();
+        assert_eq!(notify_jobs, 2);
     }
 }

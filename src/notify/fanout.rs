@@ -1,0 +1,143 @@
+//! The `notify` job: who hears of which transitions. A group commit queues one job for all
+//! the transitions it applied (`transition_ids`); a single transition, or one whose evaluation
+//! was fetched first, has its own (`transition_id`, with why its evaluation is missing).
+
+use super::event::{Event, STATUS_CHANGED};
+use super::{short_hash, store_error, EmailSettings};
+use crate::domain::{ProfileSid, ProfileStatus};
+use crate::outbox::{Job, JobError, JobHandler, NewJob};
+use crate::store::{channel, DynStore, NewDelivery, Webhook};
+use async_trait::async_trait;
+use serde::Deserialize;
+use std::sync::Arc;
+
+/// The `notify` job.
+pub struct Fanout {
+    pub store: DynStore,
+    pub email: Option<Arc<EmailSettings>>,
+}
+
+#[derive(Deserialize)]
+struct NotifyPayload {
+    #[serde(default)]
+    transition_id: Option<i64>,
+    #[serde(default)]
+    transition_ids: Vec<i64>,
+    #[serde(default)]
+    evaluation_error: Option<String>,
+}
+
+#[async_trait]
+impl JobHandler for Fanout {
+    async fn run(&self, job: &Job) -> Result<Vec<NewJob>, JobError> {
+        let payload: NotifyPayload = serde_json::from_value(job.payload.clone())
+            .map_err(|e| JobError::Permanent(format!("unreadable job payload: {e}")))?;
+        let ids: Vec<i64> = payload
+            .transition_id
+            .into_iter()
+            .chain(payload.transition_ids)
+            .collect();
+        if ids.is_empty() {
+            return Err(JobError::Permanent("the job names no transition".into()));
+        }
+        let webhooks: Vec<Webhook> = self
+            .store
+            .list_webhooks()
+            .await
+            .map_err(store_error)?
+            .into_iter()
+            .filter(|w| w.wants(STATUS_CHANGED))
+            .collect();
+        let emails = self.email.as_ref().is_some_and(|e| !e.recipients.is_empty());
+        if webhooks.is_empty() && !emails {
+            // Nobody to tell: no need to read the transitions or build their events.
+            return Ok(Vec::new());
+        }
+        let mut deliveries = Vec::new();
+        let mut missing = Vec::new();
+        for &id in &ids {
+            let error = payload.evaluation_error.as_deref();
+            match self.deliveries(id, &webhooks, error).await? {
+                Some(found) => deliveries.extend(found),
+                None => missing.push(id),
+            }
+        }
+        // Created together, once each (a run again after a crash finds them by event id).
+        let created = self
+            .store
+            .create_deliveries(&deliveries)
+            .await
+            .map_err(store_error)?;
+        tracing::info!(transitions = ids.len(), created, "notifications queued");
+        if !missing.is_empty() {
+            // The others' deliveries are queued; this job is buried for someone to look at.
+            return Err(JobError::Permanent(format!(
+                "transitions {missing:?} do not exist"
+            )));
+        }
+        Ok(Vec::new())
+    }
+
+    fn max_attempts(&self) -> u32 {
+        // Only the database can fail here: keep trying for as long as deliveries would.
+        50
+    }
+}
+
+impl Fanout {
+    /// The deliveries of one transition's event; `None` when the transition does not exist.
+    async fn deliveries(
+        &self,
+        id: i64,
+        webhooks: &[Webhook],
+        evaluation_error: Option<&str>,
+    ) -> Result<Option<Vec<NewDelivery>>, JobError> {
+        let Some(row) = self.store.transition(id).await.map_err(store_error)? else {
+            return Ok(None);
+        };
+        let sid = ProfileSid::parse(&row.profile_sid).map_err(|e| JobError::Permanent(e.to_string()))?;
+        let profile = self
+            .store
+            .get_profile(&sid)
+            .await
+            .map_err(store_error)?
+            .map(|d| d.profile);
+        let evaluation = if row.transition.to == ProfileStatus::TwilioRejected {
+            let all = self.store.evaluations(sid.as_str()).await.map_err(store_error)?;
+            all.into_iter().find(|e| e.transition_id == Some(id))
+        } else {
+            None
+        };
+        let event = Event::status_changed(&row, profile.as_ref(), evaluation.as_ref(), evaluation_error);
+        let body = serde_json::to_value(&event).expect("events serialize");
+        let status = row.transition.to.to_string();
+        let mut deliveries = Vec::new();
+        for webhook in webhooks {
+            deliveries.push(NewDelivery {
+                channel: channel::WEBHOOK,
+                recipient: webhook.url.clone(),
+                event_id: format!("msg_{id}_{}", webhook.id),
+                webhook_id: Some(webhook.id.clone()),
+                event_type: STATUS_CHANGED.to_owned(),
+                transition_id: Some(id),
+                profile_sid: Some(row.profile_sid.clone()),
+                payload: body.clone(),
+            });
+        }
+        if let Some(email) = &self.email {
+            for recipient in email.recipients.iter().filter(|r| r.wants(&status)) {
+                deliveries.push(NewDelivery {
+                    channel: channel::EMAIL,
+                    webhook_id: None,
+                    recipient: recipient.address.clone(),
+                    event_id: format!("email_{id}_{}", short_hash(&recipient.address)),
+                    event_type: STATUS_CHANGED.to_owned(),
+                    transition_id: Some(id),
+                    profile_sid: Some(row.profile_sid.clone()),
+                    payload: body.clone(),
+                });
+            }
+        }
+        Ok(Some(deliveries))
+    }
+}
