@@ -347,7 +347,47 @@ async fn claims_leave_kinds_out(backend: Backend) {
     store.close().await;
 }
 
+/// Each kind is searched on its own (`jobs_queued`), and the claim still takes the oldest due
+/// jobs whatever their kind, leaves jobs that are not due, and skips a kind left out however
+/// many of its jobs are due.
+async fn claims_take_the_oldest_due_jobs_across_kinds(backend: Backend) {
+    let Some((_db, store)) = open(backend).await else {
+        return;
+    };
+    let now = Utc::now();
+    let at = |kind: &'static str, n: u32, seconds: i64| NewJob {
+        kind,
+        run_at: now + chrono::Duration::seconds(seconds),
+        ..job(n, None)
+    };
+    let mut jobs = vec![
+        at("c", 1, -50),
+        at("a", 2, -40),
+        at("b", 3, -30),
+        at("a", 4, -20),
+        at("c", 5, -10),
+        at("b", 6, 60),
+    ];
+    jobs.extend((100..400).map(|n| at("slow", n, -100)));
+    store.enqueue_jobs(&jobs).await.unwrap();
+    let lease = Duration::from_secs(60);
+    let numbers = |claimed: &[Job]| -> Vec<u64> {
+        let mut n: Vec<u64> = claimed.iter().map(|j| j.payload["n"].as_u64().unwrap()).collect();
+        n.sort_unstable();
+        n
+    };
+    let except = ["slow".to_owned()];
+    let first = store.claim_jobs_except("w1", 3, lease, &except).await.unwrap();
+    assert_eq!(numbers(&first), [1, 2, 3]);
+    let rest = store.claim_jobs_except("w1", 10, lease, &except).await.unwrap();
+    assert_eq!(numbers(&rest), [4, 5], "job 6 is not due yet");
+    let slow = store.claim_jobs("w1", 500, lease).await.unwrap();
+    assert_eq!(numbers(&slow), (100..400).collect::<Vec<u64>>());
+    store.close().await;
+}
+
 both_backends!(
+    claims_take_the_oldest_due_jobs_across_kinds,
     a_slow_kind_does_not_hold_back_the_others,
     claims_leave_kinds_out,
     outcomes_settle_together,

@@ -137,19 +137,27 @@ impl JobStore for SqliteStore {
         let now = Utc::now();
         let until = now + chrono::Duration::from_std(lease).unwrap_or_default();
         let rows = sqlx::query(
-            // Two searches, each in its index's order, so a claim reads `limit` rows however
-            // long the queue is (one `or` made SQLite collect and sort every due job: claims
-            // slowed as the queue grew, and the queue grew as claims slowed). Expired leases
-            // first: they are the oldest work.
-            "update jobs set state = 'running', attempts = attempts + 1, worker = ?1, lease_until = ?2, updated_at = ?3
+            // Expired leases first (the oldest work), then due jobs, each kind searched in its
+            // own range of `jobs_queued` (the kinds found by a skip scan, one index seek each):
+            // a claim reads about `limit` rows per kind however long any queue is, and a kind
+            // left out is not read at all.
+            "with recursive kinds (kind) as (
+                 select min(kind) from jobs where state = 'queued'
+                 union all
+                 select (select min(kind) from jobs where state = 'queued' and kind > kinds.kind)
+                 from kinds where kinds.kind is not null)
+             update jobs set state = 'running', attempts = attempts + 1, worker = ?1, lease_until = ?2, updated_at = ?3
              where id in (
                  select id from (select id from jobs where state = 'running' and lease_until < ?3
                                  and kind not in (select value from json_each(?5))
                                  order by lease_until, id limit ?4)
                  union all
-                 select id from (select id from jobs where state = 'queued' and run_at <= ?3
-                                 and kind not in (select value from json_each(?5))
-                                 order by run_at, id limit ?4)
+                 select id from (select due.id from kinds join jobs as due on due.id in (
+                                     select id from jobs where state = 'queued' and kind = kinds.kind
+                                     and run_at <= ?3 order by run_at, id limit ?4)
+                                 where kinds.kind is not null
+                                 and kinds.kind not in (select value from json_each(?5))
+                                 order by due.run_at, due.id limit ?4)
                  limit ?4)
              returning id, kind, payload, attempts, created_at",
         )
@@ -257,9 +265,15 @@ impl JobStore for SqliteStore {
     }
 
     async fn job_counts(&self) -> Result<Vec<JobCount>, StoreError> {
+        // One search per state, so each reads its own partial index and never the done jobs.
         let rows = sqlx::query(
-            "select kind, state, count(*) as n, min(run_at) as oldest from jobs
-             where state in ('queued', 'running', 'dead') group by kind, state order by kind, state",
+            "select * from (
+                 select kind, state, count(*) as n, min(run_at) as oldest from jobs where state = 'queued' group by kind, state
+                 union all
+                 select kind, state, count(*), min(run_at) from jobs where state = 'running' group by kind, state
+                 union all
+                 select kind, state, count(*), min(run_at) from jobs where state = 'dead' group by kind, state)
+             order by kind, state",
         )
         .fetch_all(&self.reader)
         .await?;
