@@ -9,6 +9,9 @@ use common::smtp::SmtpServer;
 use common::{bundle, callback, fast_jobs, wait_for, Backend, TestApp, ACCOUNT, API_TOKEN, TOKEN};
 use serde_json::{json, Value};
 use std::collections::HashSet;
+use trusthub_hooks::config::SqliteSynchronous;
+use trusthub_hooks::outbox::{self, NewJob};
+use trusthub_hooks::store;
 
 /// An app that may deliver to loopback, retrying fast.
 async fn app(backend: Backend, toml: Option<&str>, extra: Vec<(&'static str, String)>) -> Option<TestApp> {
@@ -488,7 +491,55 @@ async fn smtp_refusals_transient_and_permanent(backend: Backend) {
     assert!(dead["last_error"].as_str().unwrap().contains("no such user"));
 }
 
+/// A group commit queues one `notify` job for all its transitions: each still gets its own
+/// event, and a transition that does not exist is named (the job buried) without costing
+/// the others theirs.
+async fn one_job_notifies_many_transitions(backend: Backend) {
+    let receiver = Receiver::start().await;
+    let Some(app) = app(backend, None, vec![]).await else {
+        return;
+    };
+    // Stored while nobody subscribes: their own notify jobs deliver nothing.
+    let sids = [bundle(1), bundle(2), bundle(3)];
+    for sid in &sids {
+        assert_eq!(
+            app.post_signed(&callback(sid, "pending-review"), TOKEN)
+                .await
+                .status(),
+            204
+        );
+    }
+    let (_, secret) = subscribe(&app, &receiver.url).await;
+    let store = store::connect(&app.db.url, SqliteSynchronous::Normal)
+        .await
+        .unwrap();
+    let job = NewJob {
+        kind: outbox::NOTIFY,
+        payload: json!({ "transition_ids": [1, 2, 3, 999] }),
+        dedupe_key: None,
+        run_at: chrono::Utc::now(),
+    };
+    store.enqueue_jobs(&[job]).await.unwrap();
+    // Not woken: the worker finds it on its next poll (`fast_jobs`).
+    let hits = hits(&receiver, 3).await;
+    let mut notified: Vec<String> = hits
+        .iter()
+        .map(|hit| verify(&secret, hit)["data"]["sid"].as_str().unwrap().to_owned())
+        .collect();
+    notified.sort();
+    assert_eq!(notified, sids);
+    let dead = wait_for(20, "the job buried", || async {
+        let (_, jobs) = app.api_get("/v1/jobs?state=dead").await;
+        jobs["items"].as_array().and_then(|items| items.first().cloned())
+    })
+    .await;
+    assert_eq!(dead["kind"], "notify");
+    assert!(dead["last_error"].as_str().unwrap().contains("[999]"), "{dead}");
+    store.close().await;
+}
+
 both_backends!(
+    one_job_notifies_many_transitions,
     webhooks_are_signed_and_delivered,
     retries_keep_the_id_and_honour_retry_after,
     redirects_are_not_followed,
