@@ -47,8 +47,8 @@ impl SqliteStore {
             })
             .busy_timeout(Duration::from_secs(5))
             .foreign_keys(true);
-        // The writer never checkpoints: a checkpoint (and its fsync) inside a commit would stall
-        // every callback queued behind it. A reader checkpoints in the background instead.
+        // No automatic checkpoint inside a commit: it would stall every callback queued behind
+        // it. The group commit checkpoints between batches, helped by a reader (batch.rs).
         // No ping before each use (a round trip to sqlx's SQLite thread per transaction).
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
@@ -68,7 +68,8 @@ impl SqliteStore {
             tokio::spawn(checkpoint(reader.clone()));
             reader
         };
-        let commits = batch::GroupCommit::start(writer.clone());
+        let backfill = (!in_memory).then(|| reader.clone());
+        let commits = batch::GroupCommit::start(writer.clone(), backfill);
         Ok(Self {
             writer,
             reader,
