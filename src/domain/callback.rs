@@ -44,11 +44,13 @@ pub enum ReportError {
     InvalidJson(String),
 }
 
-fn normalize(name: &str) -> String {
+/// Whether `name`, lowercased without `_` and `-`, is `wanted` (compared as it goes: this
+/// runs for every field against every accepted name of every callback).
+fn is_named(name: &str, wanted: &str) -> bool {
     name.chars()
         .filter(|c| *c != '_' && *c != '-')
         .flat_map(char::to_lowercase)
-        .collect()
+        .eq(wanted.chars())
 }
 
 /// The first non-empty value of the best-ranked name present.
@@ -56,7 +58,7 @@ fn find<'a>(fields: &'a [(String, String)], names: &[&str]) -> Option<&'a str> {
     names.iter().find_map(|wanted| {
         fields
             .iter()
-            .find(|(name, value)| !value.trim().is_empty() && normalize(name) == *wanted)
+            .find(|(name, value)| !value.trim().is_empty() && is_named(name, wanted))
             .map(|(_, value)| value.trim())
     })
 }
