@@ -9,6 +9,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{mpsc, watch, Notify, Semaphore};
 
+/// The shortest time between two claims when the last one emptied the queue.
+const CLAIM_GAP: Duration = Duration::from_millis(10);
+
 /// How a worker claims and retries.
 #[derive(Debug, Clone)]
 pub struct WorkerConfig {
@@ -102,6 +105,7 @@ impl Worker {
                 let most = running.values().filter(|&&n| n < per_kind).max().copied();
                 (busy, free.min(per_kind - most.unwrap_or(0)))
             };
+            let claimed_at = tokio::time::Instant::now();
             let claimed = shared
                 .store
                 .claim_jobs_except(&shared.id, limit as u32, shared.config.lease, &busy)
@@ -130,12 +134,21 @@ impl Worker {
                 }
                 Err(error) => tracing::warn!(%error, "claiming jobs failed; retrying"),
             }
-            tokio::select! {
-                () = tokio::time::sleep(shared.config.poll) => {}
-                () = shared.wake.notified() => {}
+            let woken = tokio::select! {
+                () = tokio::time::sleep(shared.config.poll) => false,
+                () = shared.wake.notified() => true,
                 // A kind left out of the claim may be claimed again once one of its jobs ends.
-                () = freed.notified(), if !busy.is_empty() => {}
-                _ = shutdown.changed() => {}
+                () = freed.notified(), if !busy.is_empty() => true,
+                _ = shutdown.changed() => false,
+            };
+            if woken {
+                // Under load every group commit wakes the worker: claim at most once per
+                // CLAIM_GAP after a claim that emptied the queue, gathering what came meanwhile.
+                // (Claims back to back were most of PostgreSQL's work.)
+                tokio::select! {
+                    () = tokio::time::sleep_until(claimed_at + CLAIM_GAP) => {}
+                    _ = shutdown.changed() => {}
+                }
             }
         }
         // Finish the jobs in hand and record their outcomes.
