@@ -1,6 +1,7 @@
 //! A group commit's batch in a handful of statements, whatever its size. Every statement
 //! to SQLite is a round trip to sqlx's connection thread, and on a busy machine those trips,
-//! not SQLite, bound the writer: so rows travel as one JSON array per table (`json_each`),
+//! not SQLite, bound the writer: so rows travel as one JSON array per table (`json_each`,
+//! serialized from tuples: no `serde_json::Value` per field),
 //! and the state machine runs here, in order, against the batch's profiles read at once.
 //! Applies to batches whose callbacks all carry Twilio's idempotency token and a usable
 //! report (what Twilio sends); `batch.rs` stores any other batch one callback at a time.
@@ -10,7 +11,6 @@ use crate::domain::{Decision, ProfileStatus, StatusReport};
 use crate::outbox::{jobs_for_transitions, NewJob};
 use crate::store::{json_text, plan, CallbackRecord, Recorded, Source, StoreError};
 use chrono::{DateTime, Utc};
-use serde_json::{json, Value};
 use sqlx::{Row as _, SqliteConnection};
 use std::collections::{HashMap, HashSet};
 
@@ -79,23 +79,23 @@ async fn insert_callbacks(
     tx: &mut SqliteConnection,
     callbacks: &[CallbackRecord],
 ) -> Result<HashMap<String, i64>, StoreError> {
-    let rows: Vec<Value> = callbacks
+    let rows = callbacks
         .iter()
         .map(|c| {
             let report = c.report.as_ref().ok();
-            Ok(json!([
-                c.idempotency_token,
-                c.body_hash,
+            Ok((
+                c.idempotency_token.as_deref(),
+                c.body_hash.as_str(),
                 c.account_sid.as_ref().map(|a| a.as_str()),
                 report.map(|r| r.profile_sid.as_str()),
                 report.map(|r| r.status.as_wire()),
-                c.content_type,
+                c.content_type.as_str(),
                 json_text(&c.fields)?,
-                c.credential,
+                c.credential.as_str(),
                 micros(c.received_at),
-            ]))
+            ))
         })
-        .collect::<Result<_, StoreError>>()?;
+        .collect::<Result<Vec<_>, StoreError>>()?;
     let inserted = sqlx::query(
         "insert into callbacks (idempotency_token, body_hash, account_sid, profile_sid, status, problem,
                                 content_type, fields, credential, received_at)
@@ -104,7 +104,7 @@ async fn insert_callbacks(
          from json_each(?1) where true
          on conflict (idempotency_token) do nothing returning id, idempotency_token",
     )
-    .bind(Value::Array(rows).to_string())
+    .bind(json_text(&rows)?)
     .fetch_all(&mut *tx)
     .await?;
     inserted
@@ -121,7 +121,7 @@ async fn current_profiles(
     let rows = sqlx::query(
         "select sid, status, updated_at from profiles where sid in (select value from json_each(?1))",
     )
-    .bind(json!(sids).to_string())
+    .bind(json_text(&sids)?)
     .fetch_all(&mut *tx)
     .await?;
     rows.iter()
@@ -205,19 +205,19 @@ async fn upsert_profiles(
     tx: &mut SqliteConnection,
     profiles: &HashMap<String, ProfileState>,
 ) -> Result<(), StoreError> {
-    let rows: Vec<Value> = profiles
+    let rows: Vec<_> = profiles
         .iter()
         .filter(|(_, p)| p.changed)
         .map(|(sid, p)| {
-            json!([
+            (
                 sid,
-                p.account_sid,
+                &p.account_sid,
                 p.status.as_wire(),
                 p.status.is_known(),
-                p.friendly_name,
+                &p.friendly_name,
                 p.created_at.unwrap_or(p.updated_at),
                 p.updated_at,
-            ])
+            )
         })
         .collect();
     if rows.is_empty() {
@@ -232,7 +232,7 @@ async fn upsert_profiles(
              account_sid = coalesce(excluded.account_sid, profiles.account_sid),
              friendly_name = coalesce(excluded.friendly_name, profiles.friendly_name)",
     )
-    .bind(Value::Array(rows).to_string())
+    .bind(json_text(&rows)?)
     .execute(&mut *tx)
     .await?;
     Ok(())
@@ -246,19 +246,19 @@ async fn insert_transitions(
     if transitions.is_empty() {
         return Ok(HashMap::new());
     }
-    let rows: Vec<Value> = transitions
+    let rows: Vec<_> = transitions
         .iter()
         .map(|t| {
-            json!([
+            (
                 t.report.profile_sid.as_str(),
                 t.from.as_ref().map(ProfileStatus::as_wire),
                 t.report.status.as_wire(),
                 micros(t.at),
                 Source::Callback.as_str(),
-                t.report.failure_reason,
+                t.report.failure_reason.as_deref(),
                 t.applied,
                 t.callback_id,
-            ])
+            )
         })
         .collect();
     let inserted = sqlx::query(
@@ -266,7 +266,7 @@ async fn insert_transitions(
          select value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5, value ->> 6, value ->> 7
          from json_each(?1) returning id, callback_id",
     )
-    .bind(Value::Array(rows).to_string())
+    .bind(json_text(&rows)?)
     .fetch_all(&mut *tx)
     .await?;
     inserted
