@@ -34,6 +34,9 @@ pub type DynStore = Arc<dyn Store>;
 pub enum StoreError {
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
+    /// From the SQLite group commit's own connection.
+    #[error("database: {0}")]
+    Sqlite(#[from] rusqlite::Error),
     #[error("migrations: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("DATABASE_URL: {0:?} is neither sqlite: nor postgres://")]

@@ -72,13 +72,18 @@ impl SqliteStore {
             let reader = SqlitePoolOptions::new()
                 .max_connections(4)
                 .test_before_acquire(false)
-                .connect_with(options)
+                .connect_with(options.clone())
                 .await?;
             tokio::spawn(checkpoint(reader.clone()));
             reader
         };
+        // The group commit's own connection, to a file sqlx's writer has created by now.
+        let direct = match in_memory {
+            true => None,
+            false => Some(bulk::open(options.get_filename(), synchronous)?),
+        };
         let backfill = (!in_memory).then(|| reader.clone());
-        let commits = batch::GroupCommit::start(writer.clone(), backfill);
+        let commits = batch::GroupCommit::start(direct, writer.clone(), backfill)?;
         Ok(Self {
             writer,
             reader,
@@ -97,10 +102,14 @@ async fn checkpoint(pool: SqlitePool) {
         if pool.is_closed() {
             return;
         }
-        if let Err(error) = sqlx::query("pragma wal_checkpoint(passive)").execute(&pool).await {
-            if pool.is_closed() {
-                return;
-            }
+        checkpoint_once(&pool).await;
+    }
+}
+
+/// One `PASSIVE` checkpoint on a connection of `pool`.
+async fn checkpoint_once(pool: &SqlitePool) {
+    if let Err(error) = sqlx::query("pragma wal_checkpoint(passive)").execute(pool).await {
+        if !pool.is_closed() {
             tracing::warn!(%error, "WAL checkpoint failed");
         }
     }
@@ -119,6 +128,7 @@ impl Store for SqliteStore {
     }
 
     async fn close(&self) {
+        self.commits.stop().await;
         self.reader.close().await;
         self.writer.close().await;
     }
