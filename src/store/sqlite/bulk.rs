@@ -1,39 +1,17 @@
-//! A group commit's batch on the writer thread's own connection (rusqlite, `batch.rs`): each
+//! A group commit's batch on the writer's connection (`writer.rs`): each
 //! row bound to a cached prepared statement and stepped right there, so a batch costs no
 //! round trips to another thread and no JSON packing of its rows. The state machine runs
 //! here, in order, against the batch's profiles read once each. Applies to batches whose
 //! callbacks all carry Twilio's idempotency token and a usable report (what Twilio sends);
-//! `batch.rs` stores any other batch one callback at a time.
+//! `writer.rs` stores any other batch one callback at a time.
 
 use super::micros;
-use crate::config::SqliteSynchronous;
 use crate::domain::{Decision, ProfileStatus, StatusReport};
 use crate::outbox::jobs_for_transitions;
 use crate::store::{json_text, plan, CallbackRecord, Recorded, Source, StoreError};
 use chrono::{DateTime, Utc};
-use rusqlite::{params, Connection, OpenFlags, OptionalExtension as _, Transaction};
+use rusqlite::{params, Connection, OptionalExtension as _};
 use std::collections::{HashMap, HashSet};
-use std::path::Path;
-use std::time::Duration;
-
-/// Opens the writer thread's connection to a database file that exists, with the settings of
-/// sqlx's writer (`mod.rs`). No mutex: only the writer thread uses it.
-pub fn open(path: &Path, synchronous: SqliteSynchronous) -> Result<Connection, StoreError> {
-    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-    let connection = Connection::open_with_flags(path, flags)?;
-    connection.busy_timeout(Duration::from_secs(5))?;
-    connection.pragma_update(None, "journal_mode", "wal")?;
-    let synchronous = match synchronous {
-        SqliteSynchronous::Normal => "normal",
-        SqliteSynchronous::Full => "full",
-    };
-    connection.pragma_update(None, "synchronous", synchronous)?;
-    connection.pragma_update(None, "foreign_keys", "on")?;
-    connection.pragma_update(None, "wal_autocheckpoint", 0)?;
-    connection.pragma_update(None, "temp_store", "memory")?;
-    connection.set_prepared_statement_cache_capacity(32);
-    Ok(connection)
-}
 
 /// Whether `record` can take this batch.
 pub fn eligible(callbacks: &[CallbackRecord]) -> bool {
@@ -53,7 +31,7 @@ struct ProfileState {
 }
 
 /// Stores an eligible batch inside the caller's transaction; one outcome per callback.
-pub fn record(tx: &Transaction<'_>, callbacks: &[CallbackRecord]) -> Result<Vec<Recorded>, StoreError> {
+pub fn record(tx: &Connection, callbacks: &[CallbackRecord]) -> Result<Vec<Recorded>, StoreError> {
     let ids = insert_callbacks(tx, callbacks)?;
     let reports: Vec<&StatusReport> = callbacks.iter().filter_map(|c| c.report.as_ref().ok()).collect();
     let mut profiles = current_profiles(tx, &reports)?;
@@ -103,10 +81,7 @@ pub fn record(tx: &Transaction<'_>, callbacks: &[CallbackRecord]) -> Result<Vec<
 }
 
 /// Inserts every callback whose token is new, in order: the id of each one inserted.
-fn insert_callbacks(
-    tx: &Transaction<'_>,
-    callbacks: &[CallbackRecord],
-) -> Result<Vec<Option<i64>>, StoreError> {
+fn insert_callbacks(tx: &Connection, callbacks: &[CallbackRecord]) -> Result<Vec<Option<i64>>, StoreError> {
     let mut insert = tx.prepare_cached(
         "insert into callbacks (idempotency_token, body_hash, account_sid, profile_sid, status, problem,
                                 content_type, fields, credential, received_at)
@@ -140,7 +115,7 @@ fn insert_callbacks(
 
 /// The batch's profiles that exist, each read once.
 fn current_profiles(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     reports: &[&StatusReport],
 ) -> Result<HashMap<String, ProfileState>, StoreError> {
     let mut select = tx.prepare_cached("select status, updated_at from profiles where sid = ?1")?;
@@ -229,7 +204,7 @@ fn apply<'a>(
     decision
 }
 
-fn upsert_profiles(tx: &Transaction<'_>, profiles: &HashMap<String, ProfileState>) -> Result<(), StoreError> {
+fn upsert_profiles(tx: &Connection, profiles: &HashMap<String, ProfileState>) -> Result<(), StoreError> {
     let mut upsert = tx.prepare_cached(
         "insert into profiles (sid, account_sid, status, status_known, friendly_name, created_at, updated_at)
          values (?1, ?2, ?3, ?4, ?5, ?6, ?7)
@@ -253,10 +228,7 @@ fn upsert_profiles(tx: &Transaction<'_>, profiles: &HashMap<String, ProfileState
 }
 
 /// Inserts the transitions, in order: their ids.
-fn insert_transitions(
-    tx: &Transaction<'_>,
-    transitions: &[NewTransition<'_>],
-) -> Result<Vec<i64>, StoreError> {
+fn insert_transitions(tx: &Connection, transitions: &[NewTransition<'_>]) -> Result<Vec<i64>, StoreError> {
     let mut insert = tx.prepare_cached(
         "insert into transitions (profile_sid, from_status, to_status, at, source, failure_reason, applied, callback_id)
          values (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) returning id",
@@ -336,19 +308,16 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (batched, single) = (store(&dir, "batched.db").await, store(&dir, "single.db").await);
         for store in [&batched, &single] {
-            let mut conn = store.writer.acquire().await.unwrap();
-            record_in(&mut conn, &seed).await.unwrap();
+            let seed = seed.clone();
+            store.writer.write(move |tx| record_in(tx, &seed)).await.unwrap();
         }
-        let mut direct = open(&dir.path().join("batched.db"), SqliteSynchronous::Normal).unwrap();
-        let tx = direct.transaction().unwrap();
-        let outcomes = record(&tx, &batch).unwrap();
-        tx.commit().unwrap();
-        let mut conn = single.writer.acquire().await.unwrap();
-        let mut expected = Vec::new();
-        for callback in &batch {
-            expected.push(record_in(&mut conn, callback).await.unwrap());
-        }
-        drop(conn);
+        let all = batch.clone();
+        let outcomes = batched.writer.write(move |tx| record(tx, &all)).await.unwrap();
+        let expected: Vec<Recorded> = single
+            .writer
+            .write(move |tx| batch.iter().map(|c| record_in(tx, c)).collect())
+            .await
+            .unwrap();
         assert_eq!(outcomes, expected);
         let decisions: Vec<_> = outcomes
             .iter()

@@ -4,13 +4,14 @@ use super::{micros, SqliteStore};
 use crate::store::{json_text, json_value, CreationStore, StoreError};
 use async_trait::async_trait;
 use chrono::Utc;
+use rusqlite::params;
 
 #[async_trait]
 impl CreationStore for SqliteStore {
     async fn creation(&self, key: &str) -> Result<Option<serde_json::Value>, StoreError> {
         let state: Option<String> = sqlx::query_scalar("select state from creations where key = ?1")
             .bind(key)
-            .fetch_optional(&self.writer)
+            .fetch_optional(&self.reader)
             .await?;
         state.as_deref().map(json_value).transpose()
     }
@@ -21,17 +22,16 @@ impl CreationStore for SqliteStore {
         account_sid: Option<&str>,
         state: &serde_json::Value,
     ) -> Result<(), StoreError> {
-        let now = micros(Utc::now());
-        sqlx::query(
-            "insert into creations (key, account_sid, state, created_at, updated_at) values (?1, ?2, ?3, ?4, ?4)
-             on conflict (key) do update set state = excluded.state, updated_at = excluded.updated_at",
-        )
-        .bind(key)
-        .bind(account_sid)
-        .bind(json_text(state)?)
-        .bind(now)
-        .execute(&self.writer)
-        .await?;
-        Ok(())
+        let (key, account_sid, state) = (key.to_owned(), account_sid.map(str::to_owned), json_text(state)?);
+        self.writer
+            .write(move |tx| {
+                tx.prepare_cached(
+                    "insert into creations (key, account_sid, state, created_at, updated_at) values (?1, ?2, ?3, ?4, ?4)
+                     on conflict (key) do update set state = excluded.state, updated_at = excluded.updated_at",
+                )?
+                .execute(params![key, account_sid, state, micros(Utc::now())])?;
+                Ok(())
+            })
+            .await
     }
 }

@@ -3,32 +3,38 @@
 use super::{micros, time, SqliteStore};
 use crate::store::{json_text, json_value, EvaluationRecord, EvaluationStore, StoreError};
 use async_trait::async_trait;
+use rusqlite::params;
 use sqlx::Row;
 
 #[async_trait]
 impl EvaluationStore for SqliteStore {
     async fn save_evaluation(&self, e: &EvaluationRecord) -> Result<(), StoreError> {
-        sqlx::query(
-            "insert into evaluations (sid, profile_sid, account_sid, policy_sid, status, results, profile_errors,
-                                      date_created, fetched_at, transition_id)
-             values (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
-             on conflict (sid) do update set status = excluded.status, results = excluded.results,
-                 profile_errors = excluded.profile_errors, fetched_at = excluded.fetched_at,
-                 transition_id = coalesce(excluded.transition_id, evaluations.transition_id)",
-        )
-        .bind(&e.sid)
-        .bind(&e.profile_sid)
-        .bind(e.account_sid.as_deref())
-        .bind(e.policy_sid.as_deref())
-        .bind(&e.status)
-        .bind(json_text(&e.results)?)
-        .bind(json_text(&e.profile_errors)?)
-        .bind(e.date_created.as_deref())
-        .bind(micros(e.fetched_at))
-        .bind(e.transition_id)
-        .execute(&self.writer)
-        .await?;
-        Ok(())
+        let e = e.clone();
+        self.writer
+            .write(move |tx| {
+                tx.prepare_cached(
+                    "insert into evaluations (sid, profile_sid, account_sid, policy_sid, status, results,
+                                              profile_errors, date_created, fetched_at, transition_id)
+                     values (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+                     on conflict (sid) do update set status = excluded.status, results = excluded.results,
+                         profile_errors = excluded.profile_errors, fetched_at = excluded.fetched_at,
+                         transition_id = coalesce(excluded.transition_id, evaluations.transition_id)",
+                )?
+                .execute(params![
+                    e.sid,
+                    e.profile_sid,
+                    e.account_sid,
+                    e.policy_sid,
+                    e.status,
+                    json_text(&e.results)?,
+                    json_text(&e.profile_errors)?,
+                    e.date_created,
+                    micros(e.fetched_at),
+                    e.transition_id,
+                ])?;
+                Ok(())
+            })
+            .await
     }
 
     async fn evaluations(&self, profile_sid: &str) -> Result<Vec<EvaluationRecord>, StoreError> {

@@ -6,61 +6,25 @@ use crate::outbox::{state, Job, JobCount, JobInfo, NewJob, Settlement};
 use crate::store::{json_text, json_value, JobStore, StoreError};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use serde_json::{json, Value};
+use rusqlite::{params, Connection};
+use serde_json::json;
 use sqlx::sqlite::SqliteRow;
-use sqlx::{Row, SqliteConnection};
-use std::collections::HashSet;
+use sqlx::Row;
 use std::time::Duration;
 
 /// Inserts a job inside the caller's transaction (skipped when its dedupe key exists).
-pub(super) async fn insert(
-    tx: &mut SqliteConnection,
-    job: &NewJob,
-    now: DateTime<Utc>,
-) -> Result<(), StoreError> {
-    sqlx::query(
+pub(super) fn insert(tx: &Connection, job: &NewJob, now: DateTime<Utc>) -> Result<(), StoreError> {
+    tx.prepare_cached(
         "insert into jobs (kind, dedupe_key, payload, state, attempts, run_at, created_at, updated_at)
          values (?1, ?2, ?3, 'queued', 0, ?4, ?5, ?5) on conflict (dedupe_key) do nothing",
-    )
-    .bind(job.kind)
-    .bind(job.dedupe_key.as_deref())
-    .bind(json_text(&job.payload)?)
-    .bind(micros(job.run_at))
-    .bind(micros(now))
-    .execute(&mut *tx)
-    .await?;
-    Ok(())
-}
-
-/// Inserts jobs in one statement inside the caller's transaction: `(job, created at)` pairs
-/// (each skipped when its dedupe key exists).
-pub(super) async fn insert_many(
-    tx: &mut SqliteConnection,
-    jobs: &[(&NewJob, DateTime<Utc>)],
-) -> Result<(), StoreError> {
-    if jobs.is_empty() {
-        return Ok(());
-    }
-    let rows = jobs
-        .iter()
-        .map(|(job, at)| {
-            Ok(json!([
-                job.kind,
-                job.dedupe_key,
-                json_text(&job.payload)?,
-                micros(job.run_at),
-                micros(*at)
-            ]))
-        })
-        .collect::<Result<Vec<Value>, StoreError>>()?;
-    sqlx::query(
-        "insert into jobs (kind, dedupe_key, payload, state, attempts, run_at, created_at, updated_at)
-         select value ->> 0, value ->> 1, value ->> 2, 'queued', 0, value ->> 3, value ->> 4, value ->> 4
-         from json_each(?1) where true on conflict (dedupe_key) do nothing",
-    )
-    .bind(Value::Array(rows).to_string())
-    .execute(&mut *tx)
-    .await?;
+    )?
+    .execute(params![
+        job.kind,
+        job.dedupe_key,
+        json_text(&job.payload)?,
+        micros(job.run_at),
+        micros(now)
+    ])?;
     Ok(())
 }
 
@@ -78,53 +42,52 @@ fn info(row: &SqliteRow) -> Result<JobInfo, StoreError> {
     })
 }
 
-impl SqliteStore {
-    /// Moves a running job we hold to `new_state`, enqueuing `follow_ups` atomically.
-    async fn settle(
-        &self,
-        id: i64,
-        worker: &str,
-        new_state: &str,
-        error: Option<&str>,
-        run_at: Option<DateTime<Utc>>,
-        follow_ups: &[NewJob],
-    ) -> Result<bool, StoreError> {
-        let now = Utc::now();
-        let mut tx = self.writer.begin().await?;
-        let updated = sqlx::query(
+/// Moves a running job we hold to its new state, enqueuing its follow-ups, inside the
+/// caller's transaction; false if the lease is no longer ours.
+fn settle(tx: &Connection, worker: &str, s: &Settlement, now: DateTime<Utc>) -> Result<bool, StoreError> {
+    let updated = tx
+        .prepare_cached(
             "update jobs set state = ?3, last_error = coalesce(?4, last_error), run_at = coalesce(?5, run_at),
                              lease_until = null, updated_at = ?6
              where id = ?1 and worker = ?2 and state = 'running'",
-        )
-        .bind(id)
-        .bind(worker)
-        .bind(new_state)
-        .bind(error)
-        .bind(run_at.map(micros))
-        .bind(micros(now))
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if updated == 0 {
-            return Ok(false);
-        }
-        for job in follow_ups {
-            insert(&mut tx, job, now).await?;
-        }
-        tx.commit().await?;
-        Ok(true)
+        )?
+        .execute(params![
+            s.id,
+            worker,
+            s.state,
+            s.error,
+            s.run_at.map(micros),
+            micros(now)
+        ])?;
+    if updated == 0 {
+        return Ok(false);
+    }
+    for job in &s.follow_ups {
+        insert(tx, job, now)?;
+    }
+    Ok(true)
+}
+
+impl SqliteStore {
+    /// Records one outcome (see `settle`).
+    async fn settle_one(&self, worker: &str, settlement: Settlement) -> Result<bool, StoreError> {
+        let worker = worker.to_owned();
+        self.writer
+            .write(move |tx| settle(tx, &worker, &settlement, Utc::now()))
+            .await
     }
 }
 
 #[async_trait]
 impl JobStore for SqliteStore {
     async fn enqueue_jobs(&self, jobs: &[NewJob]) -> Result<(), StoreError> {
-        let mut tx = self.writer.begin().await?;
-        for job in jobs {
-            insert(&mut tx, job, Utc::now()).await?;
-        }
-        tx.commit().await?;
-        Ok(())
+        let jobs = jobs.to_vec();
+        self.writer
+            .write(move |tx| {
+                let now = Utc::now();
+                jobs.iter().try_for_each(|job| insert(tx, job, now))
+            })
+            .await
     }
 
     async fn claim_jobs_except(
@@ -134,55 +97,74 @@ impl JobStore for SqliteStore {
         lease: Duration,
         except: &[String],
     ) -> Result<Vec<Job>, StoreError> {
-        let now = Utc::now();
-        let until = now + chrono::Duration::from_std(lease).unwrap_or_default();
-        let rows = sqlx::query(
-            // Expired leases first (the oldest work), then due jobs, each kind searched in its
-            // own range of `jobs_queued` (the kinds found by a skip scan, one index seek each):
-            // a claim reads about `limit` rows per kind however long any queue is, and a kind
-            // left out is not read at all.
-            "with recursive kinds (kind) as (
-                 select min(kind) from jobs where state = 'queued'
-                 union all
-                 select (select min(kind) from jobs where state = 'queued' and kind > kinds.kind)
-                 from kinds where kinds.kind is not null)
-             update jobs set state = 'running', attempts = attempts + 1, worker = ?1, lease_until = ?2, updated_at = ?3
-             where id in (
-                 select id from (select id from jobs where state = 'running' and lease_until < ?3
-                                 and kind not in (select value from json_each(?5))
-                                 order by lease_until, id limit ?4)
-                 union all
-                 select id from (select due.id from kinds join jobs as due on due.id in (
-                                     select id from jobs where state = 'queued' and kind = kinds.kind
-                                     and run_at <= ?3 order by run_at, id limit ?4)
-                                 where kinds.kind is not null
-                                 and kinds.kind not in (select value from json_each(?5))
-                                 order by due.run_at, due.id limit ?4)
-                 limit ?4)
-             returning id, kind, payload, attempts, created_at",
-        )
-        .bind(worker)
-        .bind(micros(until))
-        .bind(micros(now))
-        .bind(i64::from(limit))
-        .bind(json!(except).to_string())
-        .fetch_all(&self.writer)
-        .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(Job {
-                    id: row.try_get("id")?,
-                    kind: row.try_get("kind")?,
-                    payload: json_value(row.try_get("payload")?)?,
-                    attempts: row.try_get::<i64, _>("attempts")? as u32,
-                    created_at: time(row.try_get("created_at")?)?,
-                })
+        let (worker, except) = (worker.to_owned(), json!(except).to_string());
+        self.writer
+            .write(move |tx| {
+                let now = Utc::now();
+                let until = now + chrono::Duration::from_std(lease).unwrap_or_default();
+                let mut claim = tx.prepare_cached(
+                    // Expired leases first (the oldest work), then due jobs, each kind searched in its
+                    // own range of `jobs_queued` (the kinds found by a skip scan, one index seek each):
+                    // a claim reads about `limit` rows per kind however long any queue is, and a kind
+                    // left out is not read at all.
+                    "with recursive kinds (kind) as (
+                         select min(kind) from jobs where state = 'queued'
+                         union all
+                         select (select min(kind) from jobs where state = 'queued' and kind > kinds.kind)
+                         from kinds where kinds.kind is not null)
+                     update jobs set state = 'running', attempts = attempts + 1, worker = ?1, lease_until = ?2, updated_at = ?3
+                     where id in (
+                         select id from (select id from jobs where state = 'running' and lease_until < ?3
+                                         and kind not in (select value from json_each(?5))
+                                         order by lease_until, id limit ?4)
+                         union all
+                         select id from (select due.id from kinds join jobs as due on due.id in (
+                                             select id from jobs where state = 'queued' and kind = kinds.kind
+                                             and run_at <= ?3 order by run_at, id limit ?4)
+                                         where kinds.kind is not null
+                                         and kinds.kind not in (select value from json_each(?5))
+                                         order by due.run_at, due.id limit ?4)
+                         limit ?4)
+                     returning id, kind, payload, attempts, created_at",
+                )?;
+                let jobs = claim
+                    .query_map(
+                        params![worker, micros(until), micros(now), i64::from(limit), except],
+                        |row| {
+                            Ok((
+                                row.get::<_, i64>(0)?,
+                                row.get::<_, String>(1)?,
+                                row.get::<_, String>(2)?,
+                                row.get::<_, i64>(3)?,
+                                row.get::<_, i64>(4)?,
+                            ))
+                        },
+                    )?
+                    .collect::<Result<Vec<_>, _>>()?;
+                jobs.into_iter()
+                    .map(|(id, kind, payload, attempts, created_at)| {
+                        Ok(Job {
+                            id,
+                            kind,
+                            payload: json_value(&payload)?,
+                            attempts: attempts as u32,
+                            created_at: time(created_at)?,
+                        })
+                    })
+                    .collect()
             })
-            .collect()
+            .await
     }
 
     async fn complete_job(&self, id: i64, worker: &str, follow_ups: &[NewJob]) -> Result<bool, StoreError> {
-        self.settle(id, worker, state::DONE, None, None, follow_ups).await
+        let settlement = Settlement {
+            id,
+            state: state::DONE,
+            error: None,
+            run_at: None,
+            follow_ups: follow_ups.to_vec(),
+        };
+        self.settle_one(worker, settlement).await
     }
 
     async fn retry_job_later(
@@ -192,8 +174,14 @@ impl JobStore for SqliteStore {
         error: &str,
         run_at: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        self.settle(id, worker, state::QUEUED, Some(error), Some(run_at), &[])
-            .await
+        let settlement = Settlement {
+            id,
+            state: state::QUEUED,
+            error: Some(error.to_owned()),
+            run_at: Some(run_at),
+            follow_ups: Vec::new(),
+        };
+        self.settle_one(worker, settlement).await
     }
 
     async fn bury_job(
@@ -203,43 +191,28 @@ impl JobStore for SqliteStore {
         error: &str,
         follow_ups: &[NewJob],
     ) -> Result<bool, StoreError> {
-        self.settle(id, worker, state::DEAD, Some(error), None, follow_ups)
-            .await
+        let settlement = Settlement {
+            id,
+            state: state::DEAD,
+            error: Some(error.to_owned()),
+            run_at: None,
+            follow_ups: follow_ups.to_vec(),
+        };
+        self.settle_one(worker, settlement).await
     }
 
-    /// Every outcome in one transaction of four statements, whatever their number.
+    /// Every outcome in one savepoint of the writer's next transaction.
     async fn settle_jobs(&self, worker: &str, settlements: &[Settlement]) -> Result<Vec<bool>, StoreError> {
         if settlements.is_empty() {
             return Ok(Vec::new());
         }
-        let now = Utc::now();
-        let rows: Vec<Value> = settlements
-            .iter()
-            .map(|s| json!([s.id, s.state, s.error, s.run_at.map(micros)]))
-            .collect();
-        let mut tx = self.writer.begin().await?;
-        let kept: HashSet<i64> = sqlx::query_scalar(
-            "update jobs set state = s.value ->> 1, last_error = coalesce(s.value ->> 2, last_error),
-                             run_at = coalesce(s.value ->> 3, run_at), lease_until = null, updated_at = ?2
-             from json_each(?3) as s
-             where jobs.id = s.value ->> 0 and jobs.worker = ?1 and jobs.state = 'running'
-             returning jobs.id",
-        )
-        .bind(worker)
-        .bind(micros(now))
-        .bind(Value::Array(rows).to_string())
-        .fetch_all(&mut *tx)
-        .await?
-        .into_iter()
-        .collect();
-        let follow_ups: Vec<(&NewJob, DateTime<Utc>)> = settlements
-            .iter()
-            .filter(|s| kept.contains(&s.id))
-            .flat_map(|s| s.follow_ups.iter().map(|job| (job, now)))
-            .collect();
-        insert_many(&mut tx, &follow_ups).await?;
-        tx.commit().await?;
-        Ok(settlements.iter().map(|s| kept.contains(&s.id)).collect())
+        let (worker, settlements) = (worker.to_owned(), settlements.to_vec());
+        self.writer
+            .write(move |tx| {
+                let now = Utc::now();
+                settlements.iter().map(|s| settle(tx, &worker, s, now)).collect()
+            })
+            .await
     }
 
     async fn list_jobs(&self, state: Option<&str>, limit: u32) -> Result<Vec<JobInfo>, StoreError> {
@@ -253,15 +226,17 @@ impl JobStore for SqliteStore {
     }
 
     async fn revive_job(&self, id: i64) -> Result<bool, StoreError> {
-        let now = micros(Utc::now());
-        let updated = sqlx::query(
-            "update jobs set state = 'queued', attempts = 0, run_at = ?2, updated_at = ?2 where id = ?1 and state = 'dead'",
-        )
-        .bind(id)
-        .bind(now)
-        .execute(&self.writer)
-        .await?;
-        Ok(updated.rows_affected() == 1)
+        self.writer
+            .write(move |tx| {
+                let revived = tx
+                    .prepare_cached(
+                        "update jobs set state = 'queued', attempts = 0, run_at = ?2, updated_at = ?2
+                         where id = ?1 and state = 'dead'",
+                    )?
+                    .execute(params![id, micros(Utc::now())])?;
+                Ok(revived == 1)
+            })
+            .await
     }
 
     async fn job_counts(&self) -> Result<Vec<JobCount>, StoreError> {

@@ -1,8 +1,6 @@
-//! The SQLite store: one writer connection (SQLite serializes writers anyway; one connection
-//! avoids lock upgrades failing with SQLITE_BUSY) and a pool of readers, in WAL mode. Times
-//! are unix microseconds.
+//! The SQLite store: one writer (a thread with the only writing connection, `writer.rs`) and
+//! a pool of readers, in WAL mode. Times are unix microseconds.
 
-mod batch;
 mod bulk;
 mod creations;
 mod dashboard;
@@ -10,6 +8,7 @@ mod evaluations;
 mod jobs;
 mod notify;
 mod profiles;
+mod writer;
 
 use super::{Store, StoreError};
 use crate::config::SqliteSynchronous;
@@ -22,10 +21,11 @@ use std::str::FromStr;
 use std::time::Duration;
 
 pub struct SqliteStore {
-    writer: SqlitePool,
+    /// Every write goes through here.
+    writer: writer::WriterHandle,
     reader: SqlitePool,
-    /// Callbacks reach the writer through here, many to a transaction.
-    commits: batch::GroupCommit,
+    /// Applies migrations (sqlx's migrator), nothing else.
+    migrator: SqlitePool,
 }
 
 fn micros(at: DateTime<Utc>) -> i64 {
@@ -38,6 +38,12 @@ fn time(micros: i64) -> Result<DateTime<Utc>, StoreError> {
 
 impl SqliteStore {
     pub async fn connect(url: &str, synchronous: SqliteSynchronous) -> Result<Self, StoreError> {
+        // Gone at exit with every callback it acknowledged: never what a receiver wants.
+        if url.contains(":memory:") || url.contains("mode=memory") {
+            return Err(StoreError::UnsupportedUrl(format!(
+                "{url} (an in-memory SQLite database loses what it acknowledged; name a file)"
+            )));
+        }
         let options = SqliteConnectOptions::from_str(url)?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
@@ -47,47 +53,25 @@ impl SqliteStore {
             })
             .busy_timeout(Duration::from_secs(5))
             .foreign_keys(true);
-        // No automatic checkpoint inside a commit: it would stall every callback queued behind
-        // it. The group commit checkpoints between batches, helped by a reader (batch.rs).
-        // No ping before each use (a round trip to sqlx's SQLite thread per transaction).
-        // Statement journals in memory: a batch's multi-row statements each keep one (so that a
-        // failing statement can be undone alone) and past 64 KiB SQLite spilled it to a temp
-        // file, created and deleted per statement (open, close, unlink, inode eviction: a
-        // fifth of the writer's time). They matter only inside a transaction, never after a crash.
-        let writer = SqlitePoolOptions::new()
+        // Creates the file, in WAL mode, before the writer opens it. No ping before each use
+        // (a round trip to sqlx's SQLite thread).
+        let migrator = SqlitePoolOptions::new()
             .max_connections(1)
             .test_before_acquire(false)
-            .connect_with(
-                options
-                    .clone()
-                    .pragma("wal_autocheckpoint", "0")
-                    .pragma("temp_store", "memory"),
-            )
+            .connect_with(options.clone().pragma("wal_autocheckpoint", "0"))
             .await?;
-        // An in-memory database exists once per connection: readers must share the writer.
-        let in_memory = url.contains(":memory:") || url.contains("mode=memory");
-        let reader = if in_memory {
-            writer.clone()
-        } else {
-            let reader = SqlitePoolOptions::new()
-                .max_connections(4)
-                .test_before_acquire(false)
-                .connect_with(options.clone())
-                .await?;
-            tokio::spawn(checkpoint(reader.clone()));
-            reader
-        };
-        // The group commit's own connection, to a file sqlx's writer has created by now.
-        let direct = match in_memory {
-            true => None,
-            false => Some(bulk::open(options.get_filename(), synchronous)?),
-        };
-        let backfill = (!in_memory).then(|| reader.clone());
-        let commits = batch::GroupCommit::start(direct, writer.clone(), backfill)?;
+        let reader = SqlitePoolOptions::new()
+            .max_connections(4)
+            .test_before_acquire(false)
+            .connect_with(options.clone())
+            .await?;
+        tokio::spawn(checkpoint(reader.clone()));
+        let connection = writer::open(options.get_filename(), synchronous)?;
+        let writer = writer::WriterHandle::start(connection, reader.clone())?;
         Ok(Self {
             writer,
             reader,
-            commits,
+            migrator,
         })
     }
 }
@@ -118,7 +102,7 @@ async fn checkpoint_once(pool: &SqlitePool) {
 #[async_trait]
 impl Store for SqliteStore {
     async fn migrate(&self) -> Result<(), StoreError> {
-        sqlx::migrate!("./migrations/sqlite").run(&self.writer).await?;
+        sqlx::migrate!("./migrations/sqlite").run(&self.migrator).await?;
         Ok(())
     }
 
@@ -128,8 +112,8 @@ impl Store for SqliteStore {
     }
 
     async fn close(&self) {
-        self.commits.stop().await;
+        self.writer.stop().await;
         self.reader.close().await;
-        self.writer.close().await;
+        self.migrator.close().await;
     }
 }

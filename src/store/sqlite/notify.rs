@@ -8,6 +8,7 @@ use crate::store::{
 };
 use async_trait::async_trait;
 use chrono::Utc;
+use rusqlite::{params, OptionalExtension as _};
 use sqlx::sqlite::SqliteRow;
 use sqlx::Row;
 
@@ -52,22 +53,28 @@ pub(super) fn delivery(row: &SqliteRow) -> Result<Delivery, StoreError> {
 #[async_trait]
 impl NotifyStore for SqliteStore {
     async fn create_webhook(&self, w: &Webhook) -> Result<(), StoreError> {
-        sqlx::query(
-            "insert into webhooks (id, url, events, description, secret, enabled, disabled_reason, created_at, updated_at)
-             values (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-        )
-        .bind(&w.id)
-        .bind(&w.url)
-        .bind(json_text(&w.events)?)
-        .bind(w.description.as_deref())
-        .bind(&w.secret)
-        .bind(w.enabled)
-        .bind(w.disabled_reason.as_deref())
-        .bind(micros(w.created_at))
-        .bind(micros(w.updated_at))
-        .execute(&self.writer)
-        .await?;
-        Ok(())
+        let w = w.clone();
+        self.writer
+            .write(move |tx| {
+                tx.prepare_cached(
+                    "insert into webhooks (id, url, events, description, secret, enabled, disabled_reason,
+                                           created_at, updated_at)
+                     values (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                )?
+                .execute(params![
+                    w.id,
+                    w.url,
+                    json_text(&w.events)?,
+                    w.description,
+                    w.secret,
+                    w.enabled,
+                    w.disabled_reason,
+                    micros(w.created_at),
+                    micros(w.updated_at),
+                ])?;
+                Ok(())
+            })
+            .await
     }
 
     async fn list_webhooks(&self) -> Result<Vec<Webhook>, StoreError> {
@@ -86,54 +93,68 @@ impl NotifyStore for SqliteStore {
     }
 
     async fn delete_webhook(&self, id: &str) -> Result<bool, StoreError> {
-        let deleted = sqlx::query("delete from webhooks where id = ?1")
-            .bind(id)
-            .execute(&self.writer)
-            .await?;
-        Ok(deleted.rows_affected() == 1)
+        let id = id.to_owned();
+        self.writer
+            .write(move |tx| {
+                let deleted = tx
+                    .prepare_cached("delete from webhooks where id = ?1")?
+                    .execute([id])?;
+                Ok(deleted == 1)
+            })
+            .await
     }
 
     async fn disable_webhook(&self, id: &str, reason: &str) -> Result<(), StoreError> {
-        sqlx::query("update webhooks set enabled = ?2, disabled_reason = ?3, updated_at = ?4 where id = ?1")
-            .bind(id)
-            .bind(false)
-            .bind(reason)
-            .bind(micros(Utc::now()))
-            .execute(&self.writer)
-            .await?;
-        Ok(())
+        let (id, reason) = (id.to_owned(), reason.to_owned());
+        self.writer
+            .write(move |tx| {
+                tx.prepare_cached(
+                    "update webhooks set enabled = ?2, disabled_reason = ?3, updated_at = ?4 where id = ?1",
+                )?
+                .execute(params![id, false, reason, micros(Utc::now())])?;
+                Ok(())
+            })
+            .await
     }
 
     async fn create_deliveries(&self, deliveries: &[NewDelivery]) -> Result<usize, StoreError> {
-        let now = Utc::now();
-        let mut tx = self.writer.begin().await?;
-        let mut created = 0;
-        for d in deliveries {
-            let id: Option<i64> = sqlx::query_scalar(
-                "insert into deliveries (channel, webhook_id, recipient, event_id, event_type, transition_id,
-                                         profile_sid, payload, status, attempts, created_at, updated_at)
-                 values (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 0, ?10, ?10)
-                 on conflict (event_id) do nothing returning id",
-            )
-            .bind(d.channel)
-            .bind(d.webhook_id.as_deref())
-            .bind(&d.recipient)
-            .bind(&d.event_id)
-            .bind(&d.event_type)
-            .bind(d.transition_id)
-            .bind(d.profile_sid.as_deref())
-            .bind(json_text(&d.payload)?)
-            .bind(delivery_status::PENDING)
-            .bind(micros(now))
-            .fetch_optional(&mut *tx)
-            .await?;
-            if let Some(id) = id {
-                super::jobs::insert(&mut tx, &deliver_job(id, 0, now), now).await?;
-                created += 1;
-            }
-        }
-        tx.commit().await?;
-        Ok(created)
+        let deliveries = deliveries.to_vec();
+        self.writer
+            .write(move |tx| {
+                let now = Utc::now();
+                let mut insert = tx.prepare_cached(
+                    "insert into deliveries (channel, webhook_id, recipient, event_id, event_type, transition_id,
+                                             profile_sid, payload, status, attempts, created_at, updated_at)
+                     values (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 0, ?10, ?10)
+                     on conflict (event_id) do nothing returning id",
+                )?;
+                let mut created = 0;
+                for d in &deliveries {
+                    let id: Option<i64> = insert
+                        .query_row(
+                            params![
+                                d.channel,
+                                d.webhook_id,
+                                d.recipient,
+                                d.event_id,
+                                d.event_type,
+                                d.transition_id,
+                                d.profile_sid,
+                                json_text(&d.payload)?,
+                                delivery_status::PENDING,
+                                micros(now),
+                            ],
+                            |row| row.get(0),
+                        )
+                        .optional()?;
+                    if let Some(id) = id {
+                        super::jobs::insert(tx, &deliver_job(id, 0, now), now)?;
+                        created += 1;
+                    }
+                }
+                Ok(created)
+            })
+            .await
     }
 
     async fn get_delivery(&self, id: i64) -> Result<Option<Delivery>, StoreError> {
@@ -162,34 +183,33 @@ impl NotifyStore for SqliteStore {
     }
 
     async fn record_attempt(&self, id: i64, a: &Attempt, status: &str) -> Result<(), StoreError> {
-        let mut tx = self.writer.begin().await?;
-        sqlx::query(
-            "insert into delivery_attempts (delivery_id, at, status_code, latency_ms, error) values (?1, ?2, ?3, ?4, ?5)",
-        )
-        .bind(id)
-        .bind(micros(a.at))
-        .bind(a.status_code)
-        .bind(a.latency_ms)
-        .bind(a.error.as_deref())
-        .execute(&mut *tx)
-        .await?;
-        let delivered = (status == delivery_status::DELIVERED).then_some(micros(a.at));
-        sqlx::query(
-            "update deliveries set status = ?2, attempts = attempts + 1, last_status_code = ?3, last_error = ?4,
-                 last_latency_ms = ?5, updated_at = ?6, delivered_at = coalesce(?7, delivered_at)
-             where id = ?1",
-        )
-        .bind(id)
-        .bind(status)
-        .bind(a.status_code)
-        .bind(a.error.as_deref())
-        .bind(a.latency_ms)
-        .bind(micros(a.at))
-        .bind(delivered)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(())
+        let (a, status) = (a.clone(), status.to_owned());
+        self.writer
+            .write(move |tx| {
+                tx.prepare_cached(
+                    "insert into delivery_attempts (delivery_id, at, status_code, latency_ms, error)
+                     values (?1, ?2, ?3, ?4, ?5)",
+                )?
+                .execute(params![id, micros(a.at), a.status_code, a.latency_ms, a.error])?;
+                let delivered = (status == delivery_status::DELIVERED).then_some(micros(a.at));
+                tx.prepare_cached(
+                    "update deliveries set status = ?2, attempts = attempts + 1, last_status_code = ?3,
+                         last_error = ?4, last_latency_ms = ?5, updated_at = ?6,
+                         delivered_at = coalesce(?7, delivered_at)
+                     where id = ?1",
+                )?
+                .execute(params![
+                    id,
+                    status,
+                    a.status_code,
+                    a.error,
+                    a.latency_ms,
+                    micros(a.at),
+                    delivered
+                ])?;
+                Ok(())
+            })
+            .await
     }
 
     async fn attempts(&self, id: i64) -> Result<Vec<Attempt>, StoreError> {
@@ -210,19 +230,18 @@ impl NotifyStore for SqliteStore {
     }
 
     async fn replay_delivery(&self, id: i64) -> Result<bool, StoreError> {
-        let now = Utc::now();
-        let mut tx = self.writer.begin().await?;
-        let updated = sqlx::query("update deliveries set status = ?2, updated_at = ?3 where id = ?1")
-            .bind(id)
-            .bind(delivery_status::PENDING)
-            .bind(micros(now))
-            .execute(&mut *tx)
-            .await?;
-        if updated.rows_affected() == 0 {
-            return Ok(false);
-        }
-        super::jobs::insert(&mut tx, &deliver_job(id, micros(now), now), now).await?;
-        tx.commit().await?;
-        Ok(true)
+        self.writer
+            .write(move |tx| {
+                let now = Utc::now();
+                let updated = tx
+                    .prepare_cached("update deliveries set status = ?2, updated_at = ?3 where id = ?1")?
+                    .execute(params![id, delivery_status::PENDING, micros(now)])?;
+                if updated == 0 {
+                    return Ok(false);
+                }
+                super::jobs::insert(tx, &deliver_job(id, micros(now), now), now)?;
+                Ok(true)
+            })
+            .await
     }
 }

@@ -9,8 +9,9 @@ use crate::store::{
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use rusqlite::{params, Connection, OptionalExtension as _};
 use sqlx::sqlite::SqliteRow;
-use sqlx::{Row, SqliteConnection};
+use sqlx::Row;
 
 pub(super) fn profile(row: &SqliteRow) -> Result<Profile, StoreError> {
     Ok(Profile {
@@ -37,129 +38,130 @@ pub(super) fn transition(row: &SqliteRow) -> Result<Transition, StoreError> {
 }
 
 /// Applies a report to its profile inside the caller's transaction, with the jobs it causes.
-async fn apply(
-    tx: &mut SqliteConnection,
+pub(super) fn apply(
+    tx: &Connection,
     report: &StatusReport,
     source: Source,
     callback_id: Option<i64>,
     at: DateTime<Utc>,
 ) -> Result<Decision, StoreError> {
     let account = report.account_sid.as_ref().map(|a| a.as_str());
-    let created = sqlx::query(
-        "insert into profiles (sid, account_sid, status, status_known, friendly_name, created_at, updated_at)
-         values (?1, ?2, ?3, ?4, ?5, ?6, ?6) on conflict (sid) do nothing",
-    )
-    .bind(report.profile_sid.as_str())
-    .bind(account)
-    .bind(report.status.as_wire())
-    .bind(report.status.is_known())
-    .bind(report.friendly_name.as_deref())
-    .bind(micros(at))
-    .execute(&mut *tx)
-    .await?
-    .rows_affected()
+    let created = tx
+        .prepare_cached(
+            "insert into profiles (sid, account_sid, status, status_known, friendly_name, created_at, updated_at)
+             values (?1, ?2, ?3, ?4, ?5, ?6, ?6) on conflict (sid) do nothing",
+        )?
+        .execute(params![
+            report.profile_sid.as_str(),
+            account,
+            report.status.as_wire(),
+            report.status.is_known(),
+            report.friendly_name,
+            micros(at),
+        ])?
         == 1;
     let (from, decision) = if created {
         (None, Decision::Advance)
     } else {
-        let current: String = sqlx::query_scalar("select status from profiles where sid = ?1")
-            .bind(report.profile_sid.as_str())
-            .fetch_one(&mut *tx)
-            .await?;
+        let current: String = tx
+            .prepare_cached("select status from profiles where sid = ?1")?
+            .query_row([report.profile_sid.as_str()], |row| row.get(0))?;
         let current = ProfileStatus::from_wire(&current);
         let decision = plan(Some(&current), report);
         if decision == Decision::Advance {
-            sqlx::query(
+            tx.prepare_cached(
                 "update profiles set status = ?2, status_known = ?3, updated_at = ?4,
                  account_sid = coalesce(?5, account_sid), friendly_name = coalesce(?6, friendly_name)
                  where sid = ?1",
-            )
-            .bind(report.profile_sid.as_str())
-            .bind(report.status.as_wire())
-            .bind(report.status.is_known())
-            .bind(micros(at))
-            .bind(account)
-            .bind(report.friendly_name.as_deref())
-            .execute(&mut *tx)
-            .await?;
+            )?
+            .execute(params![
+                report.profile_sid.as_str(),
+                report.status.as_wire(),
+                report.status.is_known(),
+                micros(at),
+                account,
+                report.friendly_name,
+            ])?;
         }
         (Some(current), decision)
     };
     if decision == Decision::Unchanged {
         return Ok(decision);
     }
-    let transition_id: i64 = sqlx::query_scalar(
-        "insert into transitions (profile_sid, from_status, to_status, at, source, failure_reason, applied, callback_id)
-         values (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) returning id",
-    )
-    .bind(report.profile_sid.as_str())
-    .bind(from.as_ref().map(ProfileStatus::as_wire))
-    .bind(report.status.as_wire())
-    .bind(micros(at))
-    .bind(source.as_str())
-    .bind(report.failure_reason.as_deref())
-    .bind(decision == Decision::Advance)
-    .bind(callback_id)
-    .fetch_one(&mut *tx)
-    .await?;
+    let transition_id: i64 = tx
+        .prepare_cached(
+            "insert into transitions (profile_sid, from_status, to_status, at, source, failure_reason, applied, callback_id)
+             values (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) returning id",
+        )?
+        .query_row(
+            params![
+                report.profile_sid.as_str(),
+                from.as_ref().map(ProfileStatus::as_wire),
+                report.status.as_wire(),
+                micros(at),
+                source.as_str(),
+                report.failure_reason,
+                decision == Decision::Advance,
+                callback_id,
+            ],
+            |row| row.get(0),
+        )?;
     if decision == Decision::Advance {
         for job in jobs_for_transition(transition_id, report, at) {
-            super::jobs::insert(tx, &job, at).await?;
+            super::jobs::insert(tx, &job, at)?;
         }
     }
     Ok(decision)
 }
 
-/// Stores a callback inside the caller's transaction (a group commit's savepoint).
-pub(super) async fn record_in(
-    tx: &mut SqliteConnection,
-    callback: &CallbackRecord,
-) -> Result<Recorded, StoreError> {
-    let fields = json_text(&callback.fields)?;
+/// Stores a callback inside the caller's transaction (a savepoint of the writer's).
+pub(super) fn record_in(tx: &Connection, callback: &CallbackRecord) -> Result<Recorded, StoreError> {
     let report = callback.report.as_ref().ok();
     if callback.idempotency_token.is_none() {
-        let latest: Option<String> = sqlx::query_scalar(
-            "select body_hash from callbacks where profile_sid is ?1 order by id desc limit 1",
-        )
-        .bind(report.map(|r| r.profile_sid.as_str()))
-        .fetch_optional(&mut *tx)
-        .await?;
+        let latest: Option<String> = tx
+            .prepare_cached(
+                "select body_hash from callbacks where profile_sid is ?1 order by id desc limit 1",
+            )?
+            .query_row([report.map(|r| r.profile_sid.as_str())], |row| row.get(0))
+            .optional()?;
         if latest.as_deref() == Some(callback.body_hash.as_str()) {
             return Ok(Recorded::Duplicate);
         }
     }
-    let id: Option<i64> = sqlx::query_scalar(
-        "insert into callbacks (idempotency_token, body_hash, account_sid, profile_sid, status, problem,
+    let id: Option<i64> = tx
+        .prepare_cached(
+            "insert into callbacks (idempotency_token, body_hash, account_sid, profile_sid, status, problem,
                                     content_type, fields, credential, received_at)
              values (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
              on conflict (idempotency_token) do nothing returning id",
-    )
-    .bind(callback.idempotency_token.as_deref())
-    .bind(&callback.body_hash)
-    .bind(callback.account_sid.as_ref().map(|a| a.as_str()))
-    .bind(report.map(|r| r.profile_sid.as_str()))
-    .bind(report.map(|r| r.status.as_wire()))
-    .bind(callback.report.as_ref().err())
-    .bind(&callback.content_type)
-    .bind(fields)
-    .bind(&callback.credential)
-    .bind(micros(callback.received_at))
-    .fetch_optional(&mut *tx)
-    .await?;
+        )?
+        .query_row(
+            params![
+                callback.idempotency_token,
+                callback.body_hash,
+                callback.account_sid.as_ref().map(|a| a.as_str()),
+                report.map(|r| r.profile_sid.as_str()),
+                report.map(|r| r.status.as_wire()),
+                callback.report.as_ref().err(),
+                callback.content_type,
+                json_text(&callback.fields)?,
+                callback.credential,
+                micros(callback.received_at),
+            ],
+            |row| row.get(0),
+        )
+        .optional()?;
     let Some(callback_id) = id else {
         return Ok(Recorded::Duplicate);
     };
     let decision = match report {
-        Some(report) => Some(
-            apply(
-                tx,
-                report,
-                Source::Callback,
-                Some(callback_id),
-                callback.received_at,
-            )
-            .await?,
-        ),
+        Some(report) => Some(apply(
+            tx,
+            report,
+            Source::Callback,
+            Some(callback_id),
+            callback.received_at,
+        )?),
         None => None,
     };
     Ok(Recorded::Stored {
@@ -171,7 +173,7 @@ pub(super) async fn record_in(
 #[async_trait]
 impl CallbackStore for SqliteStore {
     async fn record_callback(&self, callback: &CallbackRecord) -> Result<Recorded, StoreError> {
-        self.commits.record(callback.clone()).await
+        self.writer.record(callback.clone()).await
     }
 
     async fn record_report(
@@ -180,10 +182,10 @@ impl CallbackStore for SqliteStore {
         source: Source,
         at: DateTime<Utc>,
     ) -> Result<Decision, StoreError> {
-        let mut tx = self.writer.begin().await?;
-        let decision = apply(&mut tx, report, source, None, at).await?;
-        tx.commit().await?;
-        Ok(decision)
+        let report = report.clone();
+        self.writer
+            .write(move |tx| apply(tx, &report, source, None, at))
+            .await
     }
 
     async fn list_profiles(&self, query: &ProfileQuery) -> Result<Page<Profile>, StoreError> {
