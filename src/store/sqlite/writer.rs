@@ -14,7 +14,7 @@ use super::bulk;
 use super::profiles::record_in;
 use crate::config::SqliteSynchronous;
 use crate::store::{CallbackRecord, Recorded, StoreError};
-use rusqlite::{Connection, OpenFlags, TransactionBehavior};
+use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
 use sqlx::SqlitePool;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
@@ -267,22 +267,14 @@ impl Writer {
         Result<(), StoreError>,
     ) {
         let count = batch.callbacks.len();
-        let mut tx = match self
-            .connection
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-        {
-            Ok(tx) => tx,
+        let (mut tx, mut outcomes) = match record_callbacks(&self.connection, &batch.callbacks) {
+            Ok(begun) => begun,
             Err(error) => {
-                let error = StoreError::from(error);
                 for write in batch.writes {
                     write.refuse(&error);
                 }
                 return (failed(count, &error), Vec::new(), Err(error));
             }
-        };
-        let mut outcomes = match record_callbacks(&mut tx, &batch.callbacks) {
-            Ok(outcomes) => outcomes,
-            Err(error) => failed(count, &error),
         };
         let mut delivers = Vec::with_capacity(batch.writes.len());
         for write in batch.writes {
@@ -340,41 +332,38 @@ impl Writer {
     }
 }
 
-/// The callbacks of one transaction, in a savepoint: all in a few statements when the batch
-/// is what Twilio sends, else (or when that fails) one at a time, each in a savepoint of its
-/// own, so that one failing is undone alone.
-fn record_callbacks(
-    tx: &mut rusqlite::Transaction<'_>,
+/// The callbacks of one transaction, its first writes: all in a few statements when the
+/// batch is what Twilio sends, else one at a time, each in a savepoint of its own, so that
+/// one failing is undone alone. A batch that fails takes the transaction with it (a
+/// savepoint around it would copy every page it touches first); it is begun again and the
+/// batch stored one at a time.
+#[allow(clippy::type_complexity)]
+fn record_callbacks<'c>(
+    connection: &'c Connection,
     callbacks: &[CallbackRecord],
-) -> Result<Vec<Result<Recorded, StoreError>>, StoreError> {
-    if callbacks.is_empty() {
-        return Ok(Vec::new());
-    }
-    let mut all = tx.savepoint()?;
-    if bulk::eligible(callbacks) {
-        match bulk::record(&all, callbacks) {
-            Ok(outcomes) => {
-                all.commit()?;
-                return Ok(outcomes.into_iter().map(Ok).collect());
-            }
-            // Find which callback failed, and store the others: one at a time.
+) -> Result<(Transaction<'c>, Vec<Result<Recorded, StoreError>>), StoreError> {
+    if bulk::eligible(callbacks) && !callbacks.is_empty() {
+        // Only this thread uses the connection, and one transaction at a time.
+        let tx = Transaction::new_unchecked(connection, TransactionBehavior::Immediate)?;
+        match bulk::record(&tx, callbacks) {
+            Ok(outcomes) => return Ok((tx, outcomes.into_iter().map(Ok).collect())),
             Err(error) => {
                 tracing::warn!(%error, "a batch failed; storing its callbacks one by one");
-                all.rollback()?;
+                tx.rollback()?;
             }
         }
     }
+    let mut tx = Transaction::new_unchecked(connection, TransactionBehavior::Immediate)?;
     let mut outcomes = Vec::with_capacity(callbacks.len());
     for callback in callbacks {
-        let one = all.savepoint()?;
+        let one = tx.savepoint()?;
         let outcome = record_in(&one, callback);
         if outcome.is_ok() {
             one.commit()?;
         }
         outcomes.push(outcome);
     }
-    all.commit()?;
-    Ok(outcomes)
+    Ok((tx, outcomes))
 }
 
 fn failed(count: usize, why: &StoreError) -> Vec<Result<Recorded, StoreError>> {
