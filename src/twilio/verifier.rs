@@ -5,6 +5,7 @@ use super::signature::{self, Algorithm, Payload, PayloadError, SignatureSettings
 use crate::config::{Account, Config};
 use crate::domain::AccountSid;
 use secrecy::{ExposeSecret, SecretString};
+use std::borrow::Cow;
 use std::fmt;
 
 /// One secret that may have signed a request, described without revealing it.
@@ -20,6 +21,8 @@ struct Credential {
 #[derive(Debug, Clone, Default)]
 pub struct Verifier {
     accounts: Vec<Account>,
+    /// Every account's tokens, labelled once rather than per request.
+    tokens: Vec<Credential>,
     shared_keys: Vec<(String, SecretString)>,
     /// An explicit token (`verify --token`), tried for any account.
     override_token: Option<SecretString>,
@@ -87,8 +90,26 @@ pub struct Verified {
 
 impl Verifier {
     pub fn from_config(config: &Config) -> Self {
+        let accounts = config.accounts();
+        let tokens = accounts
+            .iter()
+            .flat_map(|account| {
+                account.tokens.iter().enumerate().map(|(i, token)| Credential {
+                    account: Some(account.sid.clone()),
+                    label: format!(
+                        "account {} token {} ({})",
+                        account.sid,
+                        i + 1,
+                        if i == 0 { "current" } else { "previous" }
+                    ),
+                    secret: token.clone(),
+                    algorithm: Algorithm::HmacSha1,
+                })
+            })
+            .collect();
         Self {
-            accounts: config.accounts(),
+            accounts,
+            tokens,
             shared_keys: config
                 .shared_keys
                 .iter()
@@ -159,7 +180,7 @@ impl Verifier {
         Err(Rejection::NoMatch)
     }
 
-    fn credentials(&self, request: &SignedRequest<'_>) -> Result<Vec<Credential>, Rejection> {
+    fn credentials(&self, request: &SignedRequest<'_>) -> Result<Vec<Cow<'_, Credential>>, Rejection> {
         if let Some(header) = request.settings.filter(|h| !h.trim().is_empty()) {
             let settings = SignatureSettings::parse(header);
             let algorithm = Algorithm::from_wire(&settings.algorithm)
@@ -170,39 +191,29 @@ impl Verifier {
                 .iter()
                 .find(|(name, _)| *name == key)
                 .ok_or_else(|| Rejection::UnknownSharedKey(key.clone()))?;
-            return Ok(vec![Credential {
+            return Ok(vec![Cow::Owned(Credential {
                 account: None,
                 label: format!("shared key {key}"),
                 secret: secret.clone(),
                 algorithm,
-            }]);
+            })]);
         }
         if let Some(token) = &self.override_token {
-            return Ok(vec![Credential {
+            return Ok(vec![Cow::Owned(Credential {
                 account: None,
                 label: "the --token given".to_owned(),
                 secret: token.clone(),
                 algorithm: Algorithm::HmacSha1,
-            }]);
+            })]);
         }
-        let accounts = self
-            .accounts
+        Ok(self
+            .tokens
             .iter()
-            .filter(|a| request.account.is_none_or(|posted| a.sid.as_str() == posted));
-        Ok(accounts
-            .flat_map(|account| {
-                account.tokens.iter().enumerate().map(|(i, token)| Credential {
-                    account: Some(account.sid.clone()),
-                    label: format!(
-                        "account {} token {} ({})",
-                        account.sid,
-                        i + 1,
-                        if i == 0 { "current" } else { "previous" }
-                    ),
-                    secret: token.clone(),
-                    algorithm: Algorithm::HmacSha1,
-                })
+            .filter(|t| {
+                let sid = t.account.as_ref().map(AccountSid::as_str);
+                request.account.is_none_or(|posted| sid == Some(posted))
             })
+            .map(Cow::Borrowed)
             .collect())
     }
 }
