@@ -22,6 +22,8 @@ pub fn eligible(callbacks: &[CallbackRecord]) -> bool {
 
 /// A profile as the batch leaves it.
 struct ProfileState {
+    /// The row's rowid when it existed before the batch.
+    rowid: Option<i64>,
     status: ProfileStatus,
     created_at: Option<i64>,
     updated_at: i64,
@@ -118,7 +120,7 @@ fn current_profiles(
     tx: &Connection,
     reports: &[&StatusReport],
 ) -> Result<HashMap<String, ProfileState>, StoreError> {
-    let mut select = tx.prepare_cached("select status, updated_at from profiles where sid = ?1")?;
+    let mut select = tx.prepare_cached("select rowid, status, updated_at from profiles where sid = ?1")?;
     let mut profiles = HashMap::with_capacity(reports.len());
     let mut read = HashSet::with_capacity(reports.len());
     for sid in reports.iter().map(|r| r.profile_sid.as_str()) {
@@ -126,12 +128,19 @@ fn current_profiles(
             continue;
         }
         let row = select
-            .query_row([sid], |row| Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?)))
+            .query_row([sid], |row| {
+                Ok((
+                    row.get::<_, i64>(0)?,
+                    row.get::<_, String>(1)?,
+                    row.get::<_, i64>(2)?,
+                ))
+            })
             .optional()?;
-        if let Some((status, updated_at)) = row {
+        if let Some((rowid, status, updated_at)) = row {
             profiles.insert(
                 sid.to_owned(),
                 ProfileState {
+                    rowid: Some(rowid),
                     status: ProfileStatus::from_wire(&status),
                     created_at: None,
                     updated_at,
@@ -169,6 +178,7 @@ fn apply<'a>(
             profiles.insert(
                 report.profile_sid.as_str().to_owned(),
                 ProfileState {
+                    rowid: None,
                     status: report.status.clone(),
                     created_at: Some(at),
                     updated_at: at,
@@ -204,25 +214,38 @@ fn apply<'a>(
     decision
 }
 
+/// Writes the profiles the batch changed: an update of the rows that existed (by rowid, as
+/// read), an insert of the others.
 fn upsert_profiles(tx: &Connection, profiles: &HashMap<String, ProfileState>) -> Result<(), StoreError> {
-    let mut upsert = tx.prepare_cached(
+    let mut insert = tx.prepare_cached(
         "insert into profiles (sid, account_sid, status, status_known, friendly_name, created_at, updated_at)
-         values (?1, ?2, ?3, ?4, ?5, ?6, ?7)
-         on conflict (sid) do update set status = excluded.status, status_known = excluded.status_known,
-             updated_at = excluded.updated_at,
-             account_sid = coalesce(excluded.account_sid, profiles.account_sid),
-             friendly_name = coalesce(excluded.friendly_name, profiles.friendly_name)",
+         values (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?;
+    let mut update = tx.prepare_cached(
+        "update profiles set status = ?2, status_known = ?3, updated_at = ?4,
+             account_sid = coalesce(?5, account_sid), friendly_name = coalesce(?6, friendly_name)
+         where rowid = ?1",
     )?;
     for (sid, p) in profiles.iter().filter(|(_, p)| p.changed) {
-        upsert.execute(params![
-            sid,
-            p.account_sid,
-            p.status.as_wire(),
-            p.status.is_known(),
-            p.friendly_name,
-            p.created_at.unwrap_or(p.updated_at),
-            p.updated_at,
-        ])?;
+        match p.rowid {
+            Some(rowid) => update.execute(params![
+                rowid,
+                p.status.as_wire(),
+                p.status.is_known(),
+                p.updated_at,
+                p.account_sid,
+                p.friendly_name,
+            ])?,
+            None => insert.execute(params![
+                sid,
+                p.account_sid,
+                p.status.as_wire(),
+                p.status.is_known(),
+                p.friendly_name,
+                p.created_at.unwrap_or(p.updated_at),
+                p.updated_at,
+            ])?,
+        };
     }
     Ok(())
 }
