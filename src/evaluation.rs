@@ -52,7 +52,7 @@ impl EvaluationFetcher {
                 .record_report(&report, Source::Sync, crate::store::now())
                 .await
                 .map_err(store_error)?;
-            crate::metrics::transition(report.status.as_wire(), Source::Sync.as_str(), decision);
+            crate::metrics::transition(&report.status, Source::Sync, decision);
         }
         Ok(())
     }

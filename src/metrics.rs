@@ -1,7 +1,9 @@
 //! Prometheus metrics: counters and histograms recorded where the I/O happens, and queue
 //! gauges read from the database when scraped (so every replica reports the shared queue).
 
-use crate::store::DynStore;
+use crate::domain::{Decision, ProfileStatus};
+use crate::store::{DynStore, Source};
+use metrics::Counter;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use std::sync::OnceLock;
 
@@ -38,18 +40,45 @@ pub fn group_commit(callbacks: usize) {
     metrics::histogram!("trusthub_sqlite_group_commit_callbacks").record(callbacks as f64);
 }
 
+// The counters every callback touches are registered once and kept: `counter!` looks its
+// key up in the registry (hashing each label, allocating owned ones) on every call.
+
 pub fn callback(outcome: &'static str) {
-    metrics::counter!("trusthub_callbacks_total", "outcome" => outcome).increment(1);
+    static STORED: OnceLock<Counter> = OnceLock::new();
+    static DUPLICATE: OnceLock<Counter> = OnceLock::new();
+    let register = || metrics::counter!("trusthub_callbacks_total", "outcome" => outcome);
+    match outcome {
+        "stored" => STORED.get_or_init(register).increment(1),
+        "duplicate" => DUPLICATE.get_or_init(register).increment(1),
+        _ => register().increment(1),
+    }
 }
 
-pub fn transition(to: &str, source: &'static str, decision: crate::domain::Decision) {
+pub fn transition(to: &ProfileStatus, source: Source, decision: Decision) {
+    const SOURCES: usize = 3;
+    static KNOWN: [[[OnceLock<Counter>; 2]; SOURCES]; ProfileStatus::KNOWN.len()] =
+        [const { [const { [const { OnceLock::new() }; 2] }; SOURCES] }; ProfileStatus::KNOWN.len()];
     let applied = match decision {
-        crate::domain::Decision::Advance => "true",
-        crate::domain::Decision::Late => "false",
-        crate::domain::Decision::Unchanged => return,
+        Decision::Advance => true,
+        Decision::Late => false,
+        Decision::Unchanged => return,
     };
-    metrics::counter!("trusthub_transitions_total", "to" => to.to_owned(), "source" => source, "applied" => applied)
-        .increment(1);
+    let register = || {
+        let applied = if applied { "true" } else { "false" };
+        metrics::counter!("trusthub_transitions_total", "to" => to.as_wire().to_owned(),
+                          "source" => source.as_str(), "applied" => applied)
+    };
+    let source_index = match source {
+        Source::Callback => 0,
+        Source::Submission => 1,
+        Source::Sync => 2,
+    };
+    match ProfileStatus::KNOWN.iter().position(|known| known == to) {
+        Some(status) => KNOWN[status][source_index][usize::from(applied)]
+            .get_or_init(register)
+            .increment(1),
+        None => register().increment(1),
+    }
 }
 
 pub fn job_run(kind: &str, outcome: &'static str) {

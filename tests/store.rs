@@ -51,7 +51,7 @@ async fn concurrent_reports_for_one_profile(backend: Backend) {
             // Rounds redeliver with the same token: duplicates.
             let rec = record(&sid, status, Some(format!("tok-{i}")), &format!("body-{i}"));
             tasks.push(tokio::spawn(async move {
-                (round, store.record_callback(&rec).await.unwrap())
+                (round, store.record_callback(rec).await.unwrap())
             }));
         }
     }
@@ -108,7 +108,7 @@ async fn paging_breaks_ties_by_sid(backend: Backend) {
     for n in 0..10 {
         let mut rec = record(&bundle(n), "draft", None, &format!("b{n}"));
         rec.received_at = at;
-        store.record_callback(&rec).await.unwrap();
+        store.record_callback(rec).await.unwrap();
     }
     let mut seen = Vec::new();
     let mut after = None;
@@ -140,10 +140,10 @@ async fn unusable_callbacks_are_kept(backend: Backend) {
     let mut rec = record(&bundle(1), "draft", None, "same");
     rec.report = Err("the callback names no profile".into());
     assert!(matches!(
-        store.record_callback(&rec).await.unwrap(),
+        store.record_callback(rec.clone()).await.unwrap(),
         Recorded::Stored { decision: None, .. }
     ));
-    assert_eq!(store.record_callback(&rec).await.unwrap(), Recorded::Duplicate);
+    assert_eq!(store.record_callback(rec).await.unwrap(), Recorded::Duplicate);
     let page = store
         .list_profiles(&ProfileQuery {
             limit: 10,
@@ -173,7 +173,7 @@ async fn a_refused_callback_fails_alone(backend: Backend) {
             rec.fields.push(("Note".into(), "nul \0 byte".into()));
         }
         let store = store.clone();
-        tasks.push(tokio::spawn(async move { store.record_callback(&rec).await }));
+        tasks.push(tokio::spawn(async move { store.record_callback(rec).await }));
     }
     for (n, task) in tasks.into_iter().enumerate() {
         let outcome = task.await.unwrap();
@@ -219,7 +219,7 @@ async fn replicas_commit_overlapping_batches() {
                 let n = if descending { profiles - 1 - i } else { i };
                 let rec = record(&bundle(n), status, Some(format!("{status}-{n}")), status);
                 let replica = replica.clone();
-                tasks.push(tokio::spawn(async move { replica.record_callback(&rec).await }));
+                tasks.push(tokio::spawn(async move { replica.record_callback(rec).await }));
             }
         }
         for task in tasks {

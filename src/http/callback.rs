@@ -4,7 +4,7 @@ use super::error::{ApiError, ErrorBody};
 use super::AppState;
 use crate::domain::callback::{fields_from_json, parse_report, posted_account};
 use crate::domain::{AccountSid, Decision, StatusReport};
-use crate::store::{self, CallbackRecord, Recorded};
+use crate::store::{self, CallbackRecord, Recorded, Source};
 use crate::twilio::signature::{self, Payload};
 use crate::twilio::{Rejection, SignedRequest};
 use axum::body::Bytes;
@@ -155,16 +155,21 @@ async fn handle(
         credential: verified.credential,
         received_at: store::now(),
     };
-    let recorded = state.store().record_callback(&record).await?;
-    if let Err(problem) = record.report {
+    // What the answer needs, before the record goes to the store.
+    let (problem, status) = match &record.report {
+        Ok(report) => (None, Some(report.status.clone())),
+        Err(problem) => (Some(problem.clone()), None),
+    };
+    let recorded = state.store().record_callback(record).await?;
+    if let Some(problem) = problem {
         tracing::warn!(%problem, "stored an unusable status callback");
         return Err(ApiError::bad_request("unusable_callback", problem));
     }
     let outcome = match recorded {
         Recorded::Duplicate => "duplicate",
         Recorded::Stored { decision, .. } => {
-            if let (Ok(report), Some(decision)) = (&record.report, decision) {
-                crate::metrics::transition(report.status.as_wire(), "callback", decision);
+            if let (Some(status), Some(decision)) = (&status, decision) {
+                crate::metrics::transition(status, Source::Callback, decision);
             }
             if decision == Some(Decision::Advance) {
                 state.wake_worker();

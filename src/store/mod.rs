@@ -75,7 +75,7 @@ pub trait Store:
 pub trait CallbackStore: Send + Sync {
     /// Stores a verified callback and, in the same transaction, the transition it reports and
     /// the jobs that transition causes.
-    async fn record_callback(&self, callback: &CallbackRecord) -> Result<Recorded, StoreError>;
+    async fn record_callback(&self, callback: CallbackRecord) -> Result<Recorded, StoreError>;
 
     /// Records a status learnt another way (submission, sync), with the same rules and jobs.
     async fn record_report(

@@ -197,7 +197,7 @@ impl Submitter {
             .store
             .record_report(&report, source, crate::store::now())
             .await?;
-        crate::metrics::transition(report.status.as_wire(), source.as_str(), decision);
+        crate::metrics::transition(&report.status, source, decision);
         Ok(decision)
     }
 

@@ -182,8 +182,8 @@ pub(super) async fn record_one(pool: &PgPool, callback: &CallbackRecord) -> Resu
 
 #[async_trait]
 impl CallbackStore for PostgresStore {
-    async fn record_callback(&self, callback: &CallbackRecord) -> Result<Recorded, StoreError> {
-        self.commits.record(callback.clone()).await
+    async fn record_callback(&self, callback: CallbackRecord) -> Result<Recorded, StoreError> {
+        self.commits.record(callback).await
     }
 
     async fn record_report(

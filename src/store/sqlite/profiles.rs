@@ -172,8 +172,8 @@ pub(super) fn record_in(tx: &Connection, callback: &CallbackRecord) -> Result<Re
 
 #[async_trait]
 impl CallbackStore for SqliteStore {
-    async fn record_callback(&self, callback: &CallbackRecord) -> Result<Recorded, StoreError> {
-        self.writer.record(callback.clone()).await
+    async fn record_callback(&self, callback: CallbackRecord) -> Result<Recorded, StoreError> {
+        self.writer.record(callback).await
     }
 
     async fn record_report(

@@ -414,11 +414,11 @@ mod tests {
             callback("a", 1, "pending-review", 2, None),
         );
         let (a, b, again, first, second) = tokio::join!(
-            store.record_callback(&a),
-            store.record_callback(&b),
-            store.record_callback(&again),
-            store.record_callback(&untokened),
-            store.record_callback(&untokened),
+            store.record_callback(a),
+            store.record_callback(b),
+            store.record_callback(again),
+            store.record_callback(untokened.clone()),
+            store.record_callback(untokened),
         );
         assert!(advanced(&a.unwrap()));
         assert!(advanced(&b.unwrap()));
@@ -435,7 +435,7 @@ mod tests {
         assert_eq!(profile.transitions.len(), 2);
         store.close().await;
         let late = store
-            .record_callback(&callback("c", 3, "pending-review", 9, None))
+            .record_callback(callback("c", 3, "pending-review", 9, None))
             .await;
         assert!(matches!(late, Err(StoreError::Unavailable(_))), "{late:?}");
     }
@@ -461,7 +461,7 @@ mod tests {
         let (kept, refused, cb, also_kept) = tokio::join!(
             insert("kept", false),
             insert("refused", true),
-            store.record_callback(&between),
+            store.record_callback(between),
             insert("also-kept", false),
         );
         kept.unwrap();
