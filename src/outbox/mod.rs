@@ -236,6 +236,19 @@ pub fn jobs_for_transitions(applied: &[(i64, &StatusReport, DateTime<Utc>)]) -> 
     jobs
 }
 
+/// The most transitions a group commit adds to a `notify` job queued before (`open_notify`).
+pub const MAX_NOTIFY_TRANSITIONS: usize = 1000;
+
+/// The notify job among a transaction's jobs, and the transitions it names.
+pub fn notify_in(jobs: &[NewJob]) -> Option<(usize, Vec<i64>)> {
+    let (index, job) = jobs.iter().enumerate().find(|(_, job)| job.kind == NOTIFY)?;
+    let ids = match &job.payload["transition_ids"] {
+        serde_json::Value::Array(ids) => ids.iter().filter_map(serde_json::Value::as_i64).collect(),
+        _ => job.payload["transition_id"].as_i64().into_iter().collect(),
+    };
+    Some((index, ids))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -64,16 +64,28 @@ fn stopped() -> StoreError {
 
 async fn drain(pool: PgPool, mut requests: mpsc::Receiver<(CallbackRecord, Reply)>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
+    // The `notify` job this lane queued last (see `bulk::record`).
+    let mut open_notify = None;
     while requests.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let (callbacks, replies): (Vec<_>, Vec<_>) = batch.drain(..).unzip();
         let count = callbacks.len();
         // Its own task, so that a panic fails this batch instead of every later one.
         let pool = pool.clone();
-        let results = match tokio::spawn(async move { commit(&pool, &callbacks).await }).await {
-            Ok(results) => results,
-            Err(panic) => (0..count)
-                .map(|_| Err(StoreError::Unavailable(format!("group commit failed: {panic}"))))
-                .collect(),
+        let committing = tokio::spawn(async move {
+            let results = commit(&pool, &callbacks, &mut open_notify).await;
+            (results, open_notify)
+        });
+        let results = match committing.await {
+            Ok((results, open)) => {
+                open_notify = open;
+                results
+            }
+            Err(panic) => {
+                open_notify = None;
+                (0..count)
+                    .map(|_| Err(StoreError::Unavailable(format!("group commit failed: {panic}"))))
+                    .collect()
+            }
         };
         for (reply, result) in replies.into_iter().zip(results) {
             // The caller may have gone (client hung up): the callback is stored all the same.
@@ -87,7 +99,11 @@ async fn drain(pool: PgPool, mut requests: mpsc::Receiver<(CallbackRecord, Reply
 /// own transaction (holding one profile's lock at a time, which cannot deadlock with a batch).
 /// The callbacks of one batch were all in flight together, so any order among them is one
 /// they could have arrived in.
-async fn commit(pool: &PgPool, callbacks: &[CallbackRecord]) -> Vec<Result<Recorded, StoreError>> {
+async fn commit(
+    pool: &PgPool,
+    callbacks: &[CallbackRecord],
+    open_notify: &mut Option<i64>,
+) -> Vec<Result<Recorded, StoreError>> {
     let mut results: Vec<Option<Result<Recorded, StoreError>>> = callbacks.iter().map(|_| None).collect();
     let (indices, eligible): (Vec<usize>, Vec<Eligible>) = callbacks
         .iter()
@@ -96,7 +112,7 @@ async fn commit(pool: &PgPool, callbacks: &[CallbackRecord]) -> Vec<Result<Recor
         .unzip();
     let mut down = None;
     if !eligible.is_empty() {
-        match commit_bulk(pool, &eligible).await {
+        match commit_bulk(pool, &eligible, open_notify).await {
             Ok(outcomes) => {
                 for (i, outcome) in indices.into_iter().zip(outcomes) {
                     results[i] = Some(Ok(outcome));
@@ -125,10 +141,17 @@ async fn commit(pool: &PgPool, callbacks: &[CallbackRecord]) -> Vec<Result<Recor
     outcomes
 }
 
-async fn commit_bulk(pool: &PgPool, eligible: &[Eligible<'_>]) -> Result<Vec<Recorded>, StoreError> {
+async fn commit_bulk(
+    pool: &PgPool,
+    eligible: &[Eligible<'_>],
+    open_notify: &mut Option<i64>,
+) -> Result<Vec<Recorded>, StoreError> {
     let mut tx = pool.begin().await?;
-    let outcomes = bulk::record(&mut tx, eligible).await?;
+    // Kept only if the transaction commits.
+    let mut open = *open_notify;
+    let outcomes = bulk::record(&mut tx, eligible, &mut open).await?;
     tx.commit().await?;
+    *open_notify = open;
     Ok(outcomes)
 }
 

@@ -12,7 +12,7 @@
 //! so no cycle, no deadlock, can form.
 
 use crate::domain::{Decision, ProfileStatus, StatusReport};
-use crate::outbox::jobs_for_transitions;
+use crate::outbox::{jobs_for_transitions, notify_in, MAX_NOTIFY_TRANSITIONS, NOTIFY};
 use crate::store::{plan, CallbackRecord, Recorded, Source, StoreError};
 use chrono::{DateTime, Utc};
 use serde_json::Value;
@@ -60,7 +60,13 @@ struct NewTransition<'a> {
 }
 
 /// Stores the batch inside the caller's transaction; one outcome per callback, in order.
-pub async fn record(tx: &mut PgConnection, batch: &[Eligible<'_>]) -> Result<Vec<Recorded>, StoreError> {
+/// `open_notify` is the `notify` job this lane queued last: while no worker has taken it, a
+/// batch adds its transitions to it rather than queueing another.
+pub async fn record(
+    tx: &mut PgConnection,
+    batch: &[Eligible<'_>],
+    open_notify: &mut Option<i64>,
+) -> Result<Vec<Recorded>, StoreError> {
     let ids = insert_callbacks(tx, batch).await?;
     // A token seen twice in one batch: its first copy was stored, the others are redeliveries.
     let mut claimed = HashSet::new();
@@ -111,7 +117,7 @@ pub async fn record(tx: &mut PgConnection, batch: &[Eligible<'_>]) -> Result<Vec
     }
     update_profiles(tx, &profiles).await?;
     let transition_ids = insert_transitions(tx, &transitions).await?;
-    insert_jobs(tx, &transitions, &transition_ids).await?;
+    insert_jobs(tx, &transitions, &transition_ids, open_notify).await?;
     Ok(outcomes)
 }
 
@@ -127,9 +133,11 @@ async fn insert_callbacks(
         .map(|item| serde_json::to_value(&item.callback.fields))
         .collect::<Result<Vec<Value>, _>>()
         .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    // The sequence named once (`pg_get_serial_sequence` per row looked it up again for each:
+    // psql, 20,000 rows, 18.7 vs 14.1 us a row).
     let rows = sqlx::query(
         "with input as materialized (
-             select nextval(pg_get_serial_sequence('callbacks', 'id')) as id, input.*
+             select nextval('callbacks_id_seq') as id, input.*
              from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
                          $7::jsonb[], $8::text[], $9::timestamptz[])
                   with ordinality as input (token, body_hash, account_sid, profile_sid, status, content_type,
@@ -351,45 +359,68 @@ async fn insert_transitions(
     Ok(rows.into_iter().collect())
 }
 
-/// The jobs of the applied transitions (see `jobs_for_transitions`).
+/// The jobs of the applied transitions (see `jobs_for_transitions`), the notify job's part
+/// added to the open one when it is still queued, untried and has room.
 async fn insert_jobs(
     tx: &mut PgConnection,
     transitions: &[NewTransition<'_>],
     ids: &HashMap<i64, i64>,
+    open_notify: &mut Option<i64>,
 ) -> Result<(), StoreError> {
     let applied: Vec<_> = transitions
         .iter()
         .filter(|t| t.applied)
         .map(|t| (ids[&t.callback_id], t.report, t.at))
         .collect();
-    let jobs: Vec<_> = jobs_for_transitions(&applied)
-        .into_iter()
-        .map(|job| {
-            let at = job.run_at;
-            (job, at)
-        })
-        .collect();
+    let mut jobs = jobs_for_transitions(&applied);
+    if let (Some((index, notified)), Some(open)) = (notify_in(&jobs), *open_notify) {
+        // Waits for a worker claiming it to commit, then sees it running and leaves it.
+        let added: Option<i64> = sqlx::query_scalar(
+            "update jobs set payload = jsonb_set(payload, '{transition_ids}', (payload -> 'transition_ids') || $2)
+             where id = $1 and kind = 'notify' and state = 'queued' and attempts = 0
+               and jsonb_array_length(payload -> 'transition_ids') + $3 <= $4
+             returning id",
+        )
+        .bind(open)
+        .bind(serde_json::json!(notified))
+        .bind(notified.len() as i64)
+        .bind(MAX_NOTIFY_TRANSITIONS as i64)
+        .fetch_optional(&mut *tx)
+        .await?;
+        match added {
+            Some(_) => {
+                jobs.remove(index);
+            }
+            None => *open_notify = None,
+        }
+    }
     if jobs.is_empty() {
         return Ok(());
     }
-    sqlx::query(
+    let rows: Vec<(String, i64)> = sqlx::query_as(
         "insert into jobs (kind, dedupe_key, payload, state, attempts, run_at, created_at, updated_at)
-         select kind, dedupe_key, payload, 'queued', 0, run_at, at, at
-         from unnest($1::text[], $2::text[], $3::jsonb[], $4::timestamptz[], $5::timestamptz[])
-              with ordinality as input (kind, dedupe_key, payload, run_at, at, n)
+         select kind, dedupe_key, payload, 'queued', 0, run_at, run_at, run_at
+         from unnest($1::text[], $2::text[], $3::jsonb[], $4::timestamptz[])
+              with ordinality as input (kind, dedupe_key, payload, run_at, n)
          order by n
-         on conflict (dedupe_key) do nothing",
+         on conflict (dedupe_key) do nothing
+         returning kind, id",
     )
-    .bind(jobs.iter().map(|(job, _)| job.kind).collect::<Vec<_>>())
+    .bind(jobs.iter().map(|job| job.kind).collect::<Vec<_>>())
     .bind(
         jobs.iter()
-            .map(|(job, _)| job.dedupe_key.as_deref())
+            .map(|job| job.dedupe_key.as_deref())
             .collect::<Vec<_>>(),
     )
-    .bind(jobs.iter().map(|(job, _)| &job.payload).collect::<Vec<_>>())
-    .bind(jobs.iter().map(|(job, _)| job.run_at).collect::<Vec<_>>())
-    .bind(jobs.iter().map(|(_, at)| *at).collect::<Vec<_>>())
-    .execute(&mut *tx)
+    .bind(jobs.iter().map(|job| &job.payload).collect::<Vec<_>>())
+    .bind(jobs.iter().map(|job| job.run_at).collect::<Vec<_>>())
+    .fetch_all(&mut *tx)
     .await?;
+    let batch_notify = jobs
+        .iter()
+        .any(|job| job.kind == NOTIFY && job.payload.get("transition_ids").is_some());
+    if batch_notify {
+        *open_notify = rows.iter().find(|(kind, _)| kind == NOTIFY).map(|(_, id)| *id);
+    }
     Ok(())
 }

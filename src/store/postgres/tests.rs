@@ -78,7 +78,7 @@ impl Drop for TestDb {
 async fn record_bulk(store: &PostgresStore, batch: &[CallbackRecord]) -> Result<Vec<Recorded>, String> {
     let eligible: Vec<Eligible> = batch.iter().map(|c| Eligible::new(c).unwrap()).collect();
     let mut tx = store.pool.begin().await.map_err(|e| e.to_string())?;
-    let outcomes = bulk::record(&mut tx, &eligible)
+    let outcomes = bulk::record(&mut tx, &eligible, &mut None)
         .await
         .map_err(|e| e.to_string())?;
     tx.commit().await.map_err(|e| e.to_string())?;
@@ -243,4 +243,55 @@ async fn concurrent_batches_over_the_same_profiles_never_deadlock() {
     for replica in &replicas {
         replica.close().await;
     }
+}
+
+/// While its job waits, later batches add their transitions to it; once a worker has taken
+/// it, the next batch queues another.
+#[tokio::test]
+async fn batches_add_to_the_notify_job_no_worker_has_taken() {
+    let Some(db) = TestDb::new().await else {
+        return;
+    };
+    let store = db.store().await;
+    let batch = |tokens: [&str; 2], first: u32| {
+        vec![
+            callback(tokens[0], first, "pending-review", 0, None),
+            callback(tokens[1], first + 1, "pending-review", 1, None),
+        ]
+    };
+    let mut open = None;
+    for callbacks in [batch(["a", "b"], 1), batch(["c", "d"], 3)] {
+        let eligible: Vec<Eligible> = callbacks.iter().map(|c| Eligible::new(c).unwrap()).collect();
+        let mut tx = store.pool.begin().await.unwrap();
+        bulk::record(&mut tx, &eligible, &mut open).await.unwrap();
+        tx.commit().await.unwrap();
+    }
+    let jobs = || async {
+        let rows: Vec<(String, String)> = sqlx::query_as(
+            "select state, (payload -> 'transition_ids')::text from jobs where kind = 'notify' order by id",
+        )
+        .fetch_all(&store.pool)
+        .await
+        .unwrap();
+        rows
+    };
+    assert_eq!(jobs().await, [("queued".to_owned(), "[1, 2, 3, 4]".to_owned())]);
+    // A worker takes it (as a claim leaves it): the next batch queues its own.
+    sqlx::query("update jobs set state = 'running', attempts = 1, worker = 'w' where kind = 'notify'")
+        .execute(&store.pool)
+        .await
+        .unwrap();
+    let third = batch(["e", "f"], 5);
+    let eligible: Vec<Eligible> = third.iter().map(|c| Eligible::new(c).unwrap()).collect();
+    let mut tx = store.pool.begin().await.unwrap();
+    bulk::record(&mut tx, &eligible, &mut open).await.unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(
+        jobs().await,
+        [
+            ("running".to_owned(), "[1, 2, 3, 4]".to_owned()),
+            ("queued".to_owned(), "[5, 6]".to_owned())
+        ]
+    );
+    store.close().await;
 }

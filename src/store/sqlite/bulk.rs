@@ -7,10 +7,11 @@
 
 use super::micros;
 use crate::domain::{Decision, ProfileStatus, StatusReport};
-use crate::outbox::jobs_for_transitions;
-use crate::store::{json_text, plan, CallbackRecord, Recorded, Source, StoreError};
+use crate::outbox::{jobs_for_transitions, notify_in, MAX_NOTIFY_TRANSITIONS, NOTIFY};
+use crate::store::{json_text, json_value, plan, CallbackRecord, Recorded, Source, StoreError};
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension as _};
+use serde_json::Value;
 use std::collections::{HashMap, HashSet};
 
 /// Whether `record` can take this batch.
@@ -33,7 +34,13 @@ struct ProfileState {
 }
 
 /// Stores an eligible batch inside the caller's transaction; one outcome per callback.
-pub fn record(tx: &Connection, callbacks: &[CallbackRecord]) -> Result<Vec<Recorded>, StoreError> {
+/// `open_notify` is the `notify` job the writer queued last: while no worker has taken it,
+/// a batch adds its transitions to it rather than queueing another.
+pub fn record(
+    tx: &Connection,
+    callbacks: &[CallbackRecord],
+    open_notify: &mut Option<i64>,
+) -> Result<Vec<Recorded>, StoreError> {
     let ids = insert_callbacks(tx, callbacks)?;
     let reports: Vec<&StatusReport> = callbacks.iter().filter_map(|c| c.report.as_ref().ok()).collect();
     let mut profiles = current_profiles(tx, &reports)?;
@@ -65,21 +72,64 @@ pub fn record(tx: &Connection, callbacks: &[CallbackRecord]) -> Result<Vec<Recor
         .filter(|(t, _)| t.applied)
         .map(|(t, id)| (id, t.report, t.at))
         .collect();
+    let mut jobs = jobs_for_transitions(&applied);
+    let notify = notify_in(&jobs);
+    if let Some((index, ids)) = &notify {
+        if add_to_open_notify(tx, open_notify, ids)? {
+            jobs.remove(*index);
+        }
+    }
     let mut insert_job = tx.prepare_cached(
         "insert into jobs (kind, dedupe_key, payload, state, attempts, run_at, created_at, updated_at)
-         values (?1, ?2, ?3, 'queued', 0, ?4, ?5, ?5) on conflict (dedupe_key) do nothing",
+         values (?1, ?2, ?3, 'queued', 0, ?4, ?5, ?5) on conflict (dedupe_key) do nothing
+         returning id",
     )?;
-    for job in jobs_for_transitions(&applied) {
+    for job in jobs {
         let run_at = micros(job.run_at);
-        insert_job.execute(params![
-            job.kind,
-            job.dedupe_key,
-            json_text(&job.payload)?,
-            run_at,
-            run_at
-        ])?;
+        let id: Option<i64> = insert_job
+            .query_row(
+                params![job.kind, job.dedupe_key, json_text(&job.payload)?, run_at, run_at],
+                |row| row.get(0),
+            )
+            .optional()?;
+        if job.kind == NOTIFY && job.payload.get("transition_ids").is_some() {
+            *open_notify = id;
+        }
     }
     Ok(outcomes)
+}
+
+/// Adds `ids` to the open `notify` job, if it is still queued and untried and has room; false
+/// when another job must be queued (and none is open any more).
+fn add_to_open_notify(tx: &Connection, open: &mut Option<i64>, ids: &[i64]) -> Result<bool, StoreError> {
+    let Some(id) = *open else {
+        return Ok(false);
+    };
+    let payload: Option<String> = tx
+        .prepare_cached(
+            "select payload from jobs where id = ?1 and kind = 'notify' and state = 'queued' and attempts = 0",
+        )?
+        .query_row([id], |row| row.get(0))
+        .optional()?;
+    let mut payload = match payload.as_deref().map(json_value).transpose()? {
+        Some(payload) => payload,
+        None => {
+            *open = None;
+            return Ok(false);
+        }
+    };
+    match payload.get_mut("transition_ids").and_then(Value::as_array_mut) {
+        Some(named) if named.len() + ids.len() <= MAX_NOTIFY_TRANSITIONS => {
+            named.extend(ids.iter().copied().map(Value::from));
+        }
+        _ => {
+            *open = None;
+            return Ok(false);
+        }
+    }
+    tx.prepare_cached("update jobs set payload = ?2 where id = ?1")?
+        .execute(params![id, json_text(&payload)?])?;
+    Ok(true)
 }
 
 /// Inserts every callback whose token is new, in order: the id of each one inserted.
@@ -335,7 +385,11 @@ mod tests {
             store.writer.write(move |tx| record_in(tx, &seed)).await.unwrap();
         }
         let all = batch.clone();
-        let outcomes = batched.writer.write(move |tx| record(tx, &all)).await.unwrap();
+        let outcomes = batched
+            .writer
+            .write(move |tx| record(tx, &all, &mut None))
+            .await
+            .unwrap();
         let expected: Vec<Recorded> = single
             .writer
             .write(move |tx| batch.iter().map(|c| record_in(tx, c)).collect())
@@ -361,5 +415,65 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(notify_jobs, 2);
+    }
+
+    /// While its job waits, later batches add their transitions to it; once a worker has
+    /// taken it (or it is full), the next batch queues another.
+    #[tokio::test]
+    async fn batches_add_to_the_notify_job_no_worker_has_taken() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store(&dir, "hooks.db").await;
+        let batch = |tokens: [&'static str; 2], first: u32| {
+            let callbacks = vec![
+                callback(tokens[0], first, "pending-review", 0, None),
+                callback(tokens[1], first + 1, "pending-review", 1, None),
+            ];
+            move |tx: &Connection, open: &mut Option<i64>| record(tx, &callbacks, open)
+        };
+        let notify_jobs = || async {
+            let rows: Vec<(String, String)> = sqlx::query_as(
+                "select state, payload ->> 'transition_ids' from jobs where kind = 'notify' order by id",
+            )
+            .fetch_all(&store.reader)
+            .await
+            .unwrap();
+            rows
+        };
+        let (first, second, third) = (batch(["a", "b"], 1), batch(["c", "d"], 3), batch(["e", "f"], 5));
+        let open = store
+            .writer
+            .write(move |tx| {
+                let mut open = None;
+                first(tx, &mut open)?;
+                second(tx, &mut open)?;
+                Ok(open)
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            notify_jobs().await,
+            [("queued".to_owned(), "[1,2,3,4]".to_owned())]
+        );
+        // A worker takes it (as a claim leaves it): the next batch queues its own.
+        store
+            .writer
+            .write(move |tx| {
+                let mut open = open;
+                tx.execute(
+                    "update jobs set state = 'running', attempts = 1, worker = 'w' where id = ?1",
+                    [open],
+                )?;
+                third(tx, &mut open)?;
+                Ok(())
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            notify_jobs().await,
+            [
+                ("running".to_owned(), "[1,2,3,4]".to_owned()),
+                ("queued".to_owned(), "[5,6]".to_owned())
+            ]
+        );
     }
 }

@@ -120,6 +120,7 @@ impl WriterHandle {
         let writer = Writer {
             runtime: Handle::current(),
             connection,
+            open_notify: None,
             backfill,
             backfilling: None,
             checkpointed: Instant::now(),
@@ -204,6 +205,8 @@ impl Batch {
 struct Writer {
     runtime: Handle,
     connection: Connection,
+    /// The `notify` job the last group commit queued (see `bulk::record`).
+    open_notify: Option<i64>,
     backfill: SqlitePool,
     backfilling: Option<JoinHandle<()>>,
     checkpointed: Instant,
@@ -267,15 +270,16 @@ impl Writer {
         Result<(), StoreError>,
     ) {
         let count = batch.callbacks.len();
-        let (mut tx, mut outcomes) = match record_callbacks(&self.connection, &batch.callbacks) {
-            Ok(begun) => begun,
-            Err(error) => {
-                for write in batch.writes {
-                    write.refuse(&error);
+        let (mut tx, mut outcomes) =
+            match record_callbacks(&self.connection, &batch.callbacks, &mut self.open_notify) {
+                Ok(begun) => begun,
+                Err(error) => {
+                    for write in batch.writes {
+                        write.refuse(&error);
+                    }
+                    return (failed(count, &error), Vec::new(), Err(error));
                 }
-                return (failed(count, &error), Vec::new(), Err(error));
-            }
-        };
+            };
         let mut delivers = Vec::with_capacity(batch.writes.len());
         for write in batch.writes {
             let savepoint = match tx.savepoint() {
@@ -341,11 +345,12 @@ impl Writer {
 fn record_callbacks<'c>(
     connection: &'c Connection,
     callbacks: &[CallbackRecord],
+    open_notify: &mut Option<i64>,
 ) -> Result<(Transaction<'c>, Vec<Result<Recorded, StoreError>>), StoreError> {
     if bulk::eligible(callbacks) && !callbacks.is_empty() {
         // Only this thread uses the connection, and one transaction at a time.
         let tx = Transaction::new_unchecked(connection, TransactionBehavior::Immediate)?;
-        match bulk::record(&tx, callbacks) {
+        match bulk::record(&tx, callbacks, open_notify) {
             Ok(outcomes) => return Ok((tx, outcomes.into_iter().map(Ok).collect())),
             Err(error) => {
                 tracing::warn!(%error, "a batch failed; storing its callbacks one by one");
