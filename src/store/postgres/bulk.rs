@@ -115,8 +115,7 @@ pub async fn record(
             decision: Some(decision),
         });
     }
-    update_profiles(tx, &profiles).await?;
-    let transition_ids = insert_transitions(tx, &transitions).await?;
+    let transition_ids = write_profiles_and_transitions(tx, &profiles, &transitions).await?;
     insert_jobs(tx, &transitions, &transition_ids, open_notify).await?;
     Ok(outcomes)
 }
@@ -272,80 +271,50 @@ fn apply<'a>(
     decision
 }
 
-/// Writes the profiles the batch changed. An upsert, though every row exists (the batch holds
-/// its lock): unlike `update ... from`, it never joins, so a plan cached while the table was
-/// small never turns into a scan of the whole table.
-async fn update_profiles(
+/// Writes the profiles the batch changed and inserts its transitions, in one statement (one
+/// round trip); callback id → transition id. The profiles are an upsert, though every row
+/// exists (the batch holds its lock): unlike `update ... from`, it never joins, so a plan
+/// cached while the table was small never turns into a scan of the whole table.
+async fn write_profiles_and_transitions(
     tx: &mut PgConnection,
     profiles: &HashMap<String, ProfileState>,
-) -> Result<(), StoreError> {
+    transitions: &[NewTransition<'_>],
+) -> Result<HashMap<i64, i64>, StoreError> {
     let changed: Vec<(&str, &ProfileState)> = profiles
         .iter()
         .filter(|(_, p)| p.changed)
         .map(|(sid, p)| (sid.as_str(), p))
         .collect();
-    if changed.is_empty() {
-        return Ok(());
-    }
-    sqlx::query(
-        "insert into profiles (sid, account_sid, status, status_known, friendly_name, created_at, updated_at)
-         select sid, account_sid, status, status_known, friendly_name, updated_at, updated_at
-         from unnest($1::text[], $2::text[], $3::bool[], $4::timestamptz[], $5::text[], $6::text[])
-              as input (sid, status, status_known, updated_at, account_sid, friendly_name)
-         on conflict (sid) do update set status = excluded.status, status_known = excluded.status_known,
-             updated_at = excluded.updated_at,
-             account_sid = coalesce(excluded.account_sid, profiles.account_sid),
-             friendly_name = coalesce(excluded.friendly_name, profiles.friendly_name)",
-    )
-    .bind(changed.iter().map(|(sid, _)| *sid).collect::<Vec<_>>())
-    .bind(
-        changed
-            .iter()
-            .map(|(_, p)| p.status.as_wire())
-            .collect::<Vec<_>>(),
-    )
-    .bind(
-        changed
-            .iter()
-            .map(|(_, p)| p.status.is_known())
-            .collect::<Vec<_>>(),
-    )
-    .bind(changed.iter().map(|(_, p)| p.updated_at).collect::<Vec<_>>())
-    .bind(
-        changed
-            .iter()
-            .map(|(_, p)| p.account_sid.as_deref())
-            .collect::<Vec<_>>(),
-    )
-    .bind(
-        changed
-            .iter()
-            .map(|(_, p)| p.friendly_name.as_deref())
-            .collect::<Vec<_>>(),
-    )
-    .execute(&mut *tx)
-    .await?;
-    Ok(())
-}
-
-/// Inserts the transitions in the batch's order; callback id → transition id.
-async fn insert_transitions(
-    tx: &mut PgConnection,
-    transitions: &[NewTransition<'_>],
-) -> Result<HashMap<i64, i64>, StoreError> {
-    if transitions.is_empty() {
+    if changed.is_empty() && transitions.is_empty() {
         return Ok(HashMap::new());
     }
     let rows: Vec<(i64, i64)> = sqlx::query_as(
-        "insert into transitions (profile_sid, from_status, to_status, at, source, failure_reason, applied,
+        "with changed as (
+             insert into profiles (sid, account_sid, status, status_known, friendly_name, created_at, updated_at)
+             select sid, account_sid, status, status_known, friendly_name, updated_at, updated_at
+             from unnest($1::text[], $2::text[], $3::bool[], $4::timestamptz[], $5::text[], $6::text[])
+                  as input (sid, status, status_known, updated_at, account_sid, friendly_name)
+             on conflict (sid) do update set status = excluded.status, status_known = excluded.status_known,
+                 updated_at = excluded.updated_at,
+                 account_sid = coalesce(excluded.account_sid, profiles.account_sid),
+                 friendly_name = coalesce(excluded.friendly_name, profiles.friendly_name)
+         )
+         insert into transitions (profile_sid, from_status, to_status, at, source, failure_reason, applied,
                                   callback_id)
-         select profile_sid, from_status, to_status, at, $5, failure_reason, applied, callback_id
-         from unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $6::text[], $7::bool[], $8::int8[])
+         select profile_sid, from_status, to_status, at, $11, failure_reason, applied, callback_id
+         from unnest($7::text[], $8::text[], $9::text[], $10::timestamptz[], $12::text[], $13::bool[],
+                     $14::int8[])
               with ordinality as input (profile_sid, from_status, to_status, at, failure_reason, applied,
                                         callback_id, n)
          order by n
          returning callback_id, id",
     )
+    .bind(changed.iter().map(|(sid, _)| *sid).collect::<Vec<_>>())
+    .bind(changed.iter().map(|(_, p)| p.status.as_wire()).collect::<Vec<_>>())
+    .bind(changed.iter().map(|(_, p)| p.status.is_known()).collect::<Vec<_>>())
+    .bind(changed.iter().map(|(_, p)| p.updated_at).collect::<Vec<_>>())
+    .bind(changed.iter().map(|(_, p)| p.account_sid.as_deref()).collect::<Vec<_>>())
+    .bind(changed.iter().map(|(_, p)| p.friendly_name.as_deref()).collect::<Vec<_>>())
     .bind(transitions.iter().map(|t| t.report.profile_sid.as_str()).collect::<Vec<_>>())
     .bind(transitions.iter().map(|t| t.from.as_ref().map(ProfileStatus::as_wire)).collect::<Vec<_>>())
     .bind(transitions.iter().map(|t| t.report.status.as_wire()).collect::<Vec<_>>())
@@ -359,8 +328,9 @@ async fn insert_transitions(
     Ok(rows.into_iter().collect())
 }
 
-/// The jobs of the applied transitions (see `jobs_for_transitions`), the notify job's part
-/// added to the open one when it is still queued, untried and has room.
+/// The jobs of the applied transitions (see `jobs_for_transitions`), in one statement: the
+/// notify job's part is added to the open one when that is still queued, untried and has
+/// room (waiting for a worker claiming it to commit, then seeing it running), else queued.
 async fn insert_jobs(
     tx: &mut PgConnection,
     transitions: &[NewTransition<'_>],
@@ -372,55 +342,49 @@ async fn insert_jobs(
         .filter(|t| t.applied)
         .map(|t| (ids[&t.callback_id], t.report, t.at))
         .collect();
-    let mut jobs = jobs_for_transitions(&applied);
-    if let (Some((index, notified)), Some(open)) = (notify_in(&jobs), *open_notify) {
-        // Waits for a worker claiming it to commit, then sees it running and leaves it.
-        let added: Option<i64> = sqlx::query_scalar(
-            "update jobs set payload = jsonb_set(payload, '{transition_ids}', (payload -> 'transition_ids') || $2)
-             where id = $1 and kind = 'notify' and state = 'queued' and attempts = 0
-               and jsonb_array_length(payload -> 'transition_ids') + $3 <= $4
-             returning id",
-        )
-        .bind(open)
-        .bind(serde_json::json!(notified))
-        .bind(notified.len() as i64)
-        .bind(MAX_NOTIFY_TRANSITIONS as i64)
-        .fetch_optional(&mut *tx)
-        .await?;
-        match added {
-            Some(_) => {
-                jobs.remove(index);
-            }
-            None => *open_notify = None,
-        }
-    }
+    let jobs = jobs_for_transitions(&applied);
     if jobs.is_empty() {
         return Ok(());
     }
+    let notified = notify_in(&jobs).map(|(_, ids)| ids).unwrap_or_default();
     let rows: Vec<(String, i64)> = sqlx::query_as(
-        "insert into jobs (kind, dedupe_key, payload, state, attempts, run_at, created_at, updated_at)
-         select kind, dedupe_key, payload, 'queued', 0, run_at, run_at, run_at
-         from unnest($1::text[], $2::text[], $3::jsonb[], $4::timestamptz[])
-              with ordinality as input (kind, dedupe_key, payload, run_at, n)
-         order by n
-         on conflict (dedupe_key) do nothing
-         returning kind, id",
+        "with merged as (
+             update jobs set payload = jsonb_set(payload, '{transition_ids}', (payload -> 'transition_ids') || $5)
+             where id = $6 and kind = 'notify' and state = 'queued' and attempts = 0 and $7 > 0
+               and jsonb_array_length(payload -> 'transition_ids') + $7 <= $8
+             returning id
+         ), queued as (
+             insert into jobs (kind, dedupe_key, payload, state, attempts, run_at, created_at, updated_at)
+             select kind, dedupe_key, payload, 'queued', 0, run_at, run_at, run_at
+             from unnest($1::text[], $2::text[], $3::jsonb[], $4::timestamptz[])
+                  with ordinality as input (kind, dedupe_key, payload, run_at, n)
+             where kind <> 'notify' or not exists (select 1 from merged)
+             order by n
+             on conflict (dedupe_key) do nothing
+             returning kind, id
+         )
+         select 'merged', id from merged union all select kind, id from queued",
     )
     .bind(jobs.iter().map(|job| job.kind).collect::<Vec<_>>())
-    .bind(
-        jobs.iter()
-            .map(|job| job.dedupe_key.as_deref())
-            .collect::<Vec<_>>(),
-    )
+    .bind(jobs.iter().map(|job| job.dedupe_key.as_deref()).collect::<Vec<_>>())
     .bind(jobs.iter().map(|job| &job.payload).collect::<Vec<_>>())
     .bind(jobs.iter().map(|job| job.run_at).collect::<Vec<_>>())
+    .bind(serde_json::json!(notified))
+    .bind(*open_notify)
+    .bind(notified.len() as i64)
+    .bind(MAX_NOTIFY_TRANSITIONS as i64)
     .fetch_all(&mut *tx)
     .await?;
-    let batch_notify = jobs
-        .iter()
-        .any(|job| job.kind == NOTIFY && job.payload.get("transition_ids").is_some());
-    if batch_notify {
-        *open_notify = rows.iter().find(|(kind, _)| kind == NOTIFY).map(|(_, id)| *id);
+    if !notified.is_empty() && !rows.iter().any(|(kind, _)| kind == "merged") {
+        // A job that names transitions by the list can take more; one for a lone transition
+        // (`transition_id`) cannot.
+        let batch_notify = jobs
+            .iter()
+            .any(|job| job.kind == NOTIFY && job.payload.get("transition_ids").is_some());
+        *open_notify = rows
+            .iter()
+            .find(|(kind, _)| batch_notify && kind == NOTIFY)
+            .map(|(_, id)| *id);
     }
     Ok(())
 }
