@@ -192,7 +192,45 @@ async fn a_refused_callback_fails_alone(backend: Backend) {
     store.close().await;
 }
 
+/// A callback without a token that repeats its profile's latest callback is a redelivery;
+/// the same body after the profile has moved on (tokened reports in between, a new review
+/// cycle) is a new report.
+async fn untokened_repeats_are_judged_against_the_latest_callback(backend: Backend) {
+    let Some((_db, store)) = open(backend).await else {
+        return;
+    };
+    let sid = bundle(7);
+    let pending = record(&sid, "pending-review", None, "pending-body");
+    let stored = |outcome: Recorded| matches!(outcome, Recorded::Stored { .. });
+    assert!(stored(store.record_callback(pending.clone()).await.unwrap()));
+    assert_eq!(
+        store.record_callback(pending.clone()).await.unwrap(),
+        Recorded::Duplicate
+    );
+    let tokened = |status: &str| record(&sid, status, Some(format!("tok-{status}")), status);
+    assert!(stored(store.record_callback(tokened("in-review")).await.unwrap()));
+    assert!(stored(
+        store.record_callback(tokened("twilio-rejected")).await.unwrap()
+    ));
+    // Resubmitted: the first report of the new cycle has the first cycle's body.
+    assert!(stored(store.record_callback(pending.clone()).await.unwrap()));
+    assert_eq!(store.record_callback(pending).await.unwrap(), Recorded::Duplicate);
+    let profile = store
+        .get_profile(&ProfileSid::parse(&sid).unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    let to: Vec<&str> = profile.transitions.iter().map(|t| t.to.as_wire()).collect();
+    assert_eq!(
+        to,
+        ["pending-review", "in-review", "twilio-rejected", "pending-review"]
+    );
+    assert_eq!(profile.profile.status.as_wire(), "pending-review");
+    store.close().await;
+}
+
 both_backends!(
+    untokened_repeats_are_judged_against_the_latest_callback,
     concurrent_reports_for_one_profile,
     paging_breaks_ties_by_sid,
     unusable_callbacks_are_kept,

@@ -121,7 +121,11 @@ pub(super) async fn record_one(pool: &PgPool, callback: &CallbackRecord) -> Resu
         let latest: Option<String> = match report {
             Some(report) => {
                 sqlx::query_scalar(
-                    "select body_hash from callbacks where profile_sid = $1 order by id desc limit 1",
+                    // See migrations/postgres/0007: the latest callback that did something.
+                    "select body_hash from callbacks where id = (select max(id) from (
+                         select max(id) as id from callbacks where idempotency_token is null and profile_sid = $1
+                         union all
+                         select max(callback_id) from transitions where profile_sid = $1) as latest)",
                 )
                 .bind(report.profile_sid.as_str())
                 .fetch_optional(&mut *tx)
@@ -129,7 +133,8 @@ pub(super) async fn record_one(pool: &PgPool, callback: &CallbackRecord) -> Resu
             }
             None => {
                 sqlx::query_scalar(
-                    "select body_hash from callbacks where profile_sid is null order by id desc limit 1",
+                    "select body_hash from callbacks where idempotency_token is null and profile_sid is null
+                     order by id desc limit 1",
                 )
                 .fetch_optional(&mut *tx)
                 .await?

@@ -120,7 +120,11 @@ pub(super) fn record_in(tx: &Connection, callback: &CallbackRecord) -> Result<Re
     if callback.idempotency_token.is_none() {
         let latest: Option<String> = tx
             .prepare_cached(
-                "select body_hash from callbacks where profile_sid is ?1 order by id desc limit 1",
+                // See migrations/sqlite/0006: the latest callback that did something.
+                "select body_hash from callbacks where id = (select max(id) from (
+                     select max(id) as id from callbacks where idempotency_token is null and profile_sid is ?1
+                     union all
+                     select max(callback_id) from transitions where profile_sid = ?1))",
             )?
             .query_row([report.map(|r| r.profile_sid.as_str())], |row| row.get(0))
             .optional()?;
