@@ -30,8 +30,13 @@ const MAX_CALLBACKS: usize = 256;
 /// The most other writes one transaction carries.
 const MAX_WRITES: usize = 64;
 
-/// How often the writer checkpoints while writes keep coming (see `Writer::checkpoint`).
-const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
+/// How often the writer checkpoints while writes keep coming (see `Writer::checkpoint`). Each
+/// checkpoint stalls the writer on I/O (its own fsyncs of the WAL's tail and the database, and
+/// appends waiting for WAL blocks the backfill's fsync is writing back: perf, sched_switch),
+/// for ~10-30 ms on this VM. `bench/run --only sqlite`, interleaved, p99: every 250 ms 52, 56,
+/// 64, 34, 31 ms; every 1 s 50, 40, 27, 24, 20 ms; every 3 s 89, 81 ms (one long stall); the
+/// same throughput. The WAL then holds about a second of writes.
+const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
 
 type Reply = oneshot::Sender<Result<Recorded, StoreError>>;
 
