@@ -295,3 +295,77 @@ async fn batches_add_to_the_notify_job_no_worker_has_taken() {
     );
     store.close().await;
 }
+
+/// A profile that another transaction creates while a batch waits to create it: the batch's
+/// one statement neither creates it (it exists) nor, its snapshot older, sees it to lock it;
+/// the batch locks it after and applies its report to the row as committed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_profile_created_while_a_batch_waits_for_it_is_locked_after() {
+    let Some(db) = TestDb::new().await else {
+        return;
+    };
+    let store = std::sync::Arc::new(db.store().await);
+    let sid = format!("BU{:032x}", 1);
+    let mut other = store.pool.begin().await.unwrap();
+    sqlx::query(
+        "insert into profiles (sid, account_sid, status, status_known, friendly_name, created_at, updated_at)
+         values ($1, null, 'pending-review', true, 'Made elsewhere', now(), now())",
+    )
+    .bind(&sid)
+    .execute(&mut *other)
+    .await
+    .unwrap();
+    let batch = vec![callback("t1", 1, "in-review", 5, None)];
+    let batching = tokio::spawn({
+        let store = store.clone();
+        async move { record_bulk(&store, &batch).await }
+    });
+    // Commit only once the batch waits for the uncommitted profile.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let waiting: i64 = sqlx::query_scalar(
+            "select count(*) from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'",
+        )
+        .fetch_one(&store.pool)
+        .await
+        .unwrap();
+        if waiting > 0 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the batch never waited for the profile"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    other.commit().await.unwrap();
+    let outcomes = batching.await.unwrap().expect("the batch is stored");
+    assert_eq!(
+        outcomes,
+        [Recorded::Stored {
+            callback_id: 1,
+            decision: Some(Decision::Advance)
+        }]
+    );
+    let profile: (String, Option<String>) =
+        sqlx::query_as("select status, friendly_name from profiles where sid = $1")
+            .bind(&sid)
+            .fetch_one(&store.pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        profile,
+        ("in-review".to_owned(), Some("Made elsewhere".to_owned()))
+    );
+    let transitions: Vec<(Option<String>, String, bool)> =
+        sqlx::query_as("select from_status, to_status, applied from transitions where profile_sid = $1")
+            .bind(&sid)
+            .fetch_all(&store.pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        transitions,
+        [(Some("pending-review".to_owned()), "in-review".to_owned(), true)]
+    );
+    store.close().await;
+}
