@@ -12,7 +12,7 @@ use crate::store::{plan, CallbackRecord, Recorded, Source, StoreError};
 use admit::Admitted;
 use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 
 /// A callback this path takes: it carries Twilio's token and a usable report.
 pub struct Eligible<'a> {
@@ -77,16 +77,6 @@ pub async fn record(
                 .filter(|_| claimed.insert(item.token))
         })
         .collect();
-    // Profiles created by others after `admit`'s snapshot: neither created nor locked by it.
-    let missed: BTreeSet<&str> = batch
-        .iter()
-        .zip(&fresh)
-        .filter(|(item, id)| {
-            id.is_some() && !created.contains(item.sid()) && !profiles.contains_key(item.sid())
-        })
-        .map(|(item, _)| item.sid())
-        .collect();
-    profiles.extend(admit::lock_profiles(tx, &missed.into_iter().collect::<Vec<_>>()).await?);
     let mut outcomes = Vec::with_capacity(batch.len());
     let mut transitions = Vec::new();
     for (item, id) in batch.iter().zip(fresh) {

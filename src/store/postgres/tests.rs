@@ -297,10 +297,11 @@ async fn batches_add_to_the_notify_job_no_worker_has_taken() {
 }
 
 /// A profile that another transaction creates while a batch waits to create it: the batch's
-/// one statement neither creates it (it exists) nor, its snapshot older, sees it to lock it;
-/// the batch locks it after and applies its report to the row as committed.
+/// statement, whose snapshot is older, cannot create it (it exists) and must still lock it as
+/// committed (a `select ... for update` in the statement would not see it: "profile vanished")
+/// and apply its report to that row.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_profile_created_while_a_batch_waits_for_it_is_locked_after() {
+async fn a_profile_created_while_a_batch_waits_for_it_gets_the_batch_report() {
     let Some(db) = TestDb::new().await else {
         return;
     };
