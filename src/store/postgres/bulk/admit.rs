@@ -39,9 +39,9 @@ pub(super) struct Admitted {
 type AdmitRow = (String, String, Option<i64>, Option<String>, Option<DateTime<Utc>>);
 
 /// Steps (1) to (3) in one statement: inserts every callback whose token is new, creates each
-/// missing profile as its first new callback makes it, locks the others and reads them. Callback ids are drawn
-/// in the batch's order, one per callback as one-at-a-time inserts draw them, and rows inserted
-/// in token order (the lock order).
+/// missing profile as its first new callback makes it (`firsts`), locks and reads the others.
+/// Callback ids are drawn in the batch's order, one per callback as one-at-a-time inserts draw
+/// them, and rows inserted in token order (the lock order).
 pub(super) async fn admit(tx: &mut PgConnection, batch: &[Eligible<'_>]) -> Result<Admitted, StoreError> {
     let fields = batch
         .iter()
@@ -65,19 +65,18 @@ pub(super) async fn admit(tx: &mut PgConnection, batch: &[Eligible<'_>]) -> Resu
                     received_at
              from input order by token, n
              on conflict (idempotency_token) do nothing returning id, idempotency_token
-         ), fresh as (
-             select * from input where id = any(array(select id from inserted))
+         ), firsts as (
+             select distinct on (profile_sid) profile_sid as sid, report_account_sid as account_sid, status,
+                    status_known, friendly_name, received_at as at
+             from input where id = any(array(select id from inserted)) order by profile_sid, n
          ), created as (
              insert into profiles (sid, account_sid, status, status_known, friendly_name, created_at, updated_at)
-             select distinct on (profile_sid) profile_sid, report_account_sid, status, status_known, friendly_name,
-                    received_at, received_at
-             from fresh order by profile_sid, n
+             select sid, account_sid, status, status_known, friendly_name, at, at from firsts order by sid
              on conflict (sid) do nothing returning sid
          ), locked as (
              insert into profiles (sid, account_sid, status, status_known, friendly_name, created_at, updated_at)
-             select distinct on (profile_sid) profile_sid, report_account_sid, status, status_known, friendly_name,
-                    received_at, received_at
-             from fresh where profile_sid <> all(array(select sid from created)) order by profile_sid, n
+             select sid, account_sid, status, status_known, friendly_name, at, at
+             from firsts where sid <> all(array(select sid from created)) order by sid
              on conflict (sid) do update set status = profiles.status returning sid, status, updated_at
          )
          select 'callback', idempotency_token, id, null::text, null::timestamptz from inserted
