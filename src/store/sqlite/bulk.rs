@@ -5,7 +5,7 @@
 //! callbacks all carry Twilio's idempotency token and a usable report (what Twilio sends);
 //! `writer.rs` stores any other batch one callback at a time.
 
-use super::micros;
+use super::{insert_row, micros};
 use crate::domain::{Decision, ProfileStatus, StatusReport};
 use crate::outbox::{jobs_for_transitions, notify_in, MAX_NOTIFY_TRANSITIONS, NOTIFY};
 use crate::store::{json_text, json_value, plan, CallbackRecord, Recorded, Source, StoreError};
@@ -81,17 +81,15 @@ pub fn record(
     }
     let mut insert_job = tx.prepare_cached(
         "insert into jobs (kind, dedupe_key, payload, state, attempts, run_at, created_at, updated_at)
-         values (?1, ?2, ?3, 'queued', 0, ?4, ?5, ?5) on conflict (dedupe_key) do nothing
-         returning id",
+         values (?1, ?2, ?3, 'queued', 0, ?4, ?5, ?5) on conflict (dedupe_key) do nothing",
     )?;
     for job in jobs {
         let run_at = micros(job.run_at);
-        let id: Option<i64> = insert_job
-            .query_row(
-                params![job.kind, job.dedupe_key, json_text(&job.payload)?, run_at, run_at],
-                |row| row.get(0),
-            )
-            .optional()?;
+        let id = insert_row(
+            tx,
+            &mut insert_job,
+            params![job.kind, job.dedupe_key, json_text(&job.payload)?, run_at, run_at],
+        )?;
         if job.kind == NOTIFY && job.payload.get("transition_ids").is_some() {
             *open_notify = id;
         }
@@ -138,28 +136,27 @@ fn insert_callbacks(tx: &Connection, callbacks: &[CallbackRecord]) -> Result<Vec
         "insert into callbacks (idempotency_token, body_hash, account_sid, profile_sid, status, problem,
                                 content_type, fields, credential, received_at)
          values (?1, ?2, ?3, ?4, ?5, null, ?6, ?7, ?8, ?9)
-         on conflict (idempotency_token) do nothing returning id",
+         on conflict (idempotency_token) do nothing",
     )?;
     callbacks
         .iter()
         .map(|c| {
             let report = c.report.as_ref().ok();
-            let id = insert
-                .query_row(
-                    params![
-                        c.idempotency_token,
-                        c.body_hash,
-                        c.account_sid.as_ref().map(|a| a.as_str()),
-                        report.map(|r| r.profile_sid.as_str()),
-                        report.map(|r| r.status.as_wire()),
-                        c.content_type,
-                        json_text(&c.fields)?,
-                        c.credential,
-                        micros(c.received_at),
-                    ],
-                    |row| row.get(0),
-                )
-                .optional()?;
+            let id = insert_row(
+                tx,
+                &mut insert,
+                params![
+                    c.idempotency_token,
+                    c.body_hash,
+                    c.account_sid.as_ref().map(|a| a.as_str()),
+                    report.map(|r| r.profile_sid.as_str()),
+                    report.map(|r| r.status.as_wire()),
+                    c.content_type,
+                    json_text(&c.fields)?,
+                    c.credential,
+                    micros(c.received_at),
+                ],
+            )?;
             Ok(id)
         })
         .collect()
@@ -304,12 +301,14 @@ fn upsert_profiles(tx: &Connection, profiles: &HashMap<String, ProfileState>) ->
 fn insert_transitions(tx: &Connection, transitions: &[NewTransition<'_>]) -> Result<Vec<i64>, StoreError> {
     let mut insert = tx.prepare_cached(
         "insert into transitions (profile_sid, from_status, to_status, at, source, failure_reason, applied, callback_id)
-         values (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) returning id",
+         values (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     )?;
     transitions
         .iter()
         .map(|t| {
-            let id = insert.query_row(
+            let id = insert_row(
+                tx,
+                &mut insert,
                 params![
                     t.report.profile_sid.as_str(),
                     t.from.as_ref().map(ProfileStatus::as_wire),
@@ -320,8 +319,8 @@ fn insert_transitions(tx: &Connection, transitions: &[NewTransition<'_>]) -> Res
                     t.applied,
                     t.callback_id,
                 ],
-                |row| row.get(0),
-            )?;
+            )?
+            .ok_or_else(|| StoreError::Corrupt("a transition was not inserted".to_owned()))?;
             Ok(id)
         })
         .collect()

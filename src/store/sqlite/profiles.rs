@@ -1,6 +1,6 @@
 //! Profiles, callbacks and transitions on SQLite.
 
-use super::{micros, time, SqliteStore};
+use super::{insert_row, micros, time, SqliteStore};
 use crate::domain::{Decision, ProfileSid, ProfileStatus, StatusReport};
 use crate::outbox::jobs_for_transition;
 use crate::store::{
@@ -88,24 +88,25 @@ pub(super) fn apply(
     if decision == Decision::Unchanged {
         return Ok(decision);
     }
-    let transition_id: i64 = tx
-        .prepare_cached(
-            "insert into transitions (profile_sid, from_status, to_status, at, source, failure_reason, applied, callback_id)
-             values (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) returning id",
-        )?
-        .query_row(
-            params![
-                report.profile_sid.as_str(),
-                from.as_ref().map(ProfileStatus::as_wire),
-                report.status.as_wire(),
-                micros(at),
-                source.as_str(),
-                report.failure_reason,
-                decision == Decision::Advance,
-                callback_id,
-            ],
-            |row| row.get(0),
-        )?;
+    let mut insert = tx.prepare_cached(
+        "insert into transitions (profile_sid, from_status, to_status, at, source, failure_reason, applied, callback_id)
+         values (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )?;
+    let transition_id = insert_row(
+        tx,
+        &mut insert,
+        params![
+            report.profile_sid.as_str(),
+            from.as_ref().map(ProfileStatus::as_wire),
+            report.status.as_wire(),
+            micros(at),
+            source.as_str(),
+            report.failure_reason,
+            decision == Decision::Advance,
+            callback_id,
+        ],
+    )?
+    .ok_or_else(|| StoreError::Corrupt("a transition was not inserted".to_owned()))?;
     if decision == Decision::Advance {
         for job in jobs_for_transition(transition_id, report, at) {
             super::jobs::insert(tx, &job, at)?;
@@ -132,29 +133,28 @@ pub(super) fn record_in(tx: &Connection, callback: &CallbackRecord) -> Result<Re
             return Ok(Recorded::Duplicate);
         }
     }
-    let id: Option<i64> = tx
-        .prepare_cached(
-            "insert into callbacks (idempotency_token, body_hash, account_sid, profile_sid, status, problem,
-                                    content_type, fields, credential, received_at)
-             values (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
-             on conflict (idempotency_token) do nothing returning id",
-        )?
-        .query_row(
-            params![
-                callback.idempotency_token,
-                callback.body_hash,
-                callback.account_sid.as_ref().map(|a| a.as_str()),
-                report.map(|r| r.profile_sid.as_str()),
-                report.map(|r| r.status.as_wire()),
-                callback.report.as_ref().err(),
-                callback.content_type,
-                json_text(&callback.fields)?,
-                callback.credential,
-                micros(callback.received_at),
-            ],
-            |row| row.get(0),
-        )
-        .optional()?;
+    let mut insert = tx.prepare_cached(
+        "insert into callbacks (idempotency_token, body_hash, account_sid, profile_sid, status, problem,
+                                content_type, fields, credential, received_at)
+         values (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+         on conflict (idempotency_token) do nothing",
+    )?;
+    let id = insert_row(
+        tx,
+        &mut insert,
+        params![
+            callback.idempotency_token,
+            callback.body_hash,
+            callback.account_sid.as_ref().map(|a| a.as_str()),
+            report.map(|r| r.profile_sid.as_str()),
+            report.map(|r| r.status.as_wire()),
+            callback.report.as_ref().err(),
+            callback.content_type,
+            json_text(&callback.fields)?,
+            callback.credential,
+            micros(callback.received_at),
+        ],
+    )?;
     let Some(callback_id) = id else {
         return Ok(Recorded::Duplicate);
     };
