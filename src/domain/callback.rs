@@ -45,8 +45,17 @@ pub enum ReportError {
 }
 
 /// Whether `name`, lowercased without `_` and `-`, is `wanted` (compared as it goes: this
-/// runs for every field against every accepted name of every callback).
+/// runs for every field against every accepted name of every callback). ASCII names, which
+/// Twilio's all are, byte by byte.
 fn is_named(name: &str, wanted: &str) -> bool {
+    if name.is_ascii() {
+        let mut wanted = wanted.bytes();
+        return name
+            .bytes()
+            .filter(|b| !matches!(b, b'_' | b'-'))
+            .all(|b| wanted.next() == Some(b.to_ascii_lowercase()))
+            && wanted.next().is_none();
+    }
     name.chars()
         .filter(|c| *c != '_' && *c != '-')
         .flat_map(char::to_lowercase)
@@ -58,7 +67,7 @@ fn find<'a>(fields: &'a [(String, String)], names: &[&str]) -> Option<&'a str> {
     names.iter().find_map(|wanted| {
         fields
             .iter()
-            .find(|(name, value)| !value.trim().is_empty() && is_named(name, wanted))
+            .find(|(name, value)| is_named(name, wanted) && !value.trim().is_empty())
             .map(|(_, value)| value.trim())
     })
 }
@@ -119,6 +128,47 @@ mod tests {
 
     const BU: &str = "BUaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
     const AC: &str = "ACbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
+
+    #[test]
+    fn names_are_compared_lowercased_without_separators_ascii_or_not() {
+        let reference = |name: &str, wanted: &str| name.to_lowercase().replace(['_', '-'], "") == wanted;
+        let names = [
+            "BundleSid",
+            "bundle_sid",
+            "BUNDLE-SID",
+            "_Bundle_Sid-",
+            "BundleSi",
+            "BundleSids",
+            "b_u_n_d_l_e_s_i_d",
+            "BÜndleSid",
+            "Status",
+            "STATUS",
+            "ſtatus",
+            "AccountSİd",
+            "",
+            "-",
+        ];
+        let wanted = [
+            PROFILE_SID_NAMES,
+            STATUS_NAMES,
+            FAILURE_NAMES,
+            ACCOUNT_NAMES,
+            FRIENDLY_NAMES,
+        ]
+        .concat();
+        let mut matched = 0;
+        for wanted in &wanted {
+            for name in names {
+                assert_eq!(
+                    is_named(name, wanted),
+                    reference(name, wanted),
+                    "{name:?} as {wanted:?}"
+                );
+                matched += usize::from(is_named(name, wanted));
+            }
+        }
+        assert_eq!(matched, 7, "five spellings of BundleSid, two of Status");
+    }
 
     #[test]
     fn reads_twilio_names() {

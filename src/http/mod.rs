@@ -150,23 +150,17 @@ pub fn router(state: AppState, body_read_timeout: std::time::Duration) -> Router
 }
 
 /// Request ids as random (v4) UUIDs from the thread's generator: tower-http's `MakeRequestUuid`
-/// asks the kernel for each one (a `getrandom` call per request).
+/// asks the kernel for each one (a `getrandom` call per request). Written by `uuid` into a
+/// buffer: two `format!`s were ~2,900 instructions a request (callgrind).
 #[derive(Clone, Copy)]
 struct RandomRequestId;
 
 impl MakeRequestId for RandomRequestId {
     fn make_request_id<B>(&mut self, _: &Request<B>) -> Option<RequestId> {
-        let bits = rand::random::<u128>() & !(0xf000 << 64) & !(0xc << 60) | (0x4000 << 64) | (0x8 << 60);
-        let hex = format!("{bits:032x}");
-        let id = format!(
-            "{}-{}-{}-{}-{}",
-            &hex[..8],
-            &hex[8..12],
-            &hex[12..16],
-            &hex[16..20],
-            &hex[20..]
-        );
-        axum::http::HeaderValue::from_str(&id).ok().map(RequestId::new)
+        let id = uuid::Builder::from_random_bytes(rand::random()).into_uuid();
+        let mut text = uuid::Uuid::encode_buffer();
+        let text = id.hyphenated().encode_lower(&mut text);
+        axum::http::HeaderValue::from_str(text).ok().map(RequestId::new)
     }
 }
 
