@@ -2,6 +2,7 @@
 //! a pool of readers, in WAL mode. Times are unix microseconds.
 
 mod bulk;
+mod checkpoint;
 mod creations;
 mod dashboard;
 mod evaluations;
@@ -81,7 +82,6 @@ impl SqliteStore {
             .test_before_acquire(false)
             .connect_with(options.clone())
             .await?;
-        tokio::spawn(checkpoint(reader.clone()));
         let connection = writer::open(options.get_filename(), synchronous)?;
         let writer = writer::WriterHandle::start(connection, reader.clone())?;
         Ok(Self {
@@ -89,29 +89,6 @@ impl SqliteStore {
             reader,
             migrator,
         })
-    }
-}
-
-/// Copies the WAL into the database every second without blocking the writer or readers
-/// (`PASSIVE`), until the pool closes.
-async fn checkpoint(pool: SqlitePool) {
-    let mut ticks = tokio::time::interval(Duration::from_secs(1));
-    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        ticks.tick().await;
-        if pool.is_closed() {
-            return;
-        }
-        checkpoint_once(&pool).await;
-    }
-}
-
-/// One `PASSIVE` checkpoint on a connection of `pool`.
-async fn checkpoint_once(pool: &SqlitePool) {
-    if let Err(error) = sqlx::query("pragma wal_checkpoint(passive)").execute(pool).await {
-        if !pool.is_closed() {
-            tracing::warn!(%error, "WAL checkpoint failed");
-        }
     }
 }
 

@@ -11,6 +11,7 @@
 //! cache whenever another connection has committed.
 
 use super::bulk;
+use super::checkpoint::{Checkpoints, CHECKPOINT_EVERY};
 use super::profiles::record_in;
 use crate::config::SqliteSynchronous;
 use crate::store::{CallbackRecord, Recorded, StoreError};
@@ -19,24 +20,14 @@ use sqlx::SqlitePool;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
-use tokio::runtime::Handle;
+use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
-use tokio::task::JoinHandle;
 
 /// The most callbacks one transaction carries, which bounds how long it holds the database.
 const MAX_CALLBACKS: usize = 256;
 
 /// The most other writes one transaction carries.
 const MAX_WRITES: usize = 64;
-
-/// How often the writer checkpoints while writes keep coming (see `Writer::checkpoint`). Each
-/// checkpoint stalls the writer on I/O (its own fsyncs of the WAL's tail and the database, and
-/// appends waiting for WAL blocks the backfill's fsync is writing back: perf, sched_switch),
-/// for ~10-30 ms on this VM. `bench/run --only sqlite`, interleaved, p99: every 250 ms 52, 56,
-/// 64, 34, 31 ms; every 1 s 50, 40, 27, 24, 20 ms; every 3 s 89, 81 ms (one long stall); the
-/// same throughput. The WAL then holds about a second of writes.
-const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
 
 type Reply = oneshot::Sender<Result<Recorded, StoreError>>;
 
@@ -83,6 +74,8 @@ where
 enum Request {
     Record(Box<CallbackRecord>, Reply),
     Write(Box<dyn Write>),
+    /// Nothing to write: wakes the writer to go on checkpointing while writes have stopped.
+    Tick,
     /// Commit what queued before, then end the thread.
     Stop,
 }
@@ -101,7 +94,7 @@ pub fn open(path: &Path, synchronous: SqliteSynchronous) -> Result<Connection, S
     connection.pragma_update(None, "synchronous", synchronous)?;
     connection.pragma_update(None, "foreign_keys", "on")?;
     // No automatic checkpoint inside a commit: it would stall every write queued behind it.
-    // The writer checkpoints between transactions, helped by a reader (`Writer::checkpoint`).
+    // The writer checkpoints between transactions, helped by a reader (`checkpoint.rs`).
     connection.pragma_update(None, "wal_autocheckpoint", 0)?;
     // Statement journals in memory: each savepoint and multi-row statement keeps one, and past
     // 64 KiB SQLite spilled it to a temp file, created and deleted per statement (a fifth of
@@ -123,13 +116,23 @@ impl WriterHandle {
     pub fn start(connection: Connection, backfill: SqlitePool) -> Result<Self, StoreError> {
         let (queue, requests) = mpsc::channel(4 * MAX_CALLBACKS);
         let writer = Writer {
-            runtime: Handle::current(),
             connection,
             open_notify: None,
-            backfill,
-            backfilling: None,
-            checkpointed: Instant::now(),
+            checkpoints: Checkpoints::new(backfill),
         };
+        let ticks = queue.downgrade();
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(CHECKPOINT_EVERY);
+            every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                every.tick().await;
+                // Full: the writer is busy, and checkpoints between its transactions anyway.
+                match ticks.upgrade().map(|queue| queue.try_send(Request::Tick)) {
+                    Some(Ok(()) | Err(mpsc::error::TrySendError::Full(_))) => {}
+                    None | Some(Err(mpsc::error::TrySendError::Closed(_))) => return,
+                }
+            }
+        });
         let thread = std::thread::Builder::new()
             .name("sqlite-writer".to_owned())
             .spawn(move || writer.run(requests))
@@ -197,6 +200,7 @@ impl Batch {
                 self.replies.push(reply);
             }
             Request::Write(write) => self.writes.push(write),
+            Request::Tick => {}
             Request::Stop => return false,
         }
         true
@@ -208,13 +212,10 @@ impl Batch {
 }
 
 struct Writer {
-    runtime: Handle,
     connection: Connection,
     /// The `notify` job the last group commit queued (see `bulk::record`).
     open_notify: Option<i64>,
-    backfill: SqlitePool,
-    backfilling: Option<JoinHandle<()>>,
-    checkpointed: Instant,
+    checkpoints: Checkpoints,
 }
 
 impl Writer {
@@ -237,6 +238,11 @@ impl Writer {
                     break;
                 }
             }
+            if batch.callbacks.is_empty() && batch.writes.is_empty() {
+                // Only ticks.
+                self.checkpoints.between_transactions(&self.connection);
+                continue;
+            }
             let count = batch.callbacks.len();
             let replies = std::mem::take(&mut batch.replies);
             // A panic fails this transaction, not every later one.
@@ -258,7 +264,7 @@ impl Writer {
                     (committed, _) => deliver(committed.as_ref().map(|_| ())),
                 }
             }
-            self.checkpoint();
+            self.checkpoints.between_transactions(&self.connection);
         }
     }
 
@@ -308,36 +314,6 @@ impl Writer {
             outcomes = failed(count, error);
         }
         (outcomes, delivers, committed)
-    }
-
-    /// Copies the WAL into the database. Only between two transactions can a checkpoint catch
-    /// up with the log, so that the next commit starts it again from the beginning:
-    /// checkpoints on other connections race the writer, and under continuous load the WAL
-    /// would grow without end (seen: 138 MB in 10 s). But a checkpoint of 250 ms of load took
-    /// ~25 ms, and every write waited behind it (it was the p99). So every CHECKPOINT_EVERY a
-    /// reader copies first, without stopping the writer, and the writer then copies only the
-    /// tail.
-    fn checkpoint(&mut self) {
-        match &self.backfilling {
-            Some(copying) if copying.is_finished() => {
-                self.backfilling = None;
-                if let Err(error) =
-                    self.connection
-                        .query_row("pragma wal_checkpoint(passive)", [], |_| Ok(()))
-                {
-                    tracing::warn!(%error, "WAL checkpoint failed");
-                }
-                self.checkpointed = Instant::now();
-            }
-            None if self.checkpointed.elapsed() >= CHECKPOINT_EVERY => {
-                let readers = self.backfill.clone();
-                self.backfilling = Some(
-                    self.runtime
-                        .spawn(async move { super::checkpoint_once(&readers).await }),
-                );
-            }
-            _ => {}
-        }
     }
 }
 

@@ -1,0 +1,184 @@
+//! Copying the WAL into the database (checkpoints), driven by the writer thread.
+//!
+//! The WAL starts again from its beginning only when a write transaction begins with all of
+//! it copied, and only the writer can arrange that: it copies the tail between two of its
+//! transactions. A checkpoint of a second of load took ~25 ms, and every write waited behind
+//! it (it was the p99), so every CHECKPOINT_EVERY a reader copies most of it first, without
+//! stopping the writer, and the writer then copies only the tail. When writes stop, the
+//! writer is woken every CHECKPOINT_EVERY to go on (`WriterHandle::start`).
+//!
+//! Nothing else checkpoints: a checkpoint on another connection makes the writer's fail as
+//! busy. An independent timer used to checkpoint on a reader every second as well; under
+//! continuous load it overlapped the writer's, the log never started again, and the WAL
+//! grew by the whole load (1.1 GB in 10 s on 2026-12-02, each reader checkpoint then
+//! fsyncing a second of it, 60-100 ms).
+
+use rusqlite::Connection;
+use sqlx::SqlitePool;
+use std::time::{Duration, Instant};
+use tokio::runtime::Handle;
+use tokio::sync::oneshot::{self, error::TryRecvError};
+
+/// How often a checkpoint starts while writes keep coming. Each checkpoint stalls the writer
+/// on I/O (its own fsyncs of the WAL's tail and the database, and appends waiting for WAL
+/// blocks the backfill's fsync is writing back: perf, sched_switch), for ~10-30 ms on this VM.
+/// `bench/run --only sqlite`, interleaved, p99: every 250 ms 52, 56, 64, 34, 31 ms; every 1 s
+/// 50, 40, 27, 24, 20 ms; every 3 s 89, 81 ms (one long stall); the same throughput. The WAL
+/// then holds about a second of writes.
+pub const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
+
+/// A backfill this short leaves the writer a tail of a few milliseconds to copy. After a
+/// longer one another runs (at most MAX_BACKFILLS in a row): the writer's own copy of what
+/// came during a 400 ms backfill took 125-200 ms, and every write waited (p99 133-146 ms,
+/// `bench/run`'s load, 2026-12-02).
+const SHORT_BACKFILL: Duration = Duration::from_millis(10);
+const MAX_BACKFILLS: u32 = 4;
+
+/// The writer's side of checkpointing.
+pub struct Checkpoints {
+    runtime: Handle,
+    /// Reader connections, which copy most of the WAL while the writer goes on.
+    backfill: SqlitePool,
+    /// The backfill running: how long it took, once done, and how many ran this round.
+    backfilling: Option<(oneshot::Receiver<Duration>, u32)>,
+    checkpointed: Instant,
+}
+
+impl Checkpoints {
+    pub fn new(backfill: SqlitePool) -> Self {
+        Self {
+            runtime: Handle::current(),
+            backfill,
+            backfilling: None,
+            checkpointed: Instant::now(),
+        }
+    }
+
+    /// Called by the writer between two transactions on `connection`, its own: starts a
+    /// backfill when one is due, another while the last one took long (the writes that came
+    /// meanwhile are the writer's to copy), then copies the rest.
+    pub fn between_transactions(&mut self, connection: &Connection) {
+        match self.backfilling.as_mut().map(|(done, n)| (done.try_recv(), *n)) {
+            Some((Err(TryRecvError::Empty), _)) => {}
+            Some((Ok(took), n)) if took > SHORT_BACKFILL && n < MAX_BACKFILLS => self.start_backfill(n + 1),
+            Some(_) => {
+                self.backfilling = None;
+                // (busy, frames in the log, frames copied): busy when another connection
+                // (a tool, a backup) is checkpointing; then the next transaction tries again.
+                match connection.query_row("pragma wal_checkpoint(passive)", [], |row| row.get::<_, bool>(0))
+                {
+                    Ok(false) => self.checkpointed = Instant::now(),
+                    Ok(true) => tracing::debug!("WAL checkpoint busy: another connection is checkpointing"),
+                    Err(error) => tracing::warn!(%error, "WAL checkpoint failed"),
+                }
+            }
+            None if self.checkpointed.elapsed() >= CHECKPOINT_EVERY => self.start_backfill(1),
+            None => {}
+        }
+    }
+
+    fn start_backfill(&mut self, n: u32) {
+        let (done, took) = oneshot::channel();
+        let readers = self.backfill.clone();
+        self.runtime.spawn(async move {
+            let start = Instant::now();
+            passive(&readers).await;
+            let _ = done.send(start.elapsed());
+        });
+        self.backfilling = Some((took, n));
+    }
+}
+
+/// One `PASSIVE` checkpoint on a connection of `pool`: copies what no reader still needs,
+/// without blocking the writer or the readers.
+async fn passive(pool: &SqlitePool) {
+    if let Err(error) = sqlx::query("pragma wal_checkpoint(passive)").execute(pool).await {
+        if !pool.is_closed() {
+            tracing::warn!(%error, "WAL checkpoint failed");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::SqliteStore;
+    use super::CHECKPOINT_EVERY;
+    use crate::config::SqliteSynchronous;
+    use crate::store::fixtures::callback;
+    use crate::store::{CallbackStore as _, Store as _};
+    use std::io::Read as _;
+    use std::path::Path;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+
+    /// The WAL header's checkpoint sequence number (bytes 12-15, big-endian): SQLite adds one
+    /// each time the log starts again from its beginning.
+    fn restarts(wal: &Path) -> Option<u32> {
+        let mut header = [0; 16];
+        std::fs::File::open(wal).ok()?.read_exact(&mut header).ok()?;
+        Some(u32::from_be_bytes([
+            header[12], header[13], header[14], header[15],
+        ]))
+    }
+
+    /// Under writes that never pause, the log still starts again about every CHECKPOINT_EVERY,
+    /// so it holds about that much of the load, not all of it.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_wal_starts_again_while_writes_never_stop() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hooks.db");
+        let store = Arc::new(
+            SqliteStore::connect(&format!("sqlite://{}", path.display()), SqliteSynchronous::Normal)
+                .await
+                .unwrap(),
+        );
+        store.migrate().await.unwrap();
+        let wal = dir.path().join("hooks.db-wal");
+        let writing = Arc::new(AtomicBool::new(true));
+        let writers: Vec<_> = (0..32)
+            .map(|w| {
+                let (store, writing) = (store.clone(), writing.clone());
+                tokio::spawn(async move {
+                    let mut n = 0u64;
+                    while writing.load(Ordering::Relaxed) {
+                        let token = format!("w{w}-{n}");
+                        let status = ["pending-review", "in-review", "twilio-approved"][(n % 3) as usize];
+                        let profile = w * 1000 + (n / 3) as u32 % 1000 + 10;
+                        store
+                            .record_callback(callback(&token, profile, status, n as i64, None))
+                            .await
+                            .unwrap();
+                        n += 1;
+                    }
+                    n
+                })
+            })
+            .collect();
+        let start = Instant::now();
+        let first = loop {
+            if let Some(seen) = restarts(&wal) {
+                break seen;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        };
+        let (mut last, mut largest) = (first, 0);
+        while start.elapsed() < 4 * CHECKPOINT_EVERY {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            last = restarts(&wal).unwrap_or(last);
+            largest = largest.max(std::fs::metadata(&wal).map_or(0, |m| m.len()));
+        }
+        writing.store(false, Ordering::Relaxed);
+        let mut written = 0;
+        for writer in writers {
+            written += writer.await.unwrap();
+        }
+        assert!(
+            last >= first + 2,
+            "the WAL started again {} times in {:?} of {written} writes (largest {largest} bytes)",
+            last - first,
+            start.elapsed()
+        );
+        store.close().await;
+    }
+}
