@@ -7,11 +7,17 @@
 //! a profile's callbacks always take the same lane: two batches of one replica then never
 //! wait for each other's row locks, and a lane applies one profile's reports in the order
 //! they queued.
+//!
+//! A lane keeps its connection rather than taking one from the pool per batch: sqlx tests a
+//! connection given back with a round trip, and each round trip costs both sides a wake-up
+//! (~60 us of CPU on this VM, see the README). For the same reason, when the next batch is
+//! already waiting, the lane commits and begins its transaction in one round trip.
 
 use super::bulk::{self, Eligible};
 use super::profiles::record_one;
 use crate::store::{CallbackRecord, Recorded, StoreError};
-use sqlx::PgPool;
+use sqlx::pool::PoolConnection;
+use sqlx::{Executor as _, PgPool, Postgres};
 use std::hash::{BuildHasher as _, BuildHasherDefault, DefaultHasher};
 use tokio::sync::{mpsc, oneshot};
 
@@ -38,7 +44,7 @@ impl GroupCommit {
         let lanes = (0..LANES)
             .map(|_| {
                 let (queue, requests) = mpsc::channel(4 * MAX_BATCH);
-                tokio::spawn(drain(pool.clone(), requests));
+                tokio::spawn(drain(pool.clone(), requests, queue.downgrade()));
                 queue
             })
             .collect();
@@ -62,26 +68,33 @@ fn stopped() -> StoreError {
     StoreError::Unavailable("the PostgreSQL group commit has stopped".to_owned())
 }
 
-async fn drain(pool: PgPool, mut requests: mpsc::Receiver<(CallbackRecord, Reply)>) {
+async fn drain(
+    pool: PgPool,
+    mut requests: mpsc::Receiver<(CallbackRecord, Reply)>,
+    queue: mpsc::WeakSender<(CallbackRecord, Reply)>,
+) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
-    // The `notify` job this lane queued last (see `bulk::record`).
-    let mut open_notify = None;
+    let mut lane = Lane::new(pool);
     while requests.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let (callbacks, replies): (Vec<_>, Vec<_>) = batch.drain(..).unzip();
         let count = callbacks.len();
+        // Asked as the batch commits: whether callbacks queued meanwhile (a slot in use).
+        let queue = queue.clone();
+        let waiting = move || queue.upgrade().is_some_and(|q| q.capacity() < q.max_capacity());
         // Its own task, so that a panic fails this batch instead of every later one.
-        let pool = pool.clone();
+        let pool = lane.pool.clone();
         let committing = tokio::spawn(async move {
-            let results = commit(&pool, &callbacks, &mut open_notify).await;
-            (results, open_notify)
+            let results = commit(&mut lane, &callbacks, waiting).await;
+            (results, lane)
         });
         let results = match committing.await {
-            Ok((results, open)) => {
-                open_notify = open;
+            Ok((results, kept)) => {
+                lane = kept;
                 results
             }
             Err(panic) => {
-                open_notify = None;
+                // Its transaction, if any, was closed as the task unwound (`InTransaction`).
+                lane = Lane::new(pool);
                 (0..count)
                     .map(|_| Err(StoreError::Unavailable(format!("group commit failed: {panic}"))))
                     .collect()
@@ -94,15 +107,114 @@ async fn drain(pool: PgPool, mut requests: mpsc::Receiver<(CallbackRecord, Reply
     }
 }
 
+/// What a lane holds between batches.
+struct Lane {
+    pool: PgPool,
+    /// The transaction the last commit began, when the next batch was already waiting.
+    begun: Option<InTransaction>,
+    /// The `notify` job this lane queued last (see `bulk::record`).
+    open_notify: Option<i64>,
+}
+
+/// A connection inside a transaction. Closed if dropped so (on an error or a panic), which
+/// ends the transaction on the server: given back to the pool, it would serve its next user
+/// inside it.
+struct InTransaction(Option<PoolConnection<Postgres>>);
+
+impl Drop for InTransaction {
+    fn drop(&mut self) {
+        if let Some(connection) = &mut self.0 {
+            connection.close_on_drop();
+        }
+    }
+}
+
+impl InTransaction {
+    async fn begin(pool: &PgPool) -> Result<Self, StoreError> {
+        let mut connection = Self(Some(pool.acquire().await?));
+        connection.get().execute("begin").await?;
+        Ok(connection)
+    }
+
+    fn get(&mut self) -> &mut PoolConnection<Postgres> {
+        self.0.as_mut().expect("taken only when ended")
+    }
+
+    /// Commits; when `next` also begins the next transaction on the same connection, in the
+    /// same round trip, else gives the connection back to the pool.
+    async fn commit(mut self, next: bool) -> Result<Option<Self>, StoreError> {
+        // No arguments: the simple protocol, which takes several statements.
+        let statements = if next { "commit; begin" } else { "commit" };
+        self.get().execute(statements).await?;
+        Ok(match next {
+            true => Some(self),
+            false => {
+                self.0.take();
+                None
+            }
+        })
+    }
+
+    /// Ends a transaction that wrote nothing and gives the connection back.
+    async fn end(mut self) -> Result<(), StoreError> {
+        self.get().execute("rollback").await?;
+        self.0.take();
+        Ok(())
+    }
+}
+
+impl Lane {
+    fn new(pool: PgPool) -> Self {
+        Self {
+            pool,
+            begun: None,
+            open_notify: None,
+        }
+    }
+
+    /// Stores `eligible` in one transaction; when another batch is `waiting` by then, its
+    /// commit begins that one's (an idle lane holds no transaction open). On failure nothing
+    /// of it is kept.
+    async fn commit_bulk(
+        &mut self,
+        eligible: &[Eligible<'_>],
+        waiting: impl Fn() -> bool,
+    ) -> Result<Vec<Recorded>, StoreError> {
+        let mut transaction = match self.begun.take() {
+            Some(begun) => begun,
+            None => InTransaction::begin(&self.pool).await?,
+        };
+        // Kept only if the transaction commits.
+        let mut open = self.open_notify;
+        let outcomes = bulk::record(transaction.get(), eligible, &mut open).await?;
+        self.begun = transaction.commit(waiting()).await?;
+        self.open_notify = open;
+        Ok(outcomes)
+    }
+
+    /// After a batch with nothing for the bulk path: ends the transaction begun for it unless
+    /// another batch is waiting.
+    async fn idle(&mut self, waiting: impl Fn() -> bool) {
+        if waiting() {
+            return;
+        }
+        if let Some(begun) = self.begun.take() {
+            if let Err(error) = begun.end().await {
+                tracing::warn!(%error, "ending an empty transaction failed; its connection is closed");
+            }
+        }
+    }
+}
+
 /// Each callback's outcome. Callbacks the bulk path takes go in one transaction; the others,
 /// and all of them when that transaction fails on a statement, go one at a time, each in its
 /// own transaction (holding one profile's lock at a time, which cannot deadlock with a batch).
 /// The callbacks of one batch were all in flight together, so any order among them is one
 /// they could have arrived in.
 async fn commit(
-    pool: &PgPool,
+    lane: &mut Lane,
     callbacks: &[CallbackRecord],
-    open_notify: &mut Option<i64>,
+    waiting: impl Fn() -> bool,
 ) -> Vec<Result<Recorded, StoreError>> {
     let mut results: Vec<Option<Result<Recorded, StoreError>>> = callbacks.iter().map(|_| None).collect();
     let (indices, eligible): (Vec<usize>, Vec<Eligible>) = callbacks
@@ -111,8 +223,10 @@ async fn commit(
         .filter_map(|(i, c)| Some((i, Eligible::new(c)?)))
         .unzip();
     let mut down = None;
-    if !eligible.is_empty() {
-        match commit_bulk(pool, &eligible, open_notify).await {
+    if eligible.is_empty() {
+        lane.idle(waiting).await;
+    } else {
+        match lane.commit_bulk(&eligible, waiting).await {
             Ok(outcomes) => {
                 for (i, outcome) in indices.into_iter().zip(outcomes) {
                     results[i] = Some(Ok(outcome));
@@ -129,7 +243,7 @@ async fn commit(
             // Not stored: its caller answers 503 and Twilio retries.
             (None, Some(why)) => Err(StoreError::Unavailable(why.clone())),
             (None, None) => {
-                let outcome = record_one(pool, callback).await;
+                let outcome = record_one(&lane.pool, callback).await;
                 if let Err(error) = outcome.as_ref() {
                     down = database_unreachable(error).then(|| error.to_string());
                 }
@@ -139,20 +253,6 @@ async fn commit(
         outcomes.push(outcome);
     }
     outcomes
-}
-
-async fn commit_bulk(
-    pool: &PgPool,
-    eligible: &[Eligible<'_>],
-    open_notify: &mut Option<i64>,
-) -> Result<Vec<Recorded>, StoreError> {
-    let mut tx = pool.begin().await?;
-    // Kept only if the transaction commits.
-    let mut open = *open_notify;
-    let outcomes = bulk::record(&mut tx, eligible, &mut open).await?;
-    tx.commit().await?;
-    *open_notify = open;
-    Ok(outcomes)
 }
 
 /// Whether the database could not be reached at all (rather than refusing a statement): the
@@ -168,5 +268,153 @@ fn database_unreachable(error: &StoreError) -> bool {
         }
         StoreError::Unavailable(_) => true,
         _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::TestDb;
+    use super::{Eligible, Lane};
+    use crate::store::fixtures::callback;
+    use crate::store::{CallbackRecord, Recorded, Store as _};
+    use sqlx::PgPool;
+
+    async fn sessions_in_transaction(pool: &PgPool) -> i64 {
+        sqlx::query_scalar(
+            "select count(*) from pg_stat_activity
+             where datname = current_database() and state like 'idle in transaction%'",
+        )
+        .fetch_one(pool)
+        .await
+        .unwrap()
+    }
+
+    async fn store(
+        lane: &mut Lane,
+        batch: &[CallbackRecord],
+        next_waiting: bool,
+    ) -> Result<Vec<Recorded>, String> {
+        let eligible: Vec<Eligible> = batch.iter().map(|c| Eligible::new(c).unwrap()).collect();
+        lane.commit_bulk(&eligible, || next_waiting)
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    fn stored(outcomes: &[Recorded]) -> usize {
+        outcomes
+            .iter()
+            .filter(|o| matches!(o, Recorded::Stored { .. }))
+            .count()
+    }
+
+    /// A commit begins the next transaction only when a batch waits, and the lane ends it if
+    /// that batch has nothing for it: an idle lane leaves no session inside a transaction.
+    #[tokio::test]
+    async fn a_transaction_is_begun_ahead_only_for_a_waiting_batch() {
+        let Some(db) = TestDb::new().await else {
+            return;
+        };
+        let store_ = db.store().await;
+        let mut lane = Lane::new(store_.pool.clone());
+        let first = [callback("a", 1, "pending-review", 0, None)];
+        assert_eq!(stored(&store(&mut lane, &first, true).await.unwrap()), 1);
+        assert_eq!(
+            sessions_in_transaction(&store_.pool).await,
+            1,
+            "begun for the next batch"
+        );
+        let second = [
+            callback("b", 1, "in-review", 1, None),
+            callback("c", 2, "pending-review", 2, None),
+        ];
+        assert_eq!(stored(&store(&mut lane, &second, false).await.unwrap()), 2);
+        assert_eq!(sessions_in_transaction(&store_.pool).await, 0);
+        let third = [callback("d", 2, "in-review", 3, None)];
+        store(&mut lane, &third, true).await.unwrap();
+        lane.idle(|| false).await;
+        assert_eq!(sessions_in_transaction(&store_.pool).await, 0, "ended when idle");
+        let callbacks: i64 = sqlx::query_scalar("select count(*) from callbacks")
+            .fetch_one(&store_.pool)
+            .await
+            .unwrap();
+        assert_eq!(callbacks, 4);
+        store_.close().await;
+    }
+
+    /// A batch whose statement fails inside a transaction (here a lock wait past the
+    /// database's statement_timeout) keeps nothing, and its connection, aborted inside that
+    /// transaction, never serves another query: every connection of the pool still works, and
+    /// the lane's next batch commits.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_failed_batch_never_gives_its_connection_back_inside_its_transaction() {
+        let Some(db) = TestDb::new().await else {
+            return;
+        };
+        let store_ = db.store().await;
+        let setup = PgPool::connect(&db.url).await.unwrap();
+        let database: String = sqlx::query_scalar("select current_database()")
+            .fetch_one(&setup)
+            .await
+            .unwrap();
+        sqlx::query(&format!(
+            "alter database {database} set statement_timeout = '300ms'"
+        ))
+        .execute(&setup)
+        .await
+        .unwrap();
+        store_.pool.close().await;
+        let pool = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(4)
+            .test_before_acquire(false)
+            .connect(&db.url)
+            .await
+            .unwrap();
+        let mut lane = Lane::new(pool.clone());
+        assert_eq!(
+            stored(
+                &store(&mut lane, &[callback("a", 1, "pending-review", 0, None)], true)
+                    .await
+                    .unwrap()
+            ),
+            1
+        );
+        // Another session holds profile 1's row: the next batch waits for it, then fails.
+        let mut holder = setup.begin().await.unwrap();
+        sqlx::query("select 1 from profiles for update")
+            .execute(&mut *holder)
+            .await
+            .unwrap();
+        let failed = store(&mut lane, &[callback("b", 1, "in-review", 1, None)], false).await;
+        assert!(failed.is_err(), "{failed:?}");
+        holder.rollback().await.unwrap();
+        // Every connection the pool can hand out (four held at once) answers; one given back
+        // inside the aborted transaction would refuse every statement until a rollback.
+        let checks: Vec<_> = (0..4)
+            .map(|_| {
+                let pool = pool.clone();
+                tokio::spawn(async move {
+                    let mut connection = pool.acquire().await.unwrap();
+                    let answer = sqlx::query_scalar::<_, i32>("select 1")
+                        .fetch_one(&mut *connection)
+                        .await;
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    answer.map_err(|e| e.to_string())
+                })
+            })
+            .collect();
+        for check in checks {
+            assert_eq!(check.await.unwrap(), Ok(1));
+        }
+        let again = store(&mut lane, &[callback("b", 1, "in-review", 1, None)], false)
+            .await
+            .unwrap();
+        assert_eq!(stored(&again), 1);
+        let statuses: Vec<String> = sqlx::query_scalar("select to_status from transitions order by id")
+            .fetch_all(&setup)
+            .await
+            .unwrap();
+        assert_eq!(statuses, ["pending-review", "in-review"]);
+        pool.close().await;
+        setup.close().await;
     }
 }

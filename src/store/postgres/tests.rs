@@ -14,13 +14,13 @@ use std::sync::atomic::{AtomicU32, Ordering};
 const ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
 
 /// A database that exists for one test.
-struct TestDb {
+pub(super) struct TestDb {
     name: String,
-    url: String,
+    pub url: String,
 }
 
 impl TestDb {
-    async fn new() -> Option<Self> {
+    pub async fn new() -> Option<Self> {
         static COUNTER: AtomicU32 = AtomicU32::new(0);
         let mut admin = match PgConnection::connect(ADMIN_URL).await {
             Ok(admin) => admin,
@@ -47,7 +47,7 @@ impl TestDb {
         Some(Self { name, url })
     }
 
-    async fn store(&self) -> PostgresStore {
+    pub async fn store(&self) -> PostgresStore {
         let store = PostgresStore::connect(&self.url).await.unwrap();
         store.migrate().await.unwrap();
         store
