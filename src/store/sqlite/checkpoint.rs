@@ -101,9 +101,8 @@ async fn passive(pool: &SqlitePool) {
 
 #[cfg(test)]
 mod tests {
-    use super::super::SqliteStore;
+    use super::super::migrated;
     use super::CHECKPOINT_EVERY;
-    use crate::config::SqliteSynchronous;
     use crate::store::fixtures::callback;
     use crate::store::{CallbackStore as _, Store as _};
     use std::io::Read as _;
@@ -127,13 +126,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_wal_starts_again_while_writes_never_stop() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("hooks.db");
-        let store = Arc::new(
-            SqliteStore::connect(&format!("sqlite://{}", path.display()), SqliteSynchronous::Normal)
-                .await
-                .unwrap(),
-        );
-        store.migrate().await.unwrap();
+        let store = Arc::new(migrated(dir.path(), "hooks.db").await);
         let wal = dir.path().join("hooks.db-wal");
         let writing = Arc::new(AtomicBool::new(true));
         let writers: Vec<_> = (0..32)

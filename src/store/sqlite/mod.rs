@@ -92,6 +92,17 @@ impl SqliteStore {
     }
 }
 
+/// A migrated store in a new file `name` under `dir`, for the tests of this store's parts.
+#[cfg(test)]
+async fn migrated(dir: &std::path::Path, name: &str) -> SqliteStore {
+    let url = format!("sqlite://{}", dir.join(name).display());
+    let store = SqliteStore::connect(&url, SqliteSynchronous::Normal)
+        .await
+        .unwrap();
+    store.migrate().await.unwrap();
+    store
+}
+
 #[async_trait]
 impl Store for SqliteStore {
     async fn migrate(&self) -> Result<(), StoreError> {

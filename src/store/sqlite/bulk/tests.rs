@@ -1,18 +1,7 @@
 use super::super::profiles::record_in;
-use super::super::SqliteStore;
+use super::super::{migrated, SqliteStore};
 use super::*;
-use crate::config::SqliteSynchronous;
 use crate::store::fixtures::callback;
-use crate::store::Store as _;
-
-async fn store(dir: &tempfile::TempDir, name: &str) -> SqliteStore {
-    let url = format!("sqlite://{}", dir.path().join(name).display());
-    let store = SqliteStore::connect(&url, SqliteSynchronous::Normal)
-        .await
-        .unwrap();
-    store.migrate().await.unwrap();
-    store
-}
 
 /// Every row the receiver writes, as JSON text. Jobs without their ids, and `notify` jobs
 /// as the transitions they cover: a batch queues one for all, one at a time one each.
@@ -48,7 +37,10 @@ async fn a_batch_stores_exactly_what_one_at_a_time_stores() {
         callback("t0", 1, "pending-review", 10, None),
     ];
     let dir = tempfile::tempdir().unwrap();
-    let (batched, single) = (store(&dir, "batched.db").await, store(&dir, "single.db").await);
+    let (batched, single) = (
+        migrated(dir.path(), "batched.db").await,
+        migrated(dir.path(), "single.db").await,
+    );
     for store in [&batched, &single] {
         let seed = seed.clone();
         store.writer.write(move |tx| record_in(tx, &seed)).await.unwrap();
@@ -91,7 +83,7 @@ async fn a_batch_stores_exactly_what_one_at_a_time_stores() {
 #[tokio::test]
 async fn batches_add_to_the_notify_job_no_worker_has_taken() {
     let dir = tempfile::tempdir().unwrap();
-    let store = store(&dir, "hooks.db").await;
+    let store = migrated(dir.path(), "hooks.db").await;
     let batch = |tokens: [&'static str; 2], first: u32| {
         let callbacks = vec![
             callback(tokens[0], first, "pending-review", 0, None),

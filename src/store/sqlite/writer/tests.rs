@@ -1,4 +1,4 @@
-use super::super::SqliteStore;
+use super::super::{migrated, SqliteStore};
 use crate::config::SqliteSynchronous;
 use crate::domain::{Decision, ProfileSid};
 use crate::store::fixtures::callback;
@@ -14,21 +14,12 @@ fn advanced(outcome: &Recorded) -> bool {
     )
 }
 
-async fn store(dir: &tempfile::TempDir) -> SqliteStore {
-    let url = format!("sqlite://{}", dir.path().join("hooks.db").display());
-    let store = SqliteStore::connect(&url, SqliteSynchronous::Normal)
-        .await
-        .unwrap();
-    store.migrate().await.unwrap();
-    store
-}
-
 /// Callbacks queued together, with and without Twilio's token (the batch path, and one
 /// at a time), keep their order; nothing is taken once the writer has stopped.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn callbacks_queued_together_are_recorded_in_order() {
     let dir = tempfile::tempdir().unwrap();
-    let store = store(&dir).await;
+    let store = migrated(dir.path(), "hooks.db").await;
     let mut untokened = callback("unused", 2, "in-review", 3, None);
     untokened.idempotency_token = None;
     // Polled in this order, so queued in this order, in one transaction or more.
@@ -68,7 +59,7 @@ async fn callbacks_queued_together_are_recorded_in_order() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failing_write_is_undone_alone() {
     let dir = tempfile::tempdir().unwrap();
-    let store = store(&dir).await;
+    let store = migrated(dir.path(), "hooks.db").await;
     let insert = |name: &'static str, fail: bool| {
         store.writer.write(move |tx| {
             tx.execute(
