@@ -35,7 +35,7 @@ impl PostgresStore {
             .acquire_timeout(Duration::from_secs(5))
             .connect(url)
             .await?;
-        let commits = batch::GroupCommit::start(pool.clone());
+        let commits = batch::GroupCommit::start(&pool)?;
         Ok(Self { pool, commits })
     }
 }

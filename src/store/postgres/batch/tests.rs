@@ -1,5 +1,5 @@
 use super::super::tests::TestDb;
-use super::{Eligible, Lane};
+use super::{Eligible, GroupCommit, Lane};
 use crate::store::fixtures::callback;
 use crate::store::{CallbackRecord, Recorded, Store as _};
 use sqlx::PgPool;
@@ -141,4 +141,50 @@ async fn a_failed_batch_never_gives_its_connection_back_inside_its_transaction()
     assert_eq!(statuses, ["pending-review", "in-review"]);
     pool.close().await;
     setup.close().await;
+}
+
+/// A lane runs on a thread of its own: a callback handed to it commits while the runtime
+/// that handed it over runs nothing at all (its only thread blocked here; on a loaded server,
+/// busy with requests).
+#[tokio::test]
+async fn a_lane_commits_while_the_callers_runtime_is_blocked() {
+    let Some(db) = TestDb::new().await else {
+        return;
+    };
+    let store_ = db.store().await;
+    let commits = GroupCommit::start(&store_.pool).unwrap();
+    let recording =
+        tokio::spawn(async move { commits.record(callback("a", 1, "pending-review", 0, None)).await });
+    // On this single-threaded runtime, `recording` runs now: it queues the callback.
+    tokio::task::yield_now().await;
+    let url = db.url.clone();
+    let committed = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let pool = PgPool::connect(&url).await.unwrap();
+            for _ in 0..100 {
+                let count: i64 = sqlx::query_scalar("select count(*) from callbacks")
+                    .fetch_one(&pool)
+                    .await
+                    .unwrap();
+                if count == 1 {
+                    return true;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+            false
+        })
+    })
+    .join()
+    .unwrap();
+    assert!(
+        committed,
+        "not committed within 5 s while the caller's runtime was blocked"
+    );
+    let outcome = recording.await.unwrap();
+    assert!(matches!(outcome, Ok(Recorded::Stored { .. })), "{outcome:?}");
+    store_.close().await;
 }
