@@ -57,21 +57,29 @@ impl TestDb {
 impl Drop for TestDb {
     fn drop(&mut self) {
         let name = std::mem::take(&mut self.name);
-        // Drop runs outside any runtime guarantee: use a private one on its own thread.
-        let _ = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime.block_on(async {
-                if let Ok(mut admin) = PgConnection::connect(ADMIN_URL).await {
-                    let drop = format!("drop database if exists {name} with (force)");
-                    let _ = sqlx::query(&drop).execute(&mut admin).await;
-                }
-            });
-        })
-        .join();
+        // Drop runs outside any runtime guarantee: use a private one.
+        let _ = on_a_thread_of_its_own(async move {
+            if let Ok(mut admin) = PgConnection::connect(ADMIN_URL).await {
+                let drop = format!("drop database if exists {name} with (force)");
+                let _ = sqlx::query(&drop).execute(&mut admin).await;
+            }
+        });
     }
+}
+
+/// Runs `work` to completion on a new thread with a runtime of its own, whatever the calling
+/// thread is doing; `Err` if it panicked.
+pub(super) fn on_a_thread_of_its_own<T: Send + 'static>(
+    work: impl std::future::Future<Output = T> + Send + 'static,
+) -> std::thread::Result<T> {
+    std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(work)
+    })
+    .join()
 }
 
 /// Stores a batch through the bulk path in one transaction, as `batch.rs` does.

@@ -1,4 +1,4 @@
-use super::super::tests::TestDb;
+use super::super::tests::{on_a_thread_of_its_own, TestDb};
 use super::{Eligible, GroupCommit, Lane};
 use crate::store::fixtures::callback;
 use crate::store::{CallbackRecord, Recorded, Store as _};
@@ -158,27 +158,21 @@ async fn a_lane_commits_while_the_callers_runtime_is_blocked() {
     // On this single-threaded runtime, `recording` runs now: it queues the callback.
     tokio::task::yield_now().await;
     let url = db.url.clone();
-    let committed = std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        runtime.block_on(async {
-            let pool = PgPool::connect(&url).await.unwrap();
-            for _ in 0..100 {
-                let count: i64 = sqlx::query_scalar("select count(*) from callbacks")
-                    .fetch_one(&pool)
-                    .await
-                    .unwrap();
-                if count == 1 {
-                    return true;
-                }
-                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    // Blocks this thread until the other one has looked.
+    let committed = on_a_thread_of_its_own(async move {
+        let pool = PgPool::connect(&url).await.unwrap();
+        for _ in 0..100 {
+            let count: i64 = sqlx::query_scalar("select count(*) from callbacks")
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+            if count == 1 {
+                return true;
             }
-            false
-        })
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        false
     })
-    .join()
     .unwrap();
     assert!(
         committed,
