@@ -128,3 +128,59 @@ impl Store for SqliteStore {
         self.migrator.close().await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::migrated;
+    use crate::store::fixtures::callback;
+    use crate::store::{CallbackStore as _, Recorded, Store as _};
+    use std::path::Path;
+
+    fn page_size(path: &Path) -> i64 {
+        rusqlite::Connection::open(path)
+            .unwrap()
+            .query_row("pragma page_size", [], |row| row.get(0))
+            .unwrap()
+    }
+
+    fn callbacks(path: &Path) -> i64 {
+        rusqlite::Connection::open(path)
+            .unwrap()
+            .query_row("select count(*) from callbacks", [], |row| row.get(0))
+            .unwrap()
+    }
+
+    /// A new database gets 2 KiB pages. One made with 4 KiB pages (before 2026-12-03) keeps
+    /// them: it opens, migrates and stores callbacks as before, opened again and again.
+    #[tokio::test]
+    async fn a_new_database_has_2_kib_pages_and_an_older_one_keeps_its_own() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = migrated(dir.path(), "new.db").await;
+        let first = callback("a", 1, "pending-review", 0, None);
+        assert!(matches!(
+            store.record_callback(first).await.unwrap(),
+            Recorded::Stored { .. }
+        ));
+        store.close().await;
+        assert_eq!(page_size(&dir.path().join("new.db")), 2048);
+
+        let old = dir.path().join("old.db");
+        let made = rusqlite::Connection::open(&old).unwrap();
+        made.pragma_update(None, "page_size", 4096).unwrap();
+        made.pragma_update(None, "journal_mode", "wal").unwrap();
+        made.execute_batch("create table earlier (x); drop table earlier;")
+            .unwrap();
+        drop(made);
+        for (n, status) in ["pending-review", "in-review"].into_iter().enumerate() {
+            let store = migrated(dir.path(), "old.db").await;
+            let report = callback(&format!("b{n}"), 2, status, n as i64, None);
+            assert!(matches!(
+                store.record_callback(report).await.unwrap(),
+                Recorded::Stored { .. }
+            ));
+            store.close().await;
+        }
+        assert_eq!(page_size(&old), 4096);
+        assert_eq!(callbacks(&old), 2);
+    }
+}
