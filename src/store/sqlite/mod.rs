@@ -75,7 +75,7 @@ impl SqliteStore {
             // changes leaves of several indexes keyed by random SIDs and tokens. Under
             // `bench/profile`'s load the WAL took 5.5 rather than 8.5 KB a callback, and the
             // writer's stalls on I/O shrank with it: p99 lower in five interleaved pairs of
-            // seven (medians 43 vs 48 ms), the same throughput. 1 KiB pages cost more CPU.
+            // seven (medians 43 vs 48 ms), the same throughput. 1 KiB pages: p99 worse.
             .page_size(2048);
         // Creates the file, in WAL mode, before the writer opens it. No ping before each use
         // (a round trip to sqlx's SQLite thread).
