@@ -3,9 +3,9 @@
 //! The WAL starts again from its beginning only when a write transaction begins with all of
 //! it copied, and only the writer can arrange that: it copies the tail between two of its
 //! transactions. A checkpoint of a second of load took ~25 ms, and every write waited behind
-//! it (it was the p99), so every CHECKPOINT_EVERY a reader copies most of it first, without
-//! stopping the writer, and the writer then copies only the tail. When writes stop, the
-//! writer is woken every CHECKPOINT_EVERY to go on (`WriterHandle::start`).
+//! it (it was the p99), so readers copy most of it first, every BACKFILL_EVERY, without
+//! stopping the writer, and every CHECKPOINT_EVERY the writer then copies only the tail. When
+//! writes stop, the writer is woken every CHECKPOINT_EVERY to go on (`WriterHandle::start`).
 //!
 //! Nothing else checkpoints: a checkpoint on another connection makes the writer's fail as
 //! busy. An independent timer used to checkpoint on a reader every second as well; under
@@ -19,13 +19,21 @@ use std::time::{Duration, Instant};
 use tokio::runtime::Handle;
 use tokio::sync::oneshot::{self, error::TryRecvError};
 
-/// How often a checkpoint starts while writes keep coming. Each checkpoint stalls the writer
-/// on I/O (its own fsyncs of the WAL's tail and the database, and appends waiting for WAL
-/// blocks the backfill's fsync is writing back: perf, sched_switch), for ~10-30 ms on this VM.
-/// `bench/run --only sqlite`, interleaved, p99: every 250 ms 52, 56, 64, 34, 31 ms; every 1 s
-/// 50, 40, 27, 24, 20 ms; every 3 s 89, 81 ms (one long stall); the same throughput. The WAL
-/// then holds about a second of writes.
+/// How often the writer copies the tail while writes keep coming, so that the WAL starts
+/// again. Each time stalls the writer on I/O (its own fsyncs of the WAL's tail and the
+/// database), for 45-89 ms on a slow day of this VM, of which the database's fsync 21-37 ms.
+/// `bench/run --only sqlite`, interleaved, p99, when a backfill round came with each: every
+/// 250 ms 52, 56, 64, 34, 31 ms; every 1 s 50, 40, 27, 24, 20 ms; every 3 s 89, 81 ms (one
+/// long stall); the same throughput. Backfills every second but the tail every 5 s: p99
+/// 102-155 vs 40-79 ms (`bench/profile`, four pairs). The WAL holds about a second of writes.
 pub const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
+
+/// How often a round of backfills starts. Each ends in an fsync of the database, during which
+/// the writer's appends to the WAL wait (commits of 10-28 ms); a round every CHECKPOINT_EVERY
+/// wrote back a whole second of pages at once (its first backfill 250-430 ms). Every 250 ms
+/// the bursts are smaller: `bench/profile`, six interleaved pairs, p99 36-54 vs 46-90 ms (better
+/// in all six), max 56-88 vs 78-164 ms, the same throughput; every 100 ms no better than 250.
+const BACKFILL_EVERY: Duration = Duration::from_millis(250);
 
 /// A backfill this short leaves the writer a tail of a few milliseconds to copy. After a
 /// longer one another runs (at most MAX_BACKFILLS in a row): the writer's own copy of what
@@ -41,6 +49,9 @@ pub struct Checkpoints {
     backfill: SqlitePool,
     /// The backfill running: how long it took, once done, and how many ran this round.
     backfilling: Option<(oneshot::Receiver<Duration>, u32)>,
+    /// When the last round of backfills ended.
+    backfilled: Instant,
+    /// When the writer last copied the tail.
     checkpointed: Instant,
 }
 
@@ -50,21 +61,27 @@ impl Checkpoints {
             runtime: Handle::current(),
             backfill,
             backfilling: None,
+            backfilled: Instant::now(),
             checkpointed: Instant::now(),
         }
     }
 
     /// Called by the writer between two transactions on `connection`, its own: starts a
     /// backfill when one is due, another while the last one took long (the writes that came
-    /// meanwhile are the writer's to copy), then copies the rest.
+    /// meanwhile are the writer's to copy), then, when due, copies the rest.
     pub fn between_transactions(&mut self, connection: &Connection) {
         match self.backfilling.as_mut().map(|(done, n)| (done.try_recv(), *n)) {
             Some((Err(TryRecvError::Empty), _)) => {}
             Some((Ok(took), n)) if took > SHORT_BACKFILL && n < MAX_BACKFILLS => self.start_backfill(n + 1),
+            Some(_) if self.checkpointed.elapsed() < CHECKPOINT_EVERY => {
+                self.backfilling = None;
+                self.backfilled = Instant::now();
+            }
             Some(_) => {
                 self.backfilling = None;
+                self.backfilled = Instant::now();
                 // (busy, frames in the log, frames copied): busy when another connection
-                // (a tool, a backup) is checkpointing; then the next transaction tries again.
+                // (a tool, a backup) is checkpointing; then it tries again after the next round.
                 match connection.query_row("pragma wal_checkpoint(passive)", [], |row| row.get::<_, bool>(0))
                 {
                     Ok(false) => self.checkpointed = Instant::now(),
@@ -72,7 +89,7 @@ impl Checkpoints {
                     Err(error) => tracing::warn!(%error, "WAL checkpoint failed"),
                 }
             }
-            None if self.checkpointed.elapsed() >= CHECKPOINT_EVERY => self.start_backfill(1),
+            None if self.backfilled.elapsed() >= BACKFILL_EVERY => self.start_backfill(1),
             None => {}
         }
     }
