@@ -73,24 +73,26 @@ impl Checkpoints {
         match self.backfilling.as_mut().map(|(done, n)| (done.try_recv(), *n)) {
             Some((Err(TryRecvError::Empty), _)) => {}
             Some((Ok(took), n)) if took > SHORT_BACKFILL && n < MAX_BACKFILLS => self.start_backfill(n + 1),
-            Some(_) if self.checkpointed.elapsed() < CHECKPOINT_EVERY => {
-                self.backfilling = None;
-                self.backfilled = Instant::now();
-            }
             Some(_) => {
                 self.backfilling = None;
                 self.backfilled = Instant::now();
-                // (busy, frames in the log, frames copied): busy when another connection
-                // (a tool, a backup) is checkpointing; then it tries again after the next round.
-                match connection.query_row("pragma wal_checkpoint(passive)", [], |row| row.get::<_, bool>(0))
-                {
-                    Ok(false) => self.checkpointed = Instant::now(),
-                    Ok(true) => tracing::debug!("WAL checkpoint busy: another connection is checkpointing"),
-                    Err(error) => tracing::warn!(%error, "WAL checkpoint failed"),
+                if self.checkpointed.elapsed() >= CHECKPOINT_EVERY {
+                    self.copy_tail(connection);
                 }
             }
             None if self.backfilled.elapsed() >= BACKFILL_EVERY => self.start_backfill(1),
             None => {}
+        }
+    }
+
+    /// The writer's own checkpoint, which lets the WAL start again at its next transaction.
+    fn copy_tail(&mut self, connection: &Connection) {
+        // (busy, frames in the log, frames copied): busy when another connection (a tool, a
+        // backup) is checkpointing; then it tries again after the next round.
+        match connection.query_row("pragma wal_checkpoint(passive)", [], |row| row.get::<_, bool>(0)) {
+            Ok(false) => self.checkpointed = Instant::now(),
+            Ok(true) => tracing::debug!("WAL checkpoint busy: another connection is checkpointing"),
+            Err(error) => tracing::warn!(%error, "WAL checkpoint failed"),
         }
     }
 
