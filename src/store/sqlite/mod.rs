@@ -136,17 +136,11 @@ mod tests {
     use crate::store::{CallbackStore as _, Recorded, Store as _};
     use std::path::Path;
 
-    fn page_size(path: &Path) -> i64 {
+    /// The one number `query` answers on the database file at `path`.
+    fn number(path: &Path, query: &str) -> i64 {
         rusqlite::Connection::open(path)
             .unwrap()
-            .query_row("pragma page_size", [], |row| row.get(0))
-            .unwrap()
-    }
-
-    fn callbacks(path: &Path) -> i64 {
-        rusqlite::Connection::open(path)
-            .unwrap()
-            .query_row("select count(*) from callbacks", [], |row| row.get(0))
+            .query_row(query, [], |row| row.get(0))
             .unwrap()
     }
 
@@ -162,7 +156,7 @@ mod tests {
             Recorded::Stored { .. }
         ));
         store.close().await;
-        assert_eq!(page_size(&dir.path().join("new.db")), 2048);
+        assert_eq!(number(&dir.path().join("new.db"), "pragma page_size"), 2048);
 
         let old = dir.path().join("old.db");
         let made = rusqlite::Connection::open(&old).unwrap();
@@ -180,7 +174,7 @@ mod tests {
             ));
             store.close().await;
         }
-        assert_eq!(page_size(&old), 4096);
-        assert_eq!(callbacks(&old), 2);
+        assert_eq!(number(&old, "pragma page_size"), 4096);
+        assert_eq!(number(&old, "select count(*) from callbacks"), 2);
     }
 }
