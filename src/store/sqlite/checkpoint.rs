@@ -13,6 +13,7 @@
 //! grew by the whole load (1.1 GB in 10 s on 2026-12-02, each reader checkpoint then
 //! fsyncing a second of it, 60-100 ms).
 
+use super::wal_flush::WalFlush;
 use rusqlite::Connection;
 use sqlx::SqlitePool;
 use std::time::{Duration, Instant};
@@ -53,23 +54,31 @@ pub struct Checkpoints {
     backfilled: Instant,
     /// When the writer last copied the tail.
     checkpointed: Instant,
+    /// Under `synchronous=normal`, the WAL flushed as it grows, which shortens each sync above.
+    wal_flush: Option<WalFlush>,
 }
 
 impl Checkpoints {
-    pub fn new(backfill: SqlitePool) -> Self {
+    /// For the writer's `connection`.
+    pub fn new(backfill: SqlitePool, connection: &Connection) -> Self {
         Self {
             runtime: Handle::current(),
             backfill,
             backfilling: None,
             backfilled: Instant::now(),
             checkpointed: Instant::now(),
+            wal_flush: WalFlush::new(connection),
         }
     }
 
-    /// Called by the writer between two transactions on `connection`, its own: starts a
-    /// backfill when one is due, another while the last one took long (the writes that came
-    /// meanwhile are the writer's to copy), then, when due, copies the rest.
+    /// Called by the writer between two transactions on `connection`, its own: starts a flush
+    /// of the WAL when one is due, and a backfill; another backfill while the last one took
+    /// long (the writes that came meanwhile are the writer's to copy), then, when due, copies
+    /// the rest.
     pub fn between_transactions(&mut self, connection: &Connection) {
+        if let Some(flush) = self.wal_flush.as_mut() {
+            flush.start_when_due();
+        }
         match self.backfilling.as_mut().map(|(done, n)| (done.try_recv(), *n)) {
             Some((Err(TryRecvError::Empty), _)) => {}
             Some((Ok(took), n)) if took > SHORT_BACKFILL && n < MAX_BACKFILLS => self.start_backfill(n + 1),

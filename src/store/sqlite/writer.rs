@@ -116,9 +116,9 @@ impl WriterHandle {
     pub fn start(connection: Connection, backfill: SqlitePool) -> Result<Self, StoreError> {
         let (queue, requests) = mpsc::channel(4 * MAX_CALLBACKS);
         let writer = Writer {
+            checkpoints: Checkpoints::new(backfill, &connection),
             connection,
             open_notify: None,
-            checkpoints: Checkpoints::new(backfill),
         };
         let ticks = queue.downgrade();
         tokio::spawn(async move {
