@@ -54,7 +54,8 @@ pub struct Checkpoints {
     backfilled: Instant,
     /// When the writer last copied the tail.
     checkpointed: Instant,
-    /// Under `synchronous=normal`, the WAL flushed as it grows, which shortens each sync above.
+    /// Under `synchronous=normal`, the WAL flushed as it grows, so that the backfills' and the
+    /// tail copy's syncs of the WAL find little left to write.
     wal_flush: Option<WalFlush>,
 }
 
