@@ -10,10 +10,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::Notify;
+use trusthub_hooks::jobs::deliver::Deliverer;
+use trusthub_hooks::notify::signing;
 use trusthub_hooks::notify::webhook::WebhookSender;
-use trusthub_hooks::notify::{signing, Deliverer};
-use trusthub_hooks::outbox::{Backoff, Worker, WorkerConfig, DELIVER};
-use trusthub_hooks::store::{self, channel, DynStore, NewDelivery, Webhook};
+use trusthub_hooks::queue::{Backoff, Worker, WorkerConfig};
+use trusthub_hooks::store::{self, Channel, DynStore, NewDelivery, Webhook};
 
 async fn receiver(count: Arc<AtomicUsize>) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -50,7 +51,7 @@ async fn bench(name: &str, store: DynStore, events: usize, concurrency: u32) {
         serde_json::json!({"type": "profile.status_changed", "data": {"sid": "BU0", "to": "in-review"}});
     let deliveries: Vec<NewDelivery> = (0..events)
         .map(|n| NewDelivery {
-            channel: channel::WEBHOOK,
+            channel: Channel::Webhook,
             webhook_id: Some(webhook.id.clone()),
             recipient: url.clone(),
             event_id: format!("msg_bench_{n}"),
@@ -81,8 +82,7 @@ async fn bench(name: &str, store: DynStore, events: usize, concurrency: u32) {
         backoff,
         max_retry_after: Duration::from_secs(1),
     };
-    let worker =
-        Worker::new(store.clone(), config, Arc::new(Notify::new())).handle(DELIVER, Arc::new(deliverer));
+    let worker = Worker::new(store.clone(), config, Arc::new(Notify::new())).register(deliverer);
     let started = Instant::now();
     while worker.run_once().await.unwrap() > 0 {}
     let elapsed = started.elapsed();

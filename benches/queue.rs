@@ -10,14 +10,15 @@ use chrono::Utc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::Notify;
-use trusthub_hooks::outbox::{Backoff, Job, JobError, JobHandler, NewJob, Worker, WorkerConfig};
+use trusthub_hooks::queue::{Backoff, JobError, JobHandler, Worker, WorkerConfig};
 use trusthub_hooks::store::DynStore;
+use trusthub_hooks::store::{ClaimedJob, NewJob};
 
 struct NoOp;
 
 #[async_trait]
 impl JobHandler for NoOp {
-    async fn run(&self, _job: &Job) -> Result<Vec<NewJob>, JobError> {
+    async fn run(&self, _job: &ClaimedJob) -> Result<Vec<NewJob>, JobError> {
         Ok(Vec::new())
     }
 

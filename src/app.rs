@@ -1,13 +1,11 @@
 //! Assembles the service from its configuration; tests start it exactly as `serve` does.
 
 use crate::config::Config;
-use crate::evaluation::EvaluationFetcher;
-use crate::http::{self, ApiTokens, AppState, SignatureGuard};
-use crate::notify::{webhook::WebhookSender, Deliverer, Fanout};
-use crate::outbox::{sync_job, Worker, DELIVER, FETCH_EVALUATION, NOTIFY, SYNC};
-use crate::store::{self, DynStore};
-use crate::submit::{Submitter, SyncJob};
-use crate::twilio::{CredentialBook, TwilioClient, Verifier};
+use crate::http;
+use crate::queue::Worker;
+use crate::state::{ApiTokens, AppState, SignatureGuard};
+use crate::store;
+use crate::twilio::Verifier;
 use anyhow::Context as _;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -23,41 +21,6 @@ pub struct Application {
     listener: TcpListener,
     worker: Worker,
     sync_interval: Option<Duration>,
-}
-
-/// The job worker with every handler this configuration supports.
-pub fn worker(config: &Config, store: DynStore, wake: Arc<Notify>) -> anyhow::Result<Worker> {
-    let trusthub = TwilioClient::new(
-        &config.trusthub_api_url,
-        Duration::from_secs(config.twilio_timeout_secs),
-    )?;
-    let evaluations = EvaluationFetcher {
-        store: store.clone(),
-        client: trusthub,
-        credentials: CredentialBook::from_config(config),
-        max_attempts: config.evaluation_max_attempts.max(1),
-    };
-    let email = config.email()?.map(Arc::new);
-    let fanout = Fanout {
-        store: store.clone(),
-        email: email.clone(),
-    };
-    let deliverer = Deliverer {
-        store: store.clone(),
-        webhooks: WebhookSender::new(
-            Duration::from_secs(config.webhook_timeout_secs),
-            config.webhook_allow_private,
-        )?,
-        email,
-        max_attempts: config.delivery_max_attempts.max(1),
-        backoff: config.delivery_backoff(),
-    };
-    let sync = SyncJob(Submitter::from_config(config, store.clone())?);
-    Ok(Worker::new(store, config.worker(), wake)
-        .handle(SYNC, Arc::new(sync))
-        .handle(FETCH_EVALUATION, Arc::new(evaluations))
-        .handle(NOTIFY, Arc::new(fanout))
-        .handle(DELIVER, Arc::new(deliverer)))
 }
 
 impl Application {
@@ -83,7 +46,7 @@ impl Application {
         let addr = config.listen_addr()?;
         let listener = listen(addr).with_context(|| format!("LISTEN_ADDR: cannot listen on {addr}"))?;
         let wake = Arc::new(Notify::new());
-        let worker = worker(config, store.clone(), wake.clone())?;
+        let worker = crate::jobs::worker(config, store.clone(), wake.clone())?;
         let state = AppState::new(
             store,
             verifier,
@@ -101,7 +64,7 @@ impl Application {
             (config.sync_interval_secs > 0).then(|| Duration::from_secs(config.sync_interval_secs));
         Ok(Self {
             state,
-            limits: config.connection_limits(),
+            limits: http::Limits::from_config(config),
             listener,
             worker,
             sync_interval,
@@ -126,13 +89,20 @@ impl Application {
             let _ = stop.send(true);
         };
         tracing::info!(addr = %self.listener.local_addr()?, "serving");
-        let served = http::serve(self.listener, self.state, self.limits, shutdown).await;
+        let app = router(self.state, self.limits.body_read_timeout);
+        let served = http::serve(self.listener, app, self.limits, shutdown).await;
         worker.await.context("the job worker failed")?;
         served?;
         store.close().await;
         tracing::info!("stopped");
         Ok(())
     }
+}
+
+/// Every route of the service: the API's and the dashboard's, under the same layers.
+pub fn router(state: AppState, body_read_timeout: Duration) -> axum::Router {
+    let routes = http::router(&state).merge(crate::ui::router(state.clone()));
+    http::layers(routes, state, body_read_timeout)
 }
 
 /// Binds with a deep accept backlog: a burst of callbacks (or connections beyond
@@ -156,7 +126,7 @@ async fn enqueue_syncs(state: AppState, interval: Duration, mut stopped: watch::
             _ = ticks.tick() => {}
             _ = stopped.changed() => return,
         }
-        let job = sync_job(interval.as_secs(), chrono::Utc::now());
+        let job = crate::jobs::sync::periodic(interval.as_secs(), chrono::Utc::now());
         match state.store().enqueue_jobs(&[job]).await {
             Ok(()) => state.wake_worker(),
             Err(error) => tracing::warn!(%error, "could not enqueue the periodic sync"),

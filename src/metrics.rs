@@ -1,8 +1,7 @@
-//! Prometheus metrics: counters and histograms recorded where the I/O happens, and queue
-//! gauges read from the database when scraped (so every replica reports the shared queue).
+//! Prometheus metrics: counters and histograms recorded where the I/O happens. (`/metrics`
+//! adds the queue's gauges, read from the database when scraped: `crate::http::health`.)
 
-use crate::domain::{Decision, ProfileStatus};
-use crate::store::{DynStore, Source};
+use crate::domain::{Decision, ProfileStatus, Source};
 use metrics::Counter;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use std::sync::OnceLock;
@@ -99,37 +98,4 @@ pub fn twilio_call(method: &str, status: Option<u16>, seconds: f64) {
         .increment(1);
     metrics::histogram!("trusthub_twilio_request_duration_seconds", "method" => method.to_owned())
         .record(seconds);
-}
-
-/// The text exposition: recorded metrics, then the queue as the database sees it now.
-pub async fn render(store: &DynStore) -> String {
-    let mut out = handle().render();
-    match store.job_counts().await {
-        Ok(counts) => {
-            out.push_str("# HELP trusthub_jobs Jobs by kind and state (done jobs are not counted).\n# TYPE trusthub_jobs gauge\n");
-            for c in &counts {
-                out.push_str(&format!(
-                    "trusthub_jobs{{kind=\"{}\",state=\"{}\"}} {}\n",
-                    c.kind, c.state, c.count
-                ));
-            }
-            out.push_str(
-                "# HELP trusthub_job_oldest_age_seconds Age of the oldest due job by kind and state.\n# TYPE trusthub_job_oldest_age_seconds gauge\n",
-            );
-            let now = chrono::Utc::now();
-            for c in &counts {
-                let age = (now - c.oldest).num_milliseconds().max(0) as f64 / 1000.0;
-                out.push_str(&format!(
-                    "trusthub_job_oldest_age_seconds{{kind=\"{}\",state=\"{}\"}} {age}\n",
-                    c.kind, c.state
-                ));
-            }
-            out.push_str("# TYPE trusthub_database_up gauge\ntrusthub_database_up 1\n");
-        }
-        Err(error) => {
-            tracing::warn!(%error, "metrics: cannot read the queue");
-            out.push_str("# TYPE trusthub_database_up gauge\ntrusthub_database_up 0\n");
-        }
-    }
-    out
 }

@@ -7,7 +7,7 @@
 use libfuzzer_sys::fuzz_target;
 use trusthub_hooks::config::PublicUrl;
 use trusthub_hooks::http::fuzzing::read;
-use trusthub_hooks::http::CALLBACK_PATH;
+use trusthub_hooks::config::CALLBACK_PATH;
 use trusthub_hooks::twilio::signature::{self, Payload, PayloadError, BODY_SHA256_PARAM};
 use trusthub_hooks_fuzz::{fields, text, PUBLIC_URL};
 

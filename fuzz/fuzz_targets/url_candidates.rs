@@ -5,7 +5,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use trusthub_hooks::config::PublicUrl;
-use trusthub_hooks::http::CALLBACK_PATH;
+use trusthub_hooks::config::CALLBACK_PATH;
 use trusthub_hooks::twilio::signature::url_candidates;
 use trusthub_hooks_fuzz::{fields, text};
 

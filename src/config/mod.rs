@@ -2,12 +2,11 @@
 //! with messages that name the variable.
 
 use crate::domain::AccountSid;
-mod derived;
 mod public_url;
 mod secrets;
 mod values;
 
-pub use public_url::PublicUrl;
+pub use public_url::{PublicUrl, CALLBACK_PATH};
 use values::{flag, number, secret_list, string_list};
 
 use figment::providers::{Format, Serialized, Toml};
@@ -128,7 +127,7 @@ pub struct Config {
     /// `X-Forwarded-For`). Unset: the TCP peer's address.
     pub client_ip_header: Option<String>,
     /// More alert recipients, each with the statuses it wants (TOML file only).
-    pub alert_recipients: Vec<crate::notify::Recipient>,
+    pub alert_recipients: Vec<AlertRecipient>,
     /// The alert subject: `{name}`, `{sid}`, `{status}` and `{from}` are replaced (TOML file only).
     pub email_subject_template: String,
     /// More accounts (ISV subaccounts) and previous tokens, from the TOML file.
@@ -232,10 +231,27 @@ const DEFAULTS: fn() -> Defaults = || Defaults {
     max_connections: 4096,
     signature_failures_per_minute: 60,
     alert_recipients: Vec::new(),
-    email_subject_template: crate::notify::email::DEFAULT_SUBJECT,
+    email_subject_template: DEFAULT_SUBJECT,
     accounts: Vec::new(),
     shared_keys: Vec::new(),
 };
+
+/// The alert email subject when `email_subject_template` is not set.
+pub const DEFAULT_SUBJECT: &str = "[Trust Hub] {name} is now {status}";
+
+/// An alert email recipient and the statuses it wants (all when empty).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct AlertRecipient {
+    pub address: String,
+    #[serde(default)]
+    pub statuses: Vec<String>,
+}
+
+impl AlertRecipient {
+    pub fn wants(&self, status: &str) -> bool {
+        self.statuses.is_empty() || self.statuses.iter().any(|s| s == status)
+    }
+}
 
 /// A configuration that cannot be used, naming what to fix.
 #[derive(Debug, thiserror::Error)]
@@ -246,7 +262,8 @@ pub enum ConfigError {
     Invalid { variable: &'static str, message: String },
 }
 
-fn invalid(variable: &'static str, message: impl Into<String>) -> ConfigError {
+/// A configuration error naming `variable`.
+pub fn invalid(variable: &'static str, message: impl Into<String>) -> ConfigError {
     ConfigError::Invalid {
         variable,
         message: message.into(),

@@ -2,6 +2,9 @@
 
 use super::{invalid, ConfigError};
 
+/// Where Twilio posts status changes (under `PUBLIC_URL`'s prefix, if any).
+pub const CALLBACK_PATH: &str = "/twilio/status-callback";
+
 /// `PUBLIC_URL`, kept byte for byte as configured, since Twilio signs exactly that.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PublicUrl {
@@ -80,6 +83,6 @@ impl PublicUrl {
 
     /// The callback URL to register with Twilio.
     pub fn callback_url(&self) -> String {
-        format!("{}{}", self.base, crate::http::CALLBACK_PATH)
+        format!("{}{}", self.base, CALLBACK_PATH)
     }
 }

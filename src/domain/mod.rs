@@ -2,8 +2,10 @@
 
 pub mod callback;
 pub mod sid;
+pub mod source;
 pub mod status;
 
 pub use callback::{ReportError, StatusReport};
 pub use sid::{AccountSid, ProfileSid, SidError};
+pub use source::Source;
 pub use status::{decide, Decision, ProfileStatus};

@@ -1,10 +1,11 @@
 //! `POST /twilio/status-callback`: verify, store durably, then answer.
 
 use super::error::{ApiError, ErrorBody};
-use super::AppState;
 use crate::domain::callback::{fields_from_json, parse_report, posted_account};
+use crate::domain::Source;
 use crate::domain::{AccountSid, Decision, StatusReport};
-use crate::store::{self, CallbackRecord, Recorded, Source};
+use crate::state::AppState;
+use crate::store::{self, CallbackRecord, Recorded};
 use crate::twilio::signature::{self, Payload};
 use crate::twilio::{Rejection, SignedRequest};
 use axum::body::Bytes;
@@ -62,7 +63,12 @@ pub async fn receive(
     let peer = peer.map(|Extension(ConnectInfo(addr))| addr);
     let result = match state.guard().admit(peer, &headers) {
         Ok(client) => handle(state, client, uri, headers, body).await,
-        Err(throttled) => Err(throttled),
+        Err(wait) => Err(ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_failures",
+            "too many failed signature checks from this address; try again later",
+        )
+        .retry_after(wait)),
     };
     let outcome = match &result {
         Ok(response) => response

@@ -3,8 +3,8 @@
 
 use super::error::{ApiError, ErrorBody};
 use super::profiles::{query_error, ListPage, DEFAULT_LIMIT, MAX_LIMIT};
-use super::AppState;
-use crate::store::{delivery_status, Attempt, Delivery, DeliveryQuery};
+use crate::state::AppState;
+use crate::store::{Attempt, Delivery, DeliveryQuery, DeliveryStatus};
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -61,10 +61,11 @@ async fn list(
     }
     let status = params.status.filter(|s| !s.is_empty());
     if let Some(status) = &status {
-        if !delivery_status::ALL.contains(&status.as_str()) {
+        if DeliveryStatus::parse(status).is_none() {
+            let all: Vec<&str> = DeliveryStatus::ALL.iter().map(|s| s.as_str()).collect();
             return Err(ApiError::bad_request(
                 "invalid_status",
-                format!("status is one of {}", delivery_status::ALL.join(", ")),
+                format!("status is one of {}", all.join(", ")),
             ));
         }
     }
@@ -136,6 +137,6 @@ async fn retry(
     state.wake_worker();
     Ok((
         StatusCode::ACCEPTED,
-        Json(json!({"id": id, "status": delivery_status::PENDING})),
+        Json(json!({"id": id, "status": DeliveryStatus::Pending.as_str()})),
     ))
 }

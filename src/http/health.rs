@@ -1,6 +1,8 @@
-//! Liveness and readiness.
+//! Liveness, readiness and metrics: what is recorded (`crate::metrics`), then the queue's
+//! gauges as the database sees it now (so every replica reports the shared queue).
 
-use super::AppState;
+use crate::state::AppState;
+use crate::store::DynStore;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
@@ -40,7 +42,7 @@ async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
 #[utoipa::path(get, path = "/metrics", tag = "operations",
     responses((status = 200, description = "Prometheus text format", content_type = "text/plain", body = String)))]
 async fn metrics(State(state): State<AppState>) -> impl axum::response::IntoResponse {
-    let body = crate::metrics::render(state.store()).await;
+    let body = render(state.store()).await;
     (
         [(
             axum::http::header::CONTENT_TYPE,
@@ -48,4 +50,37 @@ async fn metrics(State(state): State<AppState>) -> impl axum::response::IntoResp
         )],
         body,
     )
+}
+
+/// The text exposition: recorded metrics, then the queue as the database sees it now.
+async fn render(store: &DynStore) -> String {
+    let mut out = crate::metrics::handle().render();
+    match store.job_counts().await {
+        Ok(counts) => {
+            out.push_str("# HELP trusthub_jobs Jobs by kind and state (done jobs are not counted).\n# TYPE trusthub_jobs gauge\n");
+            for c in &counts {
+                out.push_str(&format!(
+                    "trusthub_jobs{{kind=\"{}\",state=\"{}\"}} {}\n",
+                    c.kind, c.state, c.count
+                ));
+            }
+            out.push_str(
+                "# HELP trusthub_job_oldest_age_seconds Age of the oldest due job by kind and state.\n# TYPE trusthub_job_oldest_age_seconds gauge\n",
+            );
+            let now = chrono::Utc::now();
+            for c in &counts {
+                let age = (now - c.oldest).num_milliseconds().max(0) as f64 / 1000.0;
+                out.push_str(&format!(
+                    "trusthub_job_oldest_age_seconds{{kind=\"{}\",state=\"{}\"}} {age}\n",
+                    c.kind, c.state
+                ));
+            }
+            out.push_str("# TYPE trusthub_database_up gauge\ntrusthub_database_up 1\n");
+        }
+        Err(error) => {
+            tracing::warn!(%error, "metrics: cannot read the queue");
+            out.push_str("# TYPE trusthub_database_up gauge\ntrusthub_database_up 0\n");
+        }
+    }
+    out
 }

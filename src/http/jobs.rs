@@ -2,8 +2,8 @@
 
 use super::error::{ApiError, ErrorBody};
 use super::profiles::{paging, query_error, ListPage};
-use super::AppState;
-use crate::outbox::{state, JobInfo};
+use crate::state::AppState;
+use crate::store::{JobInfo, JobState};
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -38,7 +38,7 @@ async fn list(
     let Query(params) = params.map_err(query_error)?;
     let wanted = params.state.filter(|s| !s.is_empty());
     if let Some(wanted) = &wanted {
-        if ![state::QUEUED, state::RUNNING, state::DONE, state::DEAD].contains(&wanted.as_str()) {
+        if JobState::parse(wanted).is_none() {
             return Err(ApiError::bad_request(
                 "invalid_state",
                 "state is queued, running, done or dead",
@@ -74,6 +74,6 @@ async fn retry(
     app.wake_worker();
     Ok((
         StatusCode::ACCEPTED,
-        Json(json!({"id": id, "state": state::QUEUED})),
+        Json(json!({"id": id, "state": JobState::Queued.as_str()})),
     ))
 }

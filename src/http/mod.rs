@@ -8,107 +8,31 @@ mod health;
 mod jobs;
 mod openapi;
 mod profiles;
-mod ratelimit;
 mod server;
 mod webhooks;
 
-pub use auth::ApiTokens;
 #[doc(hidden)]
 pub use callback::fuzzing;
 pub use callback::MAX_BODY_BYTES;
 pub use error::ApiError;
 pub use openapi::ApiDoc;
-pub use ratelimit::SignatureGuard;
 pub use server::Limits;
 
-use crate::config::PublicUrl;
-use crate::store::DynStore;
-use crate::twilio::Verifier;
+use crate::config::CALLBACK_PATH;
+use crate::state::AppState;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, Request};
 use axum::routing::post;
 use axum::Router;
 use std::future::Future;
-use std::sync::Arc;
 use tokio::net::TcpListener;
-use tokio::sync::Notify;
 use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
 use tower_http::timeout::RequestBodyTimeoutLayer;
 use tower_http::trace::TraceLayer;
 
-/// Where Twilio posts status changes (under `PUBLIC_URL`'s prefix, if any).
-pub const CALLBACK_PATH: &str = "/twilio/status-callback";
-
-/// What every handler shares.
-#[derive(Clone)]
-pub struct AppState(Arc<Inner>);
-
-struct Inner {
-    store: DynStore,
-    verifier: Verifier,
-    public_url: PublicUrl,
-    api_tokens: ApiTokens,
-    /// Wakes the job worker when a request enqueued work.
-    wake: Arc<Notify>,
-    /// `WEBHOOK_ALLOW_PRIVATE`: subscriptions may point at non-public addresses.
-    webhook_allow_private: bool,
-    /// Throttles addresses that keep failing signature checks.
-    guard: SignatureGuard,
-}
-
-impl AppState {
-    pub fn new(
-        store: DynStore,
-        verifier: Verifier,
-        public_url: PublicUrl,
-        api_tokens: ApiTokens,
-        wake: Arc<Notify>,
-        webhook_allow_private: bool,
-        guard: SignatureGuard,
-    ) -> Self {
-        Self(Arc::new(Inner {
-            store,
-            verifier,
-            public_url,
-            api_tokens,
-            wake,
-            webhook_allow_private,
-            guard,
-        }))
-    }
-
-    pub fn guard(&self) -> &SignatureGuard {
-        &self.0.guard
-    }
-
-    pub fn webhook_allow_private(&self) -> bool {
-        self.0.webhook_allow_private
-    }
-
-    /// Tells the job worker that work may be waiting.
-    pub fn wake_worker(&self) {
-        self.0.wake.notify_one();
-    }
-
-    pub fn store(&self) -> &DynStore {
-        &self.0.store
-    }
-
-    pub fn verifier(&self) -> &Verifier {
-        &self.0.verifier
-    }
-
-    pub fn public_url(&self) -> &PublicUrl {
-        &self.0.public_url
-    }
-
-    pub fn api_tokens(&self) -> &ApiTokens {
-        &self.0.api_tokens
-    }
-}
-
-/// Every route of the service; request bodies must arrive within `body_read_timeout`.
-pub fn router(state: AppState, body_read_timeout: std::time::Duration) -> Router {
+/// The service's HTTP routes (the callback, `/v1`, health, the OpenAPI description), to be
+/// merged with the dashboard's and finished by `layers`.
+pub fn router(state: &AppState) -> Router<AppState> {
     let callback = Router::new()
         .route(CALLBACK_PATH, post(callback::receive))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES));
@@ -127,13 +51,17 @@ pub fn router(state: AppState, body_read_timeout: std::time::Duration) -> Router
             state.clone(),
             auth::require_token,
         ));
-    let request_id = HeaderName::from_static("x-request-id");
     Router::new()
         .merge(callback)
         .merge(health::router())
         .route("/openapi.json", axum::routing::get(openapi::openapi_json))
         .nest("/v1", api)
-        .merge(crate::ui::router(state.clone()))
+}
+
+/// What wraps every route: a 404 for the rest, request ids, tracing, and the body deadline.
+pub fn layers(routes: Router<AppState>, state: AppState, body_read_timeout: std::time::Duration) -> Router {
+    let request_id = HeaderName::from_static("x-request-id");
+    routes
         .fallback(|| async { ApiError::not_found("no such route") })
         .with_state(state)
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
@@ -164,20 +92,14 @@ impl MakeRequestId for RandomRequestId {
     }
 }
 
-/// Serves until `shutdown` completes, then finishes the requests in flight.
+/// Serves `app` until `shutdown` completes, then finishes the requests in flight.
 pub async fn serve(
     listener: TcpListener,
-    state: AppState,
+    app: Router,
     limits: Limits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    server::serve(
-        listener,
-        router(state, limits.body_read_timeout),
-        limits,
-        shutdown,
-    )
-    .await
+    server::serve(listener, app, limits, shutdown).await
 }
 
 #[cfg(test)]

@@ -1,8 +1,8 @@
 //! `GET /v1/profiles` and `GET /v1/profiles/{sid}`.
 
 use super::error::{ApiError, ErrorBody};
-use super::AppState;
 use crate::domain::ProfileSid;
+use crate::state::AppState;
 use crate::store::{Cursor, EvaluationRecord, Profile, ProfileDetail, ProfileQuery};
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};

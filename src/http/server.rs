@@ -33,6 +33,17 @@ pub struct Limits {
     pub max_connections: usize,
 }
 
+impl Limits {
+    /// The connection limits of a configuration.
+    pub fn from_config(config: &crate::config::Config) -> Self {
+        Self {
+            header_read_timeout: Duration::from_secs(config.header_read_timeout_secs.max(1)),
+            body_read_timeout: Duration::from_secs(config.body_read_timeout_secs.max(1)),
+            max_connections: config.max_connections.max(1) as usize,
+        }
+    }
+}
+
 /// Serves `app` until `shutdown` completes, then lets the requests in flight finish.
 pub async fn serve(
     listener: TcpListener,

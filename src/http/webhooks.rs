@@ -2,9 +2,9 @@
 
 use super::error::{ApiError, ErrorBody};
 use super::profiles::ListPage;
-use super::AppState;
 use crate::notify::event::EVENT_TYPES;
 use crate::notify::{signing, ssrf};
+use crate::state::AppState;
 use crate::store::Webhook;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};

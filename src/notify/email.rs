@@ -8,7 +8,7 @@ use lettre::transport::smtp::client::{Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use std::time::Duration;
 
-pub const DEFAULT_SUBJECT: &str = "[Trust Hub] {name} is now {status}";
+pub use crate::config::DEFAULT_SUBJECT;
 
 /// A rendered alert.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -76,7 +76,11 @@ pub trait DashboardStore: Send + Sync {
     async fn webhook_health(&self) -> Result<Vec<WebhookHealth>, StoreError>;
 
     /// Deliveries of one channel that failed (retrying) or are dead, newest first.
-    async fn failing_deliveries(&self, channel: &str, limit: u32) -> Result<Vec<Delivery>, StoreError>;
+    async fn failing_deliveries(
+        &self,
+        channel: super::Channel,
+        limit: u32,
+    ) -> Result<Vec<Delivery>, StoreError>;
 
     /// Profiles filtered and searched, most recently changed first, paged like `list_profiles`.
     async fn search_profiles(&self, search: &ProfileSearch) -> Result<Page<Profile>, StoreError>;
@@ -104,8 +108,8 @@ pub(crate) fn health(
                 last_failure_at: None,
             };
             for (_, status, count, at) in counts.iter().filter(|(id, ..)| *id == health.webhook.id) {
-                match status.as_str() {
-                    super::delivery_status::DEAD => health.dead += count,
+                match super::DeliveryStatus::parse(status) {
+                    Some(super::DeliveryStatus::Dead) => health.dead += count,
                     _ => health.failing += count,
                 }
                 health.last_failure_at = health.last_failure_at.max(Some(*at));

@@ -5,13 +5,14 @@ mod cursor;
 mod dashboard;
 #[cfg(test)]
 mod fixtures;
+pub mod job;
 mod model;
+pub mod outbox;
 mod postgres;
 mod sqlite;
 
 use crate::config::SqliteSynchronous;
-use crate::domain::{Decision, ProfileSid, ProfileStatus, StatusReport};
-use crate::outbox::{Job, JobInfo, NewJob, Settlement};
+use crate::domain::{Decision, ProfileSid, ProfileStatus, Source, StatusReport};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use std::sync::Arc;
@@ -19,10 +20,10 @@ use std::time::Duration;
 
 pub use cursor::Cursor;
 pub use dashboard::{DashboardStore, ProfileSearch, StatusCount, WebhookHealth};
+pub use job::{ClaimedJob, JobCount, JobInfo, JobState, NewJob, Settlement};
 pub use model::{
-    channel, delivery_status, Attempt, CallbackRecord, Delivery, DeliveryQuery, EvaluationRecord,
-    NewDelivery, Page, Profile, ProfileDetail, ProfileQuery, Recorded, Source, Transition, TransitionRow,
-    Webhook,
+    Attempt, CallbackRecord, Channel, Delivery, DeliveryQuery, DeliveryStatus, EvaluationRecord, NewDelivery,
+    Page, Profile, ProfileDetail, ProfileQuery, Recorded, Transition, TransitionRow, Webhook,
 };
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
@@ -100,7 +101,12 @@ pub trait JobStore: Send + Sync {
     async fn enqueue_jobs(&self, jobs: &[NewJob]) -> Result<(), StoreError>;
 
     /// Claims up to `limit` due jobs (or jobs whose lease expired) for `lease`.
-    async fn claim_jobs(&self, worker: &str, limit: u32, lease: Duration) -> Result<Vec<Job>, StoreError> {
+    async fn claim_jobs(
+        &self,
+        worker: &str,
+        limit: u32,
+        lease: Duration,
+    ) -> Result<Vec<ClaimedJob>, StoreError> {
         self.claim_jobs_except(worker, limit, lease, &[]).await
     }
 
@@ -111,7 +117,7 @@ pub trait JobStore: Send + Sync {
         limit: u32,
         lease: Duration,
         except: &[String],
-    ) -> Result<Vec<Job>, StoreError>;
+    ) -> Result<Vec<ClaimedJob>, StoreError>;
 
     /// Marks a job done and enqueues its follow-ups, atomically. False if the lease was lost.
     async fn complete_job(&self, id: i64, worker: &str, follow_ups: &[NewJob]) -> Result<bool, StoreError>;
@@ -140,8 +146,8 @@ pub trait JobStore: Send + Sync {
         let mut kept = Vec::with_capacity(settlements.len());
         for s in settlements {
             kept.push(match s.state {
-                crate::outbox::state::DONE => self.complete_job(s.id, worker, &s.follow_ups).await?,
-                crate::outbox::state::DEAD => {
+                JobState::Done => self.complete_job(s.id, worker, &s.follow_ups).await?,
+                JobState::Dead => {
                     let error = s.error.as_deref().unwrap_or_default();
                     self.bury_job(s.id, worker, error, &s.follow_ups).await?
                 }
@@ -162,7 +168,7 @@ pub trait JobStore: Send + Sync {
     async fn revive_job(&self, id: i64) -> Result<bool, StoreError>;
 
     /// Queued, running and dead jobs by kind and state, with the oldest `run_at` of each.
-    async fn job_counts(&self) -> Result<Vec<crate::outbox::JobCount>, StoreError>;
+    async fn job_counts(&self) -> Result<Vec<JobCount>, StoreError>;
 }
 
 /// Trust Hub evaluations.
@@ -198,7 +204,12 @@ pub trait NotifyStore: Send + Sync {
     async fn list_deliveries(&self, query: &DeliveryQuery) -> Result<Vec<Delivery>, StoreError>;
 
     /// Records an attempt and the delivery's new status.
-    async fn record_attempt(&self, id: i64, attempt: &Attempt, status: &str) -> Result<(), StoreError>;
+    async fn record_attempt(
+        &self,
+        id: i64,
+        attempt: &Attempt,
+        status: DeliveryStatus,
+    ) -> Result<(), StoreError>;
 
     /// A delivery's attempts, oldest first.
     async fn attempts(&self, id: i64) -> Result<Vec<Attempt>, StoreError>;

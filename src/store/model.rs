@@ -1,7 +1,7 @@
 //! The records the store keeps and returns.
 
 use super::Cursor;
-use crate::domain::{AccountSid, Decision, ProfileStatus, StatusReport};
+use crate::domain::{AccountSid, Decision, ProfileStatus, Source, StatusReport};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -35,33 +35,6 @@ pub enum Recorded {
         callback_id: i64,
         decision: Option<Decision>,
     },
-}
-
-/// Where a transition was learnt.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum Source {
-    Callback,
-    Submission,
-    Sync,
-}
-
-impl Source {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Callback => "callback",
-            Self::Submission => "submission",
-            Self::Sync => "sync",
-        }
-    }
-
-    pub(crate) fn parse(raw: &str) -> Self {
-        match raw {
-            "submission" => Self::Submission,
-            "sync" => Self::Sync,
-            _ => Self::Callback,
-        }
-    }
 }
 
 /// A profile and its current status.
@@ -117,31 +90,6 @@ pub struct Page<T> {
     pub next: Option<Cursor>,
 }
 
-impl EvaluationRecord {
-    /// What is kept of an evaluation fetched with its profile, now.
-    pub fn fetched(
-        profile: &crate::twilio::models::CustomerProfile,
-        evaluation: &crate::twilio::models::Evaluation,
-        transition_id: Option<i64>,
-    ) -> Self {
-        Self {
-            sid: evaluation.sid.clone(),
-            profile_sid: profile.sid.clone(),
-            account_sid: evaluation
-                .account_sid
-                .clone()
-                .or_else(|| profile.account_sid.clone()),
-            policy_sid: evaluation.policy_sid.clone(),
-            status: evaluation.status.clone(),
-            results: evaluation.results.clone(),
-            profile_errors: profile.errors.clone().unwrap_or(serde_json::Value::Null),
-            date_created: evaluation.date_created.clone(),
-            fetched_at: super::now(),
-            transition_id,
-        }
-    }
-}
-
 /// A Trust Hub evaluation as stored: Twilio's `results` exactly as returned.
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct EvaluationRecord {
@@ -192,28 +140,70 @@ impl Webhook {
     }
 }
 
-/// Delivery channels.
-pub mod channel {
-    pub const WEBHOOK: &str = "webhook";
-    pub const EMAIL: &str = "email";
+/// How a delivery goes out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Channel {
+    Webhook,
+    Email,
 }
 
-/// Delivery states.
-pub mod delivery_status {
-    pub const PENDING: &str = "pending";
-    pub const DELIVERED: &str = "delivered";
+impl Channel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Webhook => "webhook",
+            Self::Email => "email",
+        }
+    }
+
+    /// The channel named `raw`, if any.
+    pub fn parse(raw: &str) -> Option<Self> {
+        [Self::Webhook, Self::Email]
+            .into_iter()
+            .find(|c| c.as_str() == raw)
+    }
+}
+
+/// A delivery's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DeliveryStatus {
+    Pending,
+    Delivered,
     /// The last attempt failed; another is scheduled.
-    pub const FAILED: &str = "failed";
-    pub const DEAD: &str = "dead";
+    Failed,
+    Dead,
     /// Its subscription was deleted or disabled before it could go out.
-    pub const CANCELLED: &str = "cancelled";
-    pub const ALL: [&str; 5] = [PENDING, DELIVERED, FAILED, DEAD, CANCELLED];
+    Cancelled,
+}
+
+impl DeliveryStatus {
+    pub const ALL: [DeliveryStatus; 5] = [
+        Self::Pending,
+        Self::Delivered,
+        Self::Failed,
+        Self::Dead,
+        Self::Cancelled,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Delivered => "delivered",
+            Self::Failed => "failed",
+            Self::Dead => "dead",
+            Self::Cancelled => "cancelled",
+        }
+    }
+
+    /// The state named `raw`, if any.
+    pub fn parse(raw: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.as_str() == raw)
+    }
 }
 
 /// A delivery to create.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewDelivery {
-    pub channel: &'static str,
+    pub channel: Channel,
     pub webhook_id: Option<String>,
     pub recipient: String,
     /// Unique: creating the same event id twice creates one delivery.

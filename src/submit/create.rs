@@ -3,8 +3,7 @@
 
 use super::spec::Spec;
 use super::{SubmitError, Submitted, Submitter};
-use crate::domain::ProfileSid;
-use crate::store::Source;
+use crate::domain::{ProfileSid, Source};
 use crate::twilio::Credentials;
 use serde_json::{json, Map, Value};
 

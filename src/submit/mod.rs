@@ -4,8 +4,8 @@
 pub mod create;
 pub mod spec;
 
-use crate::domain::{Decision, ProfileSid, ProfileStatus};
-use crate::store::{DynStore, EvaluationRecord, Source};
+use crate::domain::{Decision, ProfileSid, ProfileStatus, Source};
+use crate::store::{DynStore, EvaluationRecord};
 use crate::twilio::models::{CustomerProfile, Evaluation, Failure};
 use crate::twilio::{CredentialBook, Credentials, TwilioClient, TwilioError};
 use std::time::Duration;
@@ -38,40 +38,6 @@ pub struct Synced {
     pub sid: String,
     pub status: ProfileStatus,
     pub decision: Decision,
-}
-
-/// The `sync` job: `serve`'s periodic reconciliation.
-pub struct SyncJob(pub Submitter);
-
-#[async_trait::async_trait]
-impl crate::outbox::JobHandler for SyncJob {
-    async fn run(
-        &self,
-        job: &crate::outbox::Job,
-    ) -> Result<Vec<crate::outbox::NewJob>, crate::outbox::JobError> {
-        // The periodic job names no profile (all of them); the dashboard's names one.
-        let sids = match job.payload.get("profile_sid").and_then(|v| v.as_str()) {
-            Some(raw) => vec![ProfileSid::parse(raw)
-                .map_err(|e| crate::outbox::JobError::Permanent(format!("unreadable job payload: {e}")))?],
-            None => Vec::new(),
-        };
-        let synced = self
-            .0
-            .sync(&sids)
-            .await
-            .map_err(|e| crate::outbox::JobError::Retry {
-                reason: e.to_string(),
-                after: None,
-            })?;
-        let recorded = synced.iter().filter(|s| s.decision == Decision::Advance).count();
-        tracing::info!(checked = synced.len(), recorded, "periodic sync");
-        Ok(Vec::new())
-    }
-
-    fn max_attempts(&self) -> u32 {
-        // The next interval tries again.
-        3
-    }
 }
 
 /// Calls Trust Hub for profiles of the configured accounts and records what it learns.
@@ -183,7 +149,7 @@ impl Submitter {
 
     async fn keep(&self, profile: &CustomerProfile, evaluation: &Evaluation) -> Result<(), SubmitError> {
         self.store
-            .save_evaluation(&EvaluationRecord::fetched(profile, evaluation, None))
+            .save_evaluation(&evaluation_record(profile, evaluation, None))
             .await?;
         Ok(())
     }
@@ -229,5 +195,28 @@ impl Submitter {
             });
         }
         Ok(synced)
+    }
+}
+
+/// What is kept of an evaluation fetched with its profile, now.
+pub fn evaluation_record(
+    profile: &CustomerProfile,
+    evaluation: &Evaluation,
+    transition_id: Option<i64>,
+) -> EvaluationRecord {
+    EvaluationRecord {
+        sid: evaluation.sid.clone(),
+        profile_sid: profile.sid.clone(),
+        account_sid: evaluation
+            .account_sid
+            .clone()
+            .or_else(|| profile.account_sid.clone()),
+        policy_sid: evaluation.policy_sid.clone(),
+        status: evaluation.status.clone(),
+        results: evaluation.results.clone(),
+        profile_errors: profile.errors.clone().unwrap_or(serde_json::Value::Null),
+        date_created: evaluation.date_created.clone(),
+        fetched_at: crate::store::now(),
+        transition_id,
     }
 }

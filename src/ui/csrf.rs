@@ -5,7 +5,7 @@
 
 use super::error::UiError;
 use super::session::Session;
-use crate::http::AppState;
+use crate::state::AppState;
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, Method};

@@ -4,7 +4,7 @@ use super::csrf;
 use super::error::UiError;
 use super::layout::{self, Nav};
 use super::session::{self, Session};
-use crate::http::AppState;
+use crate::state::AppState;
 use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};

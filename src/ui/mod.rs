@@ -13,7 +13,7 @@ pub mod session;
 mod timeline;
 mod webhooks;
 
-use crate::http::AppState;
+use crate::state::AppState;
 use axum::middleware::from_fn_with_state;
 use axum::response::Redirect;
 use axum::routing::{get, post};

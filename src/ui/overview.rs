@@ -5,8 +5,8 @@ use super::error::UiError;
 use super::layout::{self, badge, profile_link, time, Nav};
 use super::session::Session;
 use crate::domain::ProfileStatus;
-use crate::http::AppState;
-use crate::store::{channel, Delivery, Profile, StatusCount, TransitionRow, WebhookHealth};
+use crate::state::AppState;
+use crate::store::{Channel, Delivery, Profile, StatusCount, TransitionRow, WebhookHealth};
 use axum::extract::State;
 use axum::response::Response;
 use axum::Extension;
@@ -31,7 +31,7 @@ pub async fn show(
         .into_iter()
         .filter(WebhookHealth::is_failing)
         .collect();
-    let emails = store.failing_deliveries(channel::EMAIL, LIST_LENGTH).await?;
+    let emails = store.failing_deliveries(Channel::Email, LIST_LENGTH).await?;
     let body = html! {
         h1 { "Overview" }
         section aria-labelledby="by-status" {

@@ -6,8 +6,9 @@ use super::layout::{self, badge, notice, time, Nav};
 use super::session::Session;
 use super::timeline;
 use crate::domain::{ProfileSid, ProfileStatus};
-use crate::http::AppState;
-use crate::outbox::{sync_profile_job, NewJob, TransitionJob, FETCH_EVALUATION};
+use crate::jobs::{fetch_evaluation, sync};
+use crate::state::AppState;
+use crate::store::outbox::TransitionJob;
 use crate::store::{DeliveryQuery, EvaluationRecord, ProfileDetail};
 use crate::twilio::models::Evaluation;
 use axum::extract::{Path, Query, State};
@@ -174,18 +175,7 @@ pub async fn refetch(State(state): State<AppState>, Path(raw): Path<String>) -> 
         account_sid: detail.profile.account_sid.clone(),
         to: detail.profile.status.as_wire().to_owned(),
     };
-    let now = crate::store::now();
-    let job = NewJob {
-        kind: FETCH_EVALUATION,
-        payload: serde_json::to_value(&target).expect("plain struct serializes"),
-        // A fresh key: the rejection's own fetch has run (and its notify is deduplicated).
-        dedupe_key: Some(format!(
-            "{FETCH_EVALUATION}:{}:ui:{}",
-            current.id,
-            now.timestamp_micros()
-        )),
-        run_at: now,
-    };
+    let job = fetch_evaluation::again(&target, crate::store::now());
     state.store().enqueue_jobs(&[job]).await?;
     state.wake_worker();
     Ok(Redirect::to(&format!("/ui/profiles/{sid}?done=refetch")).into_response())
@@ -195,7 +185,7 @@ pub async fn refetch(State(state): State<AppState>, Path(raw): Path<String>) -> 
 pub async fn sync(State(state): State<AppState>, Path(raw): Path<String>) -> Result<Response, UiError> {
     let sid = parse(&raw)?;
     detail(&state, &sid).await?;
-    let job = sync_profile_job(sid.as_str(), crate::store::now());
+    let job = sync::one_profile(&sid, crate::store::now());
     state.store().enqueue_jobs(&[job]).await?;
     state.wake_worker();
     Ok(Redirect::to(&format!("/ui/profiles/{sid}?done=sync")).into_response())

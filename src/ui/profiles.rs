@@ -5,7 +5,7 @@ use super::error::UiError;
 use super::layout::{self, badge, query_value, time, Nav};
 use super::session::Session;
 use crate::domain::ProfileStatus;
-use crate::http::AppState;
+use crate::state::AppState;
 use crate::store::{Cursor, Page, Profile, ProfileSearch};
 use axum::extract::{Query, State};
 use axum::response::Response;

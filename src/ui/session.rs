@@ -3,7 +3,7 @@
 //! derived from that token's digest. Every replica derives the same key from the same
 //! `API_TOKENS`, and removing a token from `API_TOKENS` ends the sessions it opened.
 
-use crate::http::{ApiTokens, AppState};
+use crate::state::{ApiTokens, AppState};
 use axum::extract::{OriginalUri, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue};
 use axum::middleware::Next;

@@ -2,7 +2,7 @@
 //! caused and how they fared.
 
 use super::layout::{badge, time};
-use crate::store::{channel, Delivery, TransitionRow};
+use crate::store::{Channel, Delivery, TransitionRow};
 use maud::{html, Markup};
 
 pub fn render(rows: &[TransitionRow], deliveries: &[Delivery]) -> Markup {
@@ -55,7 +55,7 @@ fn notifications(transition_id: i64, deliveries: &[Delivery]) -> Markup {
             ul.deliveries {
                 @for d in mine.iter().rev() {
                     li {
-                        @if d.channel == channel::EMAIL { "Email to " } @else { "Webhook to " }
+                        @if d.channel == Channel::Email.as_str() { "Email to " } @else { "Webhook to " }
                         code { (d.recipient) } " " (badge(&d.status))
                         " " span.muted {
                             (d.attempts) " attempt" @if d.attempts != 1 { "s" }

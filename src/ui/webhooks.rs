@@ -4,8 +4,8 @@
 use super::error::UiError;
 use super::layout::{self, badge, notice, profile_link, time, Nav};
 use super::session::Session;
-use crate::http::AppState;
-use crate::store::{delivery_status, Delivery, DeliveryQuery, WebhookHealth};
+use crate::state::AppState;
+use crate::store::{Delivery, DeliveryQuery, DeliveryStatus, WebhookHealth};
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -31,7 +31,7 @@ pub async fn show(
     let status = params
         .status
         .clone()
-        .filter(|s| delivery_status::ALL.contains(&s.as_str()));
+        .filter(|s| DeliveryStatus::parse(s).is_some());
     let webhooks = state.store().webhook_health().await?;
     let query = DeliveryQuery {
         status: status.clone(),
@@ -108,7 +108,7 @@ fn filter(current: Option<&str>) -> Markup {
                 label for="status" { "Status" }
                 select #status name="status" {
                     option value="" { "Any status" }
-                    @for s in delivery_status::ALL { option value=(s) selected[current == Some(s)] { (s) } }
+                    @for s in DeliveryStatus::ALL.map(DeliveryStatus::as_str) { option value=(s) selected[current == Some(s)] { (s) } }
                 }
             }
             div { button type="submit" { "Filter" } }
@@ -121,12 +121,10 @@ fn deliveries_table(deliveries: &[Delivery], session: &Session) -> Markup {
         return html! { p.muted { "No delivery." } };
     }
     let replayable = |d: &Delivery| {
-        [
-            delivery_status::FAILED,
-            delivery_status::DEAD,
-            delivery_status::CANCELLED,
-        ]
-        .contains(&d.status.as_str())
+        matches!(
+            DeliveryStatus::parse(&d.status),
+            Some(DeliveryStatus::Failed | DeliveryStatus::Dead | DeliveryStatus::Cancelled)
+        )
     };
     html! {
         div.table-wrap { table.stack #delivery-list {

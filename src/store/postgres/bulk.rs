@@ -6,9 +6,10 @@
 
 mod admit;
 
+use crate::domain::Source;
 use crate::domain::{Decision, ProfileStatus, StatusReport};
-use crate::outbox::{jobs_for_transitions, notify_in, MAX_NOTIFY_TRANSITIONS, NOTIFY};
-use crate::store::{plan, CallbackRecord, Recorded, Source, StoreError};
+use crate::store::outbox::{jobs_for_transitions, notify_in, MAX_NOTIFY_TRANSITIONS, NOTIFY};
+use crate::store::{plan, CallbackRecord, Recorded, StoreError};
 use admit::Admitted;
 use chrono::{DateTime, Utc};
 use sqlx::PgConnection;

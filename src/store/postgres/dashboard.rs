@@ -5,8 +5,8 @@ use super::profiles::{profile, transition};
 use super::PostgresStore;
 use crate::store::dashboard::health;
 use crate::store::{
-    delivery_status, page, DashboardStore, Delivery, NotifyStore, Page, Profile, ProfileSearch, StatusCount,
-    StoreError, TransitionRow, WebhookHealth,
+    page, Channel, DashboardStore, Delivery, DeliveryStatus, NotifyStore, Page, Profile, ProfileSearch,
+    StatusCount, StoreError, TransitionRow, WebhookHealth,
 };
 use async_trait::async_trait;
 use sqlx::postgres::PgRow;
@@ -62,8 +62,8 @@ impl DashboardStore for PostgresStore {
             "select webhook_id, status, count(*) as n, max(updated_at) as latest from deliveries
              where webhook_id is not null and status in ($1, $2) group by webhook_id, status",
         )
-        .bind(delivery_status::FAILED)
-        .bind(delivery_status::DEAD)
+        .bind(DeliveryStatus::Failed.as_str())
+        .bind(DeliveryStatus::Dead.as_str())
         .fetch_all(&self.pool)
         .await?;
         let counts = rows
@@ -80,13 +80,13 @@ impl DashboardStore for PostgresStore {
         Ok(health(self.list_webhooks().await?, &counts))
     }
 
-    async fn failing_deliveries(&self, channel: &str, limit: u32) -> Result<Vec<Delivery>, StoreError> {
+    async fn failing_deliveries(&self, channel: Channel, limit: u32) -> Result<Vec<Delivery>, StoreError> {
         let rows = sqlx::query(
             "select * from deliveries where channel = $1 and status in ($2, $3) order by id desc limit $4",
         )
-        .bind(channel)
-        .bind(delivery_status::FAILED)
-        .bind(delivery_status::DEAD)
+        .bind(channel.as_str())
+        .bind(DeliveryStatus::Failed.as_str())
+        .bind(DeliveryStatus::Dead.as_str())
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await?;

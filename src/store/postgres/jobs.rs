@@ -1,7 +1,7 @@
 //! The job queue on PostgreSQL: `for update skip locked` hands each due job to one worker.
 
 use super::PostgresStore;
-use crate::outbox::{state, Job, JobCount, JobInfo, NewJob};
+use crate::store::{ClaimedJob, JobCount, JobInfo, JobState, NewJob};
 use crate::store::{JobStore, StoreError};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -51,7 +51,7 @@ impl PostgresStore {
         &self,
         id: i64,
         worker: &str,
-        new_state: &str,
+        new_state: JobState,
         error: Option<&str>,
         run_at: Option<DateTime<Utc>>,
         follow_ups: &[NewJob],
@@ -74,7 +74,7 @@ impl PostgresStore {
         )
         .bind(id)
         .bind(worker)
-        .bind(new_state)
+        .bind(new_state.as_str())
         .bind(error)
         .bind(run_at)
         .bind(Utc::now())
@@ -105,7 +105,7 @@ impl JobStore for PostgresStore {
         limit: u32,
         lease: Duration,
         except: &[String],
-    ) -> Result<Vec<Job>, StoreError> {
+    ) -> Result<Vec<ClaimedJob>, StoreError> {
         let now = Utc::now();
         let until = now + chrono::Duration::from_std(lease).unwrap_or_default();
         let rows = sqlx::query(
@@ -139,7 +139,7 @@ impl JobStore for PostgresStore {
         .await?;
         rows.iter()
             .map(|row| {
-                Ok(Job {
+                Ok(ClaimedJob {
                     id: row.try_get("id")?,
                     kind: row.try_get("kind")?,
                     payload: row.try_get("payload")?,
@@ -151,7 +151,8 @@ impl JobStore for PostgresStore {
     }
 
     async fn complete_job(&self, id: i64, worker: &str, follow_ups: &[NewJob]) -> Result<bool, StoreError> {
-        self.settle(id, worker, state::DONE, None, None, follow_ups).await
+        self.settle(id, worker, JobState::Done, None, None, follow_ups)
+            .await
     }
 
     async fn retry_job_later(
@@ -161,7 +162,7 @@ impl JobStore for PostgresStore {
         error: &str,
         run_at: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        self.settle(id, worker, state::QUEUED, Some(error), Some(run_at), &[])
+        self.settle(id, worker, JobState::Queued, Some(error), Some(run_at), &[])
             .await
     }
 
@@ -172,7 +173,7 @@ impl JobStore for PostgresStore {
         error: &str,
         follow_ups: &[NewJob],
     ) -> Result<bool, StoreError> {
-        self.settle(id, worker, state::DEAD, Some(error), None, follow_ups)
+        self.settle(id, worker, JobState::Dead, Some(error), None, follow_ups)
             .await
     }
 

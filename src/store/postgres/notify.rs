@@ -1,9 +1,9 @@
 //! Webhook subscriptions and deliveries on PostgreSQL.
 
 use super::PostgresStore;
-use crate::outbox::deliver_job;
+use crate::store::outbox::deliver_job;
 use crate::store::{
-    delivery_status, Attempt, Delivery, DeliveryQuery, NewDelivery, NotifyStore, StoreError, Webhook,
+    Attempt, Delivery, DeliveryQuery, DeliveryStatus, NewDelivery, NotifyStore, StoreError, Webhook,
 };
 use async_trait::async_trait;
 use chrono::Utc;
@@ -113,7 +113,7 @@ impl NotifyStore for PostgresStore {
                  values ($1, $2, $3, $4, $5, $6, $7, $8, $9, 0, $10, $10)
                  on conflict (event_id) do nothing returning id",
             )
-            .bind(d.channel)
+            .bind(d.channel.as_str())
             .bind(d.webhook_id.as_deref())
             .bind(&d.recipient)
             .bind(&d.event_id)
@@ -121,7 +121,7 @@ impl NotifyStore for PostgresStore {
             .bind(d.transition_id)
             .bind(d.profile_sid.as_deref())
             .bind(&d.payload)
-            .bind(delivery_status::PENDING)
+            .bind(DeliveryStatus::Pending.as_str())
             .bind(now)
             .fetch_optional(&mut *tx)
             .await?;
@@ -159,7 +159,7 @@ impl NotifyStore for PostgresStore {
         rows.iter().map(delivery).collect()
     }
 
-    async fn record_attempt(&self, id: i64, a: &Attempt, status: &str) -> Result<(), StoreError> {
+    async fn record_attempt(&self, id: i64, a: &Attempt, status: DeliveryStatus) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
         sqlx::query(
             "insert into delivery_attempts (delivery_id, at, status_code, latency_ms, error) values ($1, $2, $3, $4, $5)",
@@ -171,14 +171,14 @@ impl NotifyStore for PostgresStore {
         .bind(a.error.as_deref())
         .execute(&mut *tx)
         .await?;
-        let delivered = (status == delivery_status::DELIVERED).then_some(a.at);
+        let delivered = (status == DeliveryStatus::Delivered).then_some(a.at);
         sqlx::query(
             "update deliveries set status = $2, attempts = attempts + 1, last_status_code = $3, last_error = $4,
                  last_latency_ms = $5, updated_at = $6, delivered_at = coalesce($7, delivered_at)
              where id = $1",
         )
         .bind(id)
-        .bind(status)
+        .bind(status.as_str())
         .bind(a.status_code)
         .bind(a.error.as_deref())
         .bind(a.latency_ms)
@@ -212,7 +212,7 @@ impl NotifyStore for PostgresStore {
         let mut tx = self.pool.begin().await?;
         let updated = sqlx::query("update deliveries set status = $2, updated_at = $3 where id = $1")
             .bind(id)
-            .bind(delivery_status::PENDING)
+            .bind(DeliveryStatus::Pending.as_str())
             .bind(now)
             .execute(&mut *tx)
             .await?;

@@ -1,10 +1,11 @@
 //! Profiles, callbacks and transitions on PostgreSQL.
 
 use super::PostgresStore;
+use crate::domain::Source;
 use crate::domain::{Decision, ProfileSid, ProfileStatus, StatusReport};
-use crate::outbox::jobs_for_transition;
+use crate::store::outbox::jobs_for_transition;
 use crate::store::{
-    page, plan, CallbackRecord, CallbackStore, Page, Profile, ProfileDetail, ProfileQuery, Recorded, Source,
+    page, plan, CallbackRecord, CallbackStore, Page, Profile, ProfileDetail, ProfileQuery, Recorded,
     StoreError, Transition, TransitionRow,
 };
 use async_trait::async_trait;

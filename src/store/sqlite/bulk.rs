@@ -6,9 +6,10 @@
 //! `writer.rs` stores any other batch one callback at a time.
 
 use super::{insert_row, micros};
+use crate::domain::Source;
 use crate::domain::{Decision, ProfileStatus, StatusReport};
-use crate::outbox::{jobs_for_transitions, notify_in, MAX_NOTIFY_TRANSITIONS, NOTIFY};
-use crate::store::{json_text, json_value, plan, CallbackRecord, Recorded, Source, StoreError};
+use crate::store::outbox::{jobs_for_transitions, notify_in, MAX_NOTIFY_TRANSITIONS, NOTIFY};
+use crate::store::{json_text, json_value, plan, CallbackRecord, Recorded, StoreError};
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension as _};
 use serde_json::Value;

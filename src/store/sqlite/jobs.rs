@@ -2,8 +2,8 @@
 //! atomic, as `for update skip locked` does on Postgres.
 
 use super::{micros, time, SqliteStore};
-use crate::outbox::{state, Job, JobCount, JobInfo, NewJob, Settlement};
 use crate::store::{json_text, json_value, JobStore, StoreError};
+use crate::store::{ClaimedJob, JobCount, JobInfo, JobState, NewJob, Settlement};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection};
@@ -54,7 +54,7 @@ fn settle(tx: &Connection, worker: &str, s: &Settlement, now: DateTime<Utc>) -> 
         .execute(params![
             s.id,
             worker,
-            s.state,
+            s.state.as_str(),
             s.error,
             s.run_at.map(micros),
             micros(now)
@@ -96,7 +96,7 @@ impl JobStore for SqliteStore {
         limit: u32,
         lease: Duration,
         except: &[String],
-    ) -> Result<Vec<Job>, StoreError> {
+    ) -> Result<Vec<ClaimedJob>, StoreError> {
         let (worker, except) = (worker.to_owned(), json!(except).to_string());
         self.writer
             .write(move |tx| {
@@ -143,7 +143,7 @@ impl JobStore for SqliteStore {
                     .collect::<Result<Vec<_>, _>>()?;
                 jobs.into_iter()
                     .map(|(id, kind, payload, attempts, created_at)| {
-                        Ok(Job {
+                        Ok(ClaimedJob {
                             id,
                             kind,
                             payload: json_value(&payload)?,
@@ -159,7 +159,7 @@ impl JobStore for SqliteStore {
     async fn complete_job(&self, id: i64, worker: &str, follow_ups: &[NewJob]) -> Result<bool, StoreError> {
         let settlement = Settlement {
             id,
-            state: state::DONE,
+            state: JobState::Done,
             error: None,
             run_at: None,
             follow_ups: follow_ups.to_vec(),
@@ -176,7 +176,7 @@ impl JobStore for SqliteStore {
     ) -> Result<bool, StoreError> {
         let settlement = Settlement {
             id,
-            state: state::QUEUED,
+            state: JobState::Queued,
             error: Some(error.to_owned()),
             run_at: Some(run_at),
             follow_ups: Vec::new(),
@@ -193,7 +193,7 @@ impl JobStore for SqliteStore {
     ) -> Result<bool, StoreError> {
         let settlement = Settlement {
             id,
-            state: state::DEAD,
+            state: JobState::Dead,
             error: Some(error.to_owned()),
             run_at: None,
             follow_ups: follow_ups.to_vec(),

@@ -1,9 +1,9 @@
 //! Webhook subscriptions and deliveries on SQLite.
 
 use super::{micros, time, SqliteStore};
-use crate::outbox::deliver_job;
+use crate::store::outbox::deliver_job;
 use crate::store::{
-    delivery_status, json_text, json_value, Attempt, Delivery, DeliveryQuery, NewDelivery, NotifyStore,
+    json_text, json_value, Attempt, Delivery, DeliveryQuery, DeliveryStatus, NewDelivery, NotifyStore,
     StoreError, Webhook,
 };
 use async_trait::async_trait;
@@ -133,7 +133,7 @@ impl NotifyStore for SqliteStore {
                     let id: Option<i64> = insert
                         .query_row(
                             params![
-                                d.channel,
+                                d.channel.as_str(),
                                 d.webhook_id,
                                 d.recipient,
                                 d.event_id,
@@ -141,7 +141,7 @@ impl NotifyStore for SqliteStore {
                                 d.transition_id,
                                 d.profile_sid,
                                 json_text(&d.payload)?,
-                                delivery_status::PENDING,
+                                DeliveryStatus::Pending.as_str(),
                                 micros(now),
                             ],
                             |row| row.get(0),
@@ -182,8 +182,8 @@ impl NotifyStore for SqliteStore {
         rows.iter().map(delivery).collect()
     }
 
-    async fn record_attempt(&self, id: i64, a: &Attempt, status: &str) -> Result<(), StoreError> {
-        let (a, status) = (a.clone(), status.to_owned());
+    async fn record_attempt(&self, id: i64, a: &Attempt, status: DeliveryStatus) -> Result<(), StoreError> {
+        let a = a.clone();
         self.writer
             .write(move |tx| {
                 tx.prepare_cached(
@@ -191,7 +191,7 @@ impl NotifyStore for SqliteStore {
                      values (?1, ?2, ?3, ?4, ?5)",
                 )?
                 .execute(params![id, micros(a.at), a.status_code, a.latency_ms, a.error])?;
-                let delivered = (status == delivery_status::DELIVERED).then_some(micros(a.at));
+                let delivered = (status == DeliveryStatus::Delivered).then_some(micros(a.at));
                 tx.prepare_cached(
                     "update deliveries set status = ?2, attempts = attempts + 1, last_status_code = ?3,
                          last_error = ?4, last_latency_ms = ?5, updated_at = ?6,
@@ -200,7 +200,7 @@ impl NotifyStore for SqliteStore {
                 )?
                 .execute(params![
                     id,
-                    status,
+                    status.as_str(),
                     a.status_code,
                     a.error,
                     a.latency_ms,
@@ -235,7 +235,7 @@ impl NotifyStore for SqliteStore {
                 let now = Utc::now();
                 let updated = tx
                     .prepare_cached("update deliveries set status = ?2, updated_at = ?3 where id = ?1")?
-                    .execute(params![id, delivery_status::PENDING, micros(now)])?;
+                    .execute(params![id, DeliveryStatus::Pending.as_str(), micros(now)])?;
                 if updated == 0 {
                     return Ok(false);
                 }

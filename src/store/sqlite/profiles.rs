@@ -1,11 +1,12 @@
 //! Profiles, callbacks and transitions on SQLite.
 
 use super::{insert_row, micros, time, SqliteStore};
+use crate::domain::Source;
 use crate::domain::{Decision, ProfileSid, ProfileStatus, StatusReport};
-use crate::outbox::jobs_for_transition;
+use crate::store::outbox::jobs_for_transition;
 use crate::store::{
     json_text, page, plan, CallbackRecord, CallbackStore, Page, Profile, ProfileDetail, ProfileQuery,
-    Recorded, Source, StoreError, Transition, TransitionRow,
+    Recorded, StoreError, Transition, TransitionRow,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};

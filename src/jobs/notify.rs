@@ -1,14 +1,17 @@
-//! The `notify` job: who hears of which transitions. A group commit queues one job for all
-//! the transitions it applied (`transition_ids`); a single transition, or one whose evaluation
-//! was fetched first, has its own (`transition_id`, with why its evaluation is missing).
+//! The `notify` job: who hears of which transitions. It creates one delivery per webhook
+//! subscription and email recipient, with their `deliver` jobs, in one transaction. A group
+//! commit queues one job for all the transitions it applied (`transition_ids`); a single
+//! transition, or one whose evaluation was fetched first, has its own (`transition_id`, with
+//! why its evaluation is missing).
 
-use super::event::{Event, STATUS_CHANGED};
-use super::{short_hash, store_error, EmailSettings};
 use crate::domain::{ProfileSid, ProfileStatus};
-use crate::outbox::{Job, JobError, JobHandler, NewJob};
-use crate::store::{channel, DynStore, NewDelivery, Webhook};
+use crate::notify::event::{Event, STATUS_CHANGED};
+use crate::notify::EmailSettings;
+use crate::queue::{retry_store, Job, JobError};
+use crate::store::outbox::{NotifyPayload, NOTIFY};
+use crate::store::{Channel, DynStore, NewDelivery, NewJob, Webhook};
 use async_trait::async_trait;
-use serde::Deserialize;
+use sha2::{Digest, Sha256};
 use std::sync::Arc;
 
 /// The `notify` job.
@@ -17,26 +20,17 @@ pub struct Fanout {
     pub email: Option<Arc<EmailSettings>>,
 }
 
-#[derive(Deserialize)]
-struct NotifyPayload {
-    #[serde(default)]
-    transition_id: Option<i64>,
-    #[serde(default)]
-    transition_ids: Vec<i64>,
-    #[serde(default)]
-    evaluation_error: Option<String>,
+fn short_hash(text: &str) -> String {
+    hex::encode(&Sha256::digest(text.as_bytes())[..8])
 }
 
 #[async_trait]
-impl JobHandler for Fanout {
-    async fn run(&self, job: &Job) -> Result<Vec<NewJob>, JobError> {
-        let payload: NotifyPayload = serde_json::from_value(job.payload.clone())
-            .map_err(|e| JobError::Permanent(format!("unreadable job payload: {e}")))?;
-        let ids: Vec<i64> = payload
-            .transition_id
-            .into_iter()
-            .chain(payload.transition_ids)
-            .collect();
+impl Job for Fanout {
+    const KIND: &'static str = NOTIFY;
+    type Payload = NotifyPayload;
+
+    async fn run(&self, payload: NotifyPayload, _attempt: u32) -> Result<Vec<NewJob>, JobError> {
+        let ids = payload.ids();
         if ids.is_empty() {
             return Err(JobError::Permanent("the job names no transition".into()));
         }
@@ -44,7 +38,7 @@ impl JobHandler for Fanout {
             .store
             .list_webhooks()
             .await
-            .map_err(store_error)?
+            .map_err(retry_store)?
             .into_iter()
             .filter(|w| w.wants(STATUS_CHANGED))
             .collect();
@@ -67,7 +61,7 @@ impl JobHandler for Fanout {
             .store
             .create_deliveries(&deliveries)
             .await
-            .map_err(store_error)?;
+            .map_err(retry_store)?;
         tracing::info!(transitions = ids.len(), created, "notifications queued");
         if !missing.is_empty() {
             // The others' deliveries are queued; this job is buried for someone to look at.
@@ -92,7 +86,7 @@ impl Fanout {
         webhooks: &[Webhook],
         evaluation_error: Option<&str>,
     ) -> Result<Option<Vec<NewDelivery>>, JobError> {
-        let Some(row) = self.store.transition(id).await.map_err(store_error)? else {
+        let Some(row) = self.store.transition(id).await.map_err(retry_store)? else {
             return Ok(None);
         };
         let sid = ProfileSid::parse(&row.profile_sid).map_err(|e| JobError::Permanent(e.to_string()))?;
@@ -100,10 +94,10 @@ impl Fanout {
             .store
             .get_profile(&sid)
             .await
-            .map_err(store_error)?
+            .map_err(retry_store)?
             .map(|d| d.profile);
         let evaluation = if row.transition.to == ProfileStatus::TwilioRejected {
-            let all = self.store.evaluations(sid.as_str()).await.map_err(store_error)?;
+            let all = self.store.evaluations(sid.as_str()).await.map_err(retry_store)?;
             all.into_iter().find(|e| e.transition_id == Some(id))
         } else {
             None
@@ -114,7 +108,7 @@ impl Fanout {
         let mut deliveries = Vec::new();
         for webhook in webhooks {
             deliveries.push(NewDelivery {
-                channel: channel::WEBHOOK,
+                channel: Channel::Webhook,
                 recipient: webhook.url.clone(),
                 event_id: format!("msg_{id}_{}", webhook.id),
                 webhook_id: Some(webhook.id.clone()),
@@ -127,7 +121,7 @@ impl Fanout {
         if let Some(email) = &self.email {
             for recipient in email.recipients.iter().filter(|r| r.wants(&status)) {
                 deliveries.push(NewDelivery {
-                    channel: channel::EMAIL,
+                    channel: Channel::Email,
                     webhook_id: None,
                     recipient: recipient.address.clone(),
                     event_id: format!("email_{id}_{}", short_hash(&recipient.address)),

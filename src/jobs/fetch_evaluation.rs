@@ -1,8 +1,11 @@
-//! Explaining a rejection: fetch the profile and its latest Trust Hub evaluation (creating one
-//! when none exists) and keep it whole.
+//! The `fetch_evaluation` job, explaining a rejection: fetch the profile and its latest Trust
+//! Hub evaluation (creating one when none exists) and keep it whole, then notify.
 
-use crate::outbox::{notify_job, Job, JobError, JobHandler, NewJob, TransitionJob};
-use crate::store::{DynStore, EvaluationRecord, Source};
+use crate::domain::Source;
+use crate::queue::{retry_store, Job, JobError};
+use crate::store::outbox::{fetch_evaluation_job, notify_job, TransitionJob, FETCH_EVALUATION};
+use crate::store::{DynStore, NewJob};
+use crate::submit::evaluation_record;
 use crate::twilio::models::{CustomerProfile, Evaluation};
 use crate::twilio::{CredentialBook, TwilioClient, TwilioError};
 use async_trait::async_trait;
@@ -27,13 +30,6 @@ fn job_error(error: TwilioError) -> JobError {
     }
 }
 
-fn store_error(error: crate::store::StoreError) -> JobError {
-    JobError::Retry {
-        reason: error.to_string(),
-        after: None,
-    }
-}
-
 /// The most recently created evaluation (Twilio's dates sort as text).
 fn latest(evaluations: Vec<Evaluation>) -> Option<Evaluation> {
     evaluations
@@ -51,18 +47,30 @@ impl EvaluationFetcher {
                 .store
                 .record_report(&report, Source::Sync, crate::store::now())
                 .await
-                .map_err(store_error)?;
+                .map_err(retry_store)?;
             crate::metrics::transition(&report.status, Source::Sync, decision);
         }
         Ok(())
     }
 }
 
+/// A fetch of the evaluation of `target` asked for again (from the dashboard): a fresh key, as
+/// the rejection's own fetch has run (and its notify is deduplicated).
+pub fn again(target: &TransitionJob, now: chrono::DateTime<Utc>) -> NewJob {
+    let key = format!(
+        "{FETCH_EVALUATION}:{}:ui:{}",
+        target.transition_id,
+        now.timestamp_micros()
+    );
+    fetch_evaluation_job(target, now, key)
+}
+
 #[async_trait]
-impl JobHandler for EvaluationFetcher {
-    async fn run(&self, job: &Job) -> Result<Vec<NewJob>, JobError> {
-        let target: TransitionJob = serde_json::from_value(job.payload.clone())
-            .map_err(|e| JobError::Permanent(format!("unreadable job payload: {e}")))?;
+impl Job for EvaluationFetcher {
+    const KIND: &'static str = FETCH_EVALUATION;
+    type Payload = TransitionJob;
+
+    async fn run(&self, target: TransitionJob, _attempt: u32) -> Result<Vec<NewJob>, JobError> {
         let creds = self
             .credentials
             .for_account(target.account_sid.as_deref())
@@ -98,8 +106,8 @@ impl JobHandler for EvaluationFetcher {
                     .map_err(job_error)?
             }
         };
-        let record = EvaluationRecord::fetched(&profile, &evaluation, Some(target.transition_id));
-        self.store.save_evaluation(&record).await.map_err(store_error)?;
+        let record = evaluation_record(&profile, &evaluation, Some(target.transition_id));
+        self.store.save_evaluation(&record).await.map_err(retry_store)?;
         tracing::info!(profile = sid, evaluation = %record.sid, status = %record.status, "stored evaluation");
         // The alert waited for the reasons; it goes out now.
         Ok(vec![notify_job(target.transition_id, None, Utc::now())])
@@ -110,10 +118,7 @@ impl JobHandler for EvaluationFetcher {
     }
 
     /// Out of retries: the alert goes out without the evaluation, saying why.
-    fn on_dead(&self, job: &Job, reason: &str) -> Vec<NewJob> {
-        match serde_json::from_value::<TransitionJob>(job.payload.clone()) {
-            Ok(target) => vec![notify_job(target.transition_id, Some(reason), Utc::now())],
-            Err(_) => Vec::new(),
-        }
+    fn on_dead(&self, target: &TransitionJob, reason: &str) -> Vec<NewJob> {
+        vec![notify_job(target.transition_id, Some(reason), Utc::now())]
     }
 }

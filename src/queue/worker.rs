@@ -1,7 +1,8 @@
 //! The worker loop: claim due jobs under a lease, run them, record the outcome.
 
-use super::{state, Backoff, Job, JobError, JobHandler, NewJob, Settlement};
-use crate::store::{DynStore, StoreError};
+use super::{Backoff, Job, JobError, JobHandler, Typed};
+use crate::config::Config;
+use crate::store::{ClaimedJob, DynStore, JobState, NewJob, Settlement, StoreError};
 use chrono::Utc;
 use std::collections::HashMap;
 use std::future::Future;
@@ -24,6 +25,22 @@ pub struct WorkerConfig {
     pub backoff: Backoff,
     /// The longest `Retry-After` honoured when scheduling a retry.
     pub max_retry_after: Duration,
+}
+
+impl WorkerConfig {
+    /// The worker settings of a configuration.
+    pub fn from_config(config: &Config) -> Self {
+        Self {
+            concurrency: config.worker_concurrency.max(1),
+            lease: Duration::from_secs(config.job_lease_secs.max(1)),
+            poll: Duration::from_millis(config.worker_poll_ms.max(10)),
+            backoff: Backoff {
+                base: Duration::from_millis(config.job_retry_base_ms),
+                max: Duration::from_millis(config.job_retry_max_ms.max(config.job_retry_base_ms)),
+            },
+            max_retry_after: Duration::from_secs(3600),
+        }
+    }
 }
 
 pub struct Worker {
@@ -57,6 +74,11 @@ impl Worker {
             },
             handlers: HashMap::new(),
         }
+    }
+
+    /// Registers a typed job.
+    pub fn register<J: Job>(self, job: J) -> Self {
+        self.handle(J::KIND, Arc::new(Typed(job)))
     }
 
     /// Registers the handler of one kind of job.
@@ -179,7 +201,7 @@ impl Worker {
     /// The task that runs one job and sends its outcome to be recorded.
     fn start(
         &self,
-        job: Job,
+        job: ClaimedJob,
         ended: mpsc::UnboundedSender<Settlement>,
     ) -> impl Future<Output = ()> + Send + 'static {
         let handler = self.handlers.get(&job.kind).cloned();
@@ -257,7 +279,7 @@ impl Shared {
 /// What to record of a job's outcome: done with its follow-ups, another attempt later, or dead.
 fn settlement(
     config: &WorkerConfig,
-    job: &Job,
+    job: &ClaimedJob,
     handler: Option<&dyn JobHandler>,
     outcome: Result<Vec<NewJob>, JobError>,
 ) -> Settlement {
@@ -272,7 +294,7 @@ fn settlement(
         Ok(follow_ups) => {
             tracing::info!(job = job.id, kind = %job.kind, attempts = job.attempts, "job done");
             crate::metrics::job_run(&job.kind, "done");
-            return ended(state::DONE, None, None, follow_ups);
+            return ended(JobState::Done, None, None, follow_ups);
         }
         Err(error) => error,
     };
@@ -284,7 +306,7 @@ fn settlement(
             tracing::warn!(job = job.id, kind = %job.kind, attempts = job.attempts, %reason, "job dead");
             crate::metrics::job_run(&job.kind, "dead");
             let follow_ups = handler.on_dead(job, reason);
-            ended(state::DEAD, Some(reason.clone()), None, follow_ups)
+            ended(JobState::Dead, Some(reason.clone()), None, follow_ups)
         }
         _ => {
             let after = match &error {
@@ -298,7 +320,12 @@ fn settlement(
             let run_at = Utc::now() + chrono::Duration::from_std(delay).unwrap_or_default();
             tracing::info!(job = job.id, kind = %job.kind, attempts = job.attempts, %error, ?delay, "job will retry");
             crate::metrics::job_run(&job.kind, "retry");
-            ended(state::QUEUED, Some(error.to_string()), Some(run_at), Vec::new())
+            ended(
+                JobState::Queued,
+                Some(error.to_string()),
+                Some(run_at),
+                Vec::new(),
+            )
         }
     }
 }

@@ -3,8 +3,7 @@
 //! which bounds what a forger can try and what a flood of forgeries costs. Callbacks that
 //! verify never count, so Twilio is throttled only if it shares an address with a forger.
 
-use super::error::ApiError;
-use axum::http::{HeaderMap, HeaderName, StatusCode};
+use axum::http::{HeaderMap, HeaderName};
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::sync::Mutex;
@@ -107,19 +106,14 @@ impl SignatureGuard {
         })
     }
 
-    /// The client's address, or a 429 while it is over the limit.
-    pub fn admit(&self, peer: Option<SocketAddr>, headers: &HeaderMap) -> Result<Option<IpAddr>, ApiError> {
+    /// The client's address, or how long it must wait while it is over the limit.
+    pub fn admit(&self, peer: Option<SocketAddr>, headers: &HeaderMap) -> Result<Option<IpAddr>, Duration> {
         let Some(peer) = peer else { return Ok(None) };
         let header = self.client_ip_header.as_ref().map(HeaderName::as_str);
         let client = client_addr(peer.ip(), header, headers);
         match self.limiter.blocked(client, Instant::now()) {
             None => Ok(Some(client)),
-            Some(wait) => Err(ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "too_many_failures",
-                "too many failed signature checks from this address; try again later",
-            )
-            .retry_after(wait)),
+            Some(wait) => Err(wait),
         }
     }
 

@@ -1,0 +1,43 @@
+//! The kinds of job, one file each (`crate::queue::Job`): its payload, what running it does,
+//! its retry schedule. `worker` registers them all.
+
+pub mod deliver;
+pub mod fetch_evaluation;
+pub mod notify;
+pub mod sync;
+
+use crate::config::Config;
+use crate::notify::EmailSettings;
+use crate::queue::{Worker, WorkerConfig};
+use crate::store::DynStore;
+use crate::submit::Submitter;
+use crate::twilio::{CredentialBook, TwilioClient};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Notify;
+
+/// The job worker with every kind of job this configuration supports.
+pub fn worker(config: &Config, store: DynStore, wake: Arc<Notify>) -> anyhow::Result<Worker> {
+    let trusthub = TwilioClient::new(
+        &config.trusthub_api_url,
+        Duration::from_secs(config.twilio_timeout_secs),
+    )?;
+    let evaluations = fetch_evaluation::EvaluationFetcher {
+        store: store.clone(),
+        client: trusthub,
+        credentials: CredentialBook::from_config(config),
+        max_attempts: config.evaluation_max_attempts.max(1),
+    };
+    let email = EmailSettings::from_config(config)?.map(Arc::new);
+    let fanout = notify::Fanout {
+        store: store.clone(),
+        email: email.clone(),
+    };
+    let deliverer = deliver::Deliverer::from_config(config, store.clone(), email)?;
+    let sync = sync::SyncJob(Submitter::from_config(config, store.clone())?);
+    Ok(Worker::new(store, WorkerConfig::from_config(config), wake)
+        .register(sync)
+        .register(evaluations)
+        .register(fanout)
+        .register(deliverer))
+}

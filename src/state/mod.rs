@@ -1,0 +1,82 @@
+//! What every request handler shares, of the API (`crate::http`) and of the dashboard
+//! (`crate::ui`): the store, the verifier, the API tokens, the signature-failure guard.
+
+mod guard;
+mod tokens;
+
+pub use guard::{client_addr, FailureLimiter, SignatureGuard};
+pub use tokens::ApiTokens;
+
+use crate::config::PublicUrl;
+use crate::store::DynStore;
+use crate::twilio::Verifier;
+use std::sync::Arc;
+use tokio::sync::Notify;
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+struct Inner {
+    store: DynStore,
+    verifier: Verifier,
+    public_url: PublicUrl,
+    api_tokens: ApiTokens,
+    /// Wakes the job worker when a request enqueued work.
+    wake: Arc<Notify>,
+    /// `WEBHOOK_ALLOW_PRIVATE`: subscriptions may point at non-public addresses.
+    webhook_allow_private: bool,
+    /// Throttles addresses that keep failing signature checks.
+    guard: SignatureGuard,
+}
+
+impl AppState {
+    pub fn new(
+        store: DynStore,
+        verifier: Verifier,
+        public_url: PublicUrl,
+        api_tokens: ApiTokens,
+        wake: Arc<Notify>,
+        webhook_allow_private: bool,
+        guard: SignatureGuard,
+    ) -> Self {
+        Self(Arc::new(Inner {
+            store,
+            verifier,
+            public_url,
+            api_tokens,
+            wake,
+            webhook_allow_private,
+            guard,
+        }))
+    }
+
+    pub fn guard(&self) -> &SignatureGuard {
+        &self.0.guard
+    }
+
+    pub fn webhook_allow_private(&self) -> bool {
+        self.0.webhook_allow_private
+    }
+
+    /// Tells the job worker that work may be waiting.
+    pub fn wake_worker(&self) {
+        self.0.wake.notify_one();
+    }
+
+    pub fn store(&self) -> &DynStore {
+        &self.0.store
+    }
+
+    pub fn verifier(&self) -> &Verifier {
+        &self.0.verifier
+    }
+
+    pub fn public_url(&self) -> &PublicUrl {
+        &self.0.public_url
+    }
+
+    pub fn api_tokens(&self) -> &ApiTokens {
+        &self.0.api_tokens
+    }
+}
