@@ -74,7 +74,11 @@ impl Drop for FakeTrustHub {
 }
 
 fn examples() -> Value {
-    serde_json::from_str(include_str!("../fixtures/twilio/trusthub_examples.json")).unwrap()
+    serde_json::from_str(include_str!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/twilio/trusthub_examples.json"
+    )))
+    .unwrap()
 }
 
 impl FakeTrustHub {

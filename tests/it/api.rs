@@ -1,8 +1,7 @@
 //! The `/v1` query API and health endpoints, on SQLite and PostgreSQL.
 
-mod common;
-
-use common::{bundle, callback, Backend, TestApp, API_TOKEN, TOKEN};
+use crate::support;
+use crate::support::{bundle, callback, Backend, TestApp, API_TOKEN, TOKEN};
 use serde_json::Value;
 use std::collections::HashSet;
 
@@ -155,7 +154,7 @@ async fn health_and_readiness(backend: Backend) {
 }
 
 async fn metrics_in_prometheus_format(backend: Backend) {
-    let Some(app) = TestApp::spawn_with(backend, None, common::fast_jobs).await else {
+    let Some(app) = TestApp::spawn_with(backend, None, support::fast_jobs).await else {
         return;
     };
     let sid = bundle(7);

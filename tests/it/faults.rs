@@ -1,17 +1,16 @@
 //! The database going away: callbacks are refused with 503 (so Twilio retries) rather than
 //! acknowledged, and the service recovers by itself when the database returns.
 
-mod common;
-
-use common::proxy::Proxy;
-use common::{bundle, callback, wait_for, Backend, TestApp};
+use crate::support;
+use crate::support::proxy::Proxy;
+use crate::support::{bundle, callback, wait_for, Backend, TestApp};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_unreachable_then_back() {
     // The app reaches its database through a proxy that the test cuts and restores.
     let proxy = Proxy::start("127.0.0.1:5432".parse().unwrap()).await;
     let Some(app) = TestApp::spawn_with(Backend::Postgres, None, |env| {
-        common::fast_jobs(env);
+        support::fast_jobs(env);
         // A job in hand when the database went away cannot record its outcome; its lease
         // expiring is what hands it out again.
         env.push(("JOB_LEASE_SECS", "2".into()));
@@ -26,7 +25,7 @@ async fn postgres_unreachable_then_back() {
     let during = bundle(2);
     let after = bundle(3);
     assert_eq!(
-        app.post_signed(&callback(&before, "pending-review"), common::TOKEN)
+        app.post_signed(&callback(&before, "pending-review"), support::TOKEN)
             .await
             .status(),
         204
@@ -34,7 +33,7 @@ async fn postgres_unreachable_then_back() {
 
     proxy.cut().await;
     let refused = app
-        .post_signed(&callback(&during, "pending-review"), common::TOKEN)
+        .post_signed(&callback(&during, "pending-review"), support::TOKEN)
         .await;
     assert_eq!(
         refused.status(),
@@ -57,7 +56,7 @@ async fn postgres_unreachable_then_back() {
     // Twilio retries the refused callback; a new one arrives too.
     for sid in [&during, &after] {
         let status = app
-            .post_signed(&callback(sid, "pending-review"), common::TOKEN)
+            .post_signed(&callback(sid, "pending-review"), support::TOKEN)
             .await
             .status();
         assert_eq!(status, 204, "{sid}");

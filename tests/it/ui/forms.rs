@@ -2,10 +2,10 @@
 //! token, with a wrong one, or from another site, and changes nothing then; with the token it
 //! does its work (re-fetch an evaluation, sync one profile, replay a delivery, sign out).
 
-use crate::common::fake_trusthub::FakeTrustHub;
-use crate::common::receiver::Receiver;
-use crate::common::{bundle, callback, fast_jobs, wait_for, Backend, TestApp, ACCOUNT, API_TOKEN, TOKEN};
-use crate::support::{csrf_of, get, location, login, page, post};
+use super::client::{csrf_of, get, location, login, page, post};
+use crate::support::fake_trusthub::FakeTrustHub;
+use crate::support::receiver::Receiver;
+use crate::support::{bundle, callback, fast_jobs, wait_for, Backend, TestApp, ACCOUNT, API_TOKEN, TOKEN};
 use serde_json::{json, Value};
 
 /// Form fields or headers, as name and value.
@@ -167,4 +167,4 @@ async fn forms_need_the_csrf_token(backend: Backend) {
     );
 }
 
-crate::both_backends!(forms_need_the_csrf_token);
+both_backends!(forms_need_the_csrf_token);

@@ -1,9 +1,8 @@
 //! Failed signature checks are rate limited per client address (`SIGNATURE_FAILURES_PER_MINUTE`,
 //! `CLIENT_IP_HEADER`); valid callbacks never count.
 
-mod common;
-
-use common::{bundle, callback, Backend, TestApp, TOKEN};
+use crate::support;
+use crate::support::{bundle, callback, Backend, TestApp, TOKEN};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_address_that_keeps_failing_is_throttled() {
@@ -25,8 +24,8 @@ async fn an_address_that_keeps_failing_is_throttled() {
             .body(body.clone())
             .send()
     };
-    let good = common::sign(
-        &format!("{}/twilio/status-callback", common::PUBLIC_URL),
+    let good = support::sign(
+        &format!("{}/twilio/status-callback", support::PUBLIC_URL),
         &fields,
         TOKEN,
     );

@@ -1,17 +1,13 @@
 //! The dashboard (`/ui`) over plain HTTP on SQLite and PostgreSQL: nothing without a session,
 //! strict cookies, CSRF on every form, escaping of what comes from outside; and the pages in
-//! headless Chromium (tests/ui/browser.rs).
+//! headless Chromium (`browser`).
 
-#[path = "ui/browser.rs"]
 mod browser;
-mod common;
-#[path = "ui/forms.rs"]
+mod client;
 mod forms;
-#[path = "ui/support.rs"]
-mod support;
 
-use common::{bundle, callback, Backend, TestApp, API_TOKEN, TOKEN};
-use support::{get, location, login, page, profile_rows, set_cookie_header, sign_in};
+use crate::support::{bundle, callback, Backend, TestApp, API_TOKEN, TOKEN};
+use client::{get, location, login, page, profile_rows, set_cookie_header, sign_in};
 use trusthub_hooks::ui::session;
 
 async fn pages_need_a_session(backend: Backend) {
@@ -51,7 +47,7 @@ async fn pages_need_a_session(backend: Backend) {
         format!("{profile}/refetch"),
         "/ui/deliveries/1/replay".into(),
     ] {
-        let response = support::post(&app, None, &path, &[("csrf", "x")], &[]).await;
+        let response = client::post(&app, None, &path, &[("csrf", "x")], &[]).await;
         assert_eq!(
             (response.status().as_u16(), location(&response)),
             (303, "/ui/login?next=%2Fui".into())
@@ -76,11 +72,11 @@ async fn sign_in_takes_only_configured_tokens(backend: Backend) {
     for wrong in ["", "wrong", "test-api-toke", "test-api-token2"] {
         let response = sign_in(&app, wrong).await;
         assert_eq!(response.status(), 401, "{wrong:?}");
-        assert!(support::session_cookie(&response).is_none(), "{wrong:?}");
+        assert!(client::session_cookie(&response).is_none(), "{wrong:?}");
         assert!(response.text().await.unwrap().contains("role=\"alert\""));
     }
     // From another site, even the right token opens nothing (login CSRF).
-    let cross = support::post(
+    let cross = client::post(
         &app,
         None,
         "/ui/login",
@@ -89,7 +85,7 @@ async fn sign_in_takes_only_configured_tokens(backend: Backend) {
     )
     .await;
     assert_eq!(cross.status(), 403);
-    assert!(support::session_cookie(&cross).is_none());
+    assert!(client::session_cookie(&cross).is_none());
     let right = sign_in(&app, API_TOKEN).await;
     assert_eq!((right.status().as_u16(), location(&right)), (303, "/ui".into()));
     let cookie = set_cookie_header(&right);
@@ -105,7 +101,7 @@ async fn sign_in_takes_only_configured_tokens(backend: Backend) {
             "{flag} missing from {cookie}"
         );
     }
-    let value = support::session_cookie(&right).unwrap();
+    let value = client::session_cookie(&right).unwrap();
     let overview = get(&app, Some(&value), "/ui").await;
     assert_eq!(overview.status(), 200);
     let csp = overview.headers()["content-security-policy"]

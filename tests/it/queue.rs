@@ -1,9 +1,8 @@
 //! The job queue's guarantees at the store level, on SQLite and PostgreSQL.
 
-mod common;
-
+use crate::support;
+use crate::support::{Backend, TestDb};
 use chrono::Utc;
-use common::{Backend, TestDb};
 use serde_json::json;
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -103,7 +102,7 @@ async fn expired_leases_are_claimed_again(backend: Backend) {
         .await
         .unwrap()
         .is_empty());
-    let second = common::wait_for(10, "lease expiry", || {
+    let second = support::wait_for(10, "lease expiry", || {
         let store = store.clone();
         async move {
             Some(store.claim_jobs("w2", 1, Duration::from_secs(60)).await.unwrap()).filter(|j| !j.is_empty())

@@ -1,12 +1,11 @@
 //! Fan-out: signed webhooks to real HTTP receivers on loopback (checked with the reference
 //! Standard Webhooks library) and alert emails to a real SMTP server, on SQLite and Postgres.
 
-mod common;
-
-use common::fake_trusthub::FakeTrustHub;
-use common::receiver::Receiver;
-use common::smtp::SmtpServer;
-use common::{bundle, callback, fast_jobs, wait_for, Backend, TestApp, ACCOUNT, API_TOKEN, TOKEN};
+use crate::support;
+use crate::support::fake_trusthub::FakeTrustHub;
+use crate::support::receiver::Receiver;
+use crate::support::smtp::SmtpServer;
+use crate::support::{bundle, callback, fast_jobs, wait_for, Backend, TestApp, ACCOUNT, API_TOKEN, TOKEN};
 use serde_json::{json, Value};
 use std::collections::HashSet;
 use trusthub_hooks::config::SqliteSynchronous;
@@ -41,7 +40,7 @@ async fn subscribe(app: &TestApp, url: &str) -> (String, String) {
     (created["id"].as_str().unwrap().to_owned(), secret)
 }
 
-async fn hits(receiver: &Receiver, n: usize) -> Vec<common::receiver::Hit> {
+async fn hits(receiver: &Receiver, n: usize) -> Vec<support::receiver::Hit> {
     wait_for(20, &format!("{n} webhook requests"), || async {
         let hits = receiver.hits();
         (hits.len() >= n).then_some(hits)
@@ -49,7 +48,7 @@ async fn hits(receiver: &Receiver, n: usize) -> Vec<common::receiver::Hit> {
     .await
 }
 
-fn verify(secret: &str, hit: &common::receiver::Hit) -> Value {
+fn verify(secret: &str, hit: &support::receiver::Hit) -> Value {
     let verifier = standardwebhooks::Webhook::new(secret).unwrap();
     verifier
         .verify(&hit.body, &hit.headers)

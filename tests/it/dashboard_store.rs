@@ -1,9 +1,7 @@
 //! The dashboard's store queries (`DashboardStore`) on SQLite and PostgreSQL.
 
-mod common;
-
+use crate::support::{bundle, Backend, TestDb, ACCOUNT};
 use chrono::Duration;
-use common::{bundle, Backend, TestDb, ACCOUNT};
 use trusthub_hooks::config::SqliteSynchronous;
 use trusthub_hooks::domain::{AccountSid, ProfileSid, ProfileStatus, StatusReport};
 use trusthub_hooks::store::{

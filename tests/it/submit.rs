@@ -2,17 +2,19 @@
 //! local store on SQLite and PostgreSQL: the exact requests made, refusal of a noncompliant
 //! submission, `create` resuming after a failure without duplicates, `sync`, `simulate`.
 
-mod common;
-
-use common::fake_trusthub::{FakeTrustHub, Fault, Seen};
-use common::process::{bin, ServeProcess};
-use common::{bundle, Backend, TestDb, ACCOUNT, PUBLIC_URL, TOKEN};
+use crate::support;
+use crate::support::fake_trusthub::{FakeTrustHub, Fault, Seen};
+use crate::support::process::{bin, ServeProcess};
+use crate::support::{bundle, Backend, TestDb, ACCOUNT, PUBLIC_URL, TOKEN};
 use serde_json::{json, Value};
 use trusthub_hooks::config::SqliteSynchronous;
 use trusthub_hooks::domain::ProfileSid;
 use trusthub_hooks::store::{self, DynStore};
 
-const EXAMPLE: &str = include_str!("../examples/secondary-profile.toml");
+const EXAMPLE: &str = include_str!(concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/examples/secondary-profile.toml"
+));
 
 struct Setup {
     db: TestDb,
@@ -355,7 +357,7 @@ async fn create_adopts_a_bundle_whose_creation_was_not_recorded(backend: Backend
     );
     let (code, out) = s.run(&["create", "--file", &file]).await;
     assert_ne!(code, 0, "{out}");
-    common::wait_for(10, "the delayed creation", || async {
+    support::wait_for(10, "the delayed creation", || async {
         (s.fake.profiles().len() == 1).then_some(())
     })
     .await;
@@ -441,7 +443,7 @@ async fn simulate_is_accepted_by_a_running_serve(backend: Backend) {
         ("PUBLIC_URL", public.clone()),
         ("TWILIO_ACCOUNT_SID", ACCOUNT.to_owned()),
         ("TWILIO_AUTH_TOKEN", TOKEN.to_owned()),
-        ("API_TOKENS", common::API_TOKEN.to_owned()),
+        ("API_TOKENS", support::API_TOKEN.to_owned()),
     ];
     let serve = ServeProcess::start_on(port, &env);
     let sid = bundle(42);
@@ -482,7 +484,7 @@ async fn simulate_is_accepted_by_a_running_serve(backend: Backend) {
     assert!(String::from_utf8_lossy(&output.stdout).contains("answered 204"));
     let profile: Value = reqwest::Client::new()
         .get(serve.url(&format!("/v1/profiles/{sid}")))
-        .bearer_auth(common::API_TOKEN)
+        .bearer_auth(support::API_TOKEN)
         .send()
         .await
         .unwrap()
@@ -531,8 +533,8 @@ async fn serve_syncs_periodically_when_configured(backend: Backend) {
     let sid = bundle(77);
     fake.add_profile(&sid, ACCOUNT, "twilio-approved");
     let base = fake.base.clone();
-    let Some(app) = common::TestApp::spawn_with(backend, None, move |env| {
-        common::fast_jobs(env);
+    let Some(app) = support::TestApp::spawn_with(backend, None, move |env| {
+        support::fast_jobs(env);
         env.push(("TRUSTHUB_API_URL", base));
         env.push(("SYNC_INTERVAL_SECS", "1".into()));
     })
@@ -540,7 +542,7 @@ async fn serve_syncs_periodically_when_configured(backend: Backend) {
     else {
         return;
     };
-    let profile = common::wait_for(20, "the synced profile", || async {
+    let profile = support::wait_for(20, "the synced profile", || async {
         let (status, profile) = app.api_get(&format!("/v1/profiles/{sid}")).await;
         (status == 200).then_some(profile)
     })
@@ -551,8 +553,8 @@ async fn serve_syncs_periodically_when_configured(backend: Backend) {
     wait_for_done_sync(&app).await;
 }
 
-async fn wait_for_done_sync(app: &common::TestApp) {
-    common::wait_for(20, "a done sync job", || async {
+async fn wait_for_done_sync(app: &support::TestApp) {
+    support::wait_for(20, "a done sync job", || async {
         let (_, jobs) = app.api_get("/v1/jobs?state=done").await;
         jobs["items"]
             .as_array()?

@@ -1,8 +1,6 @@
 //! The store interface itself, on SQLite and PostgreSQL: concurrency and paging edges.
 
-mod common;
-
-use common::{bundle, Backend, TestDb, ACCOUNT};
+use crate::support::{bundle, Backend, TestDb, ACCOUNT};
 use std::collections::HashSet;
 use trusthub_hooks::config::SqliteSynchronous;
 use trusthub_hooks::domain::{AccountSid, ProfileSid, ProfileStatus, StatusReport};

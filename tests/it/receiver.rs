@@ -1,8 +1,7 @@
 //! The real server on port 0, receiving signed callbacks, on SQLite and PostgreSQL.
 
-mod common;
-
-use common::{bundle, callback, sign, Backend, TestApp, ACCOUNT, PUBLIC_URL, TOKEN};
+use crate::support;
+use crate::support::{bundle, callback, sign, Backend, TestApp, ACCOUNT, PUBLIC_URL, TOKEN};
 use serde_json::Value;
 
 const CALLBACK: &str = "/th/twilio/status-callback";
@@ -27,7 +26,7 @@ async fn lifecycle_from_twilio_python_vectors(backend: Backend) {
     let Some(app) = TestApp::spawn(backend).await else {
         return;
     };
-    let vectors = common::vectors();
+    let vectors = support::vectors();
     assert_eq!(vectors["public_url"], PUBLIC_URL);
     for request in vectors["requests"].as_array().unwrap() {
         let params: Vec<(&str, &str)> = request["params"]
@@ -330,7 +329,7 @@ async fn json_bodies_with_body_hash(backend: Backend) {
     let Some(app) = TestApp::spawn(backend).await else {
         return;
     };
-    let vectors = common::vectors();
+    let vectors = support::vectors();
     let case = vectors["cases"]
         .as_array()
         .unwrap()

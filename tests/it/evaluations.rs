@@ -1,10 +1,9 @@
 //! On rejection the service fetches Trust Hub's evaluation (from a local fake that follows
 //! Twilio's OpenAPI description) and serves it; faults are retried, permanent errors recorded.
 
-mod common;
-
-use common::fake_trusthub::{FakeTrustHub, Fault};
-use common::{bundle, callback, fast_jobs, wait_for, Backend, TestApp, ACCOUNT, TOKEN};
+use crate::support;
+use crate::support::fake_trusthub::{FakeTrustHub, Fault};
+use crate::support::{bundle, callback, fast_jobs, wait_for, Backend, TestApp, ACCOUNT, TOKEN};
 use serde_json::Value;
 
 async fn app_with(backend: Backend, fake: &FakeTrustHub, extra: &[(&'static str, &str)]) -> Option<TestApp> {
@@ -170,7 +169,7 @@ async fn unauthorized_is_permanent_and_revivable(backend: Backend) {
     let retried = app
         .client
         .post(app.url(&format!("/v1/jobs/{id}/retry")))
-        .bearer_auth(common::API_TOKEN)
+        .bearer_auth(support::API_TOKEN)
         .send()
         .await
         .unwrap();
@@ -179,7 +178,7 @@ async fn unauthorized_is_permanent_and_revivable(backend: Backend) {
     let again = app
         .client
         .post(app.url(&format!("/v1/jobs/{id}/retry")))
-        .bearer_auth(common::API_TOKEN)
+        .bearer_auth(support::API_TOKEN)
         .send()
         .await
         .unwrap();

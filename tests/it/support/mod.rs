@@ -30,17 +30,16 @@ pub enum Backend {
 }
 
 /// Runs a test body once per backend: `both_backends!(name)` for `async fn name(Backend)`.
-#[macro_export]
 macro_rules! both_backends {
     ($($name:ident),* $(,)?) => {$(
         mod $name {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn sqlite() {
-                super::$name($crate::common::Backend::Sqlite).await
+                super::$name($crate::support::Backend::Sqlite).await
             }
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn postgres() {
-                super::$name($crate::common::Backend::Postgres).await
+                super::$name($crate::support::Backend::Postgres).await
             }
         }
     )*};
@@ -276,7 +275,11 @@ pub fn callback<'a>(sid: &'a str, status: &'a str) -> Vec<(&'a str, &'a str)> {
 
 /// The vectors computed by twilio-python (tests/vectors/generate.py).
 pub fn vectors() -> Value {
-    serde_json::from_str(include_str!("../vectors/twilio_python.json")).unwrap()
+    serde_json::from_str(include_str!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/vectors/twilio_python.json"
+    )))
+    .unwrap()
 }
 
 /// Polls `check` until it yields `Some`, failing after `secs` seconds.

@@ -3,9 +3,9 @@
 //! of each page (desktop and phone widths) land in `$CARGO_TARGET_DIR/ui-screenshots/`.
 //! Without Chromium the test fails under CI=true and is skipped, loudly, elsewhere.
 
-use crate::common::fake_trusthub::FakeTrustHub;
-use crate::common::receiver::Receiver;
-use crate::common::{bundle, callback, fast_jobs, wait_for, Backend, TestApp, ACCOUNT, API_TOKEN, TOKEN};
+use crate::support::fake_trusthub::FakeTrustHub;
+use crate::support::receiver::Receiver;
+use crate::support::{bundle, callback, fast_jobs, wait_for, Backend, TestApp, ACCOUNT, API_TOKEN, TOKEN};
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{json, Value};
 use std::os::unix::process::CommandExt as _;
@@ -332,4 +332,4 @@ async fn the_dashboard_in_a_browser(backend: Backend) {
     c.close().await.unwrap();
 }
 
-crate::both_backends!(the_dashboard_in_a_browser);
+both_backends!(the_dashboard_in_a_browser);
