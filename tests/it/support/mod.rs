@@ -1,6 +1,5 @@
 //! Starts the real service on port 0 against a real database: a temporary SQLite file, or a
 //! fresh PostgreSQL database per test (dropped afterwards). Postgres is required when CI=true.
-#![allow(dead_code)]
 
 use reqwest::header::CONTENT_TYPE;
 use serde_json::Value;
