@@ -10,9 +10,7 @@ use serde_json::Value;
 use std::time::Duration;
 
 async fn killed_mid_job_completes_after_restart(backend: Backend) {
-    let Some(db) = TestDb::new(backend).await else {
-        return;
-    };
+    let db = TestDb::new(backend).await;
     let fake = FakeTrustHub::start().await;
     fake.add_account(ACCOUNT, TOKEN);
     let sid = bundle(1);
@@ -71,9 +69,7 @@ both_backends!(killed_mid_job_completes_after_restart);
 /// Events produced while the subscriber is down, the process killed, restarted, the
 /// subscriber back: every event is delivered.
 async fn killed_while_deliveries_wait_loses_none(backend: Backend) {
-    let Some(db) = TestDb::new(backend).await else {
-        return;
-    };
+    let db = TestDb::new(backend).await;
     // A port nothing listens on yet: connections are refused until the receiver starts.
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -145,9 +141,7 @@ both_backends!(killed_while_deliveries_wait_loses_none);
 /// SIGKILL mid-load. Every callback that was answered 2xx must be stored, and the restarted
 /// service must serve its history.
 async fn killed_under_load_loses_no_acknowledged_callback(backend: Backend) {
-    let Some(db) = TestDb::new(backend).await else {
-        return;
-    };
+    let db = TestDb::new(backend).await;
     let env = serve_env(&db.url);
     let first = ServeProcess::start(&env);
     let url = first.url("/th/twilio/status-callback");

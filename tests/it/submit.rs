@@ -22,8 +22,8 @@ struct Setup {
     env: Vec<(&'static str, String)>,
 }
 
-async fn setup(backend: Backend) -> Option<Setup> {
-    let db = TestDb::new(backend).await?;
+async fn setup(backend: Backend) -> Setup {
+    let db = TestDb::new(backend).await;
     let fake = FakeTrustHub::start().await;
     fake.add_account(ACCOUNT, TOKEN);
     let env = vec![
@@ -34,7 +34,7 @@ async fn setup(backend: Backend) -> Option<Setup> {
         ("TRUSTHUB_API_URL", fake.base.clone()),
         ("TWILIO_API_URL", fake.base.clone()),
     ];
-    Some(Setup { db, fake, env })
+    Setup { db, fake, env }
 }
 
 impl Setup {
@@ -97,7 +97,7 @@ async fn transitions(store: &DynStore, sid: &str) -> Vec<(String, String, String
 }
 
 async fn set_callback_defaults_to_public_url(backend: Backend) {
-    let Some(s) = setup(backend).await else { return };
+    let s = setup(backend).await;
     let sid = bundle(1);
     s.fake.add_profile(&sid, ACCOUNT, "draft");
     let (code, out) = s.run(&["set-callback", &sid]).await;
@@ -130,7 +130,7 @@ async fn set_callback_defaults_to_public_url(backend: Backend) {
 }
 
 async fn submit_refuses_noncompliant_profiles_unless_forced(backend: Backend) {
-    let Some(s) = setup(backend).await else { return };
+    let s = setup(backend).await;
     let sid = bundle(2);
     s.fake.add_profile(&sid, ACCOUNT, "draft");
     let (code, out) = s.run(&["submit", &sid]).await;
@@ -186,7 +186,7 @@ async fn submit_refuses_noncompliant_profiles_unless_forced(backend: Backend) {
 }
 
 async fn submit_sends_compliant_profiles(backend: Backend) {
-    let Some(s) = setup(backend).await else { return };
+    let s = setup(backend).await;
     let sid = bundle(3);
     s.fake.add_profile(&sid, ACCOUNT, "draft");
     s.fake.make_compliant(&sid);
@@ -203,7 +203,7 @@ fn write_spec(dir: &tempfile::TempDir, text: &str) -> String {
 }
 
 async fn create_runs_the_whole_flow(backend: Backend) {
-    let Some(s) = setup(backend).await else { return };
+    let s = setup(backend).await;
     let dir = tempfile::tempdir().unwrap();
     let file = write_spec(&dir, EXAMPLE);
     let (code, out) = s.run(&["create", "--file", &file]).await;
@@ -306,7 +306,7 @@ async fn create_runs_the_whole_flow(backend: Backend) {
 }
 
 async fn create_resumes_after_a_failure_without_duplicates(backend: Backend) {
-    let Some(s) = setup(backend).await else { return };
+    let s = setup(backend).await;
     let dir = tempfile::tempdir().unwrap();
     let file = write_spec(&dir, EXAMPLE);
     s.fake
@@ -344,7 +344,7 @@ async fn create_resumes_after_a_failure_without_duplicates(backend: Backend) {
 }
 
 async fn create_adopts_a_bundle_whose_creation_was_not_recorded(backend: Backend) {
-    let Some(s) = setup(backend).await else { return };
+    let s = setup(backend).await;
     let dir = tempfile::tempdir().unwrap();
     let file = write_spec(&dir, EXAMPLE);
     // Twilio created the bundle but the answer was lost (a slow answer past the timeout).
@@ -371,7 +371,7 @@ async fn create_adopts_a_bundle_whose_creation_was_not_recorded(backend: Backend
 }
 
 async fn create_validates_before_any_call(backend: Backend) {
-    let Some(s) = setup(backend).await else { return };
+    let s = setup(backend).await;
     let dir = tempfile::tempdir().unwrap();
     let file = write_spec(
         &dir,
@@ -388,7 +388,7 @@ async fn create_validates_before_any_call(backend: Backend) {
 }
 
 async fn sync_records_missed_transitions(backend: Backend) {
-    let Some(s) = setup(backend).await else { return };
+    let s = setup(backend).await;
     // 120 profiles: more than one page of 100.
     for n in 10..130 {
         s.fake.add_profile(&bundle(n), ACCOUNT, "in-review");
@@ -429,9 +429,7 @@ async fn sync_records_missed_transitions(backend: Backend) {
 }
 
 async fn simulate_is_accepted_by_a_running_serve(backend: Backend) {
-    let Some(db) = TestDb::new(backend).await else {
-        return;
-    };
+    let db = TestDb::new(backend).await;
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -533,15 +531,12 @@ async fn serve_syncs_periodically_when_configured(backend: Backend) {
     let sid = bundle(77);
     fake.add_profile(&sid, ACCOUNT, "twilio-approved");
     let base = fake.base.clone();
-    let Some(app) = support::TestApp::spawn_with(backend, None, move |env| {
+    let app = support::TestApp::spawn_with(backend, None, move |env| {
         support::fast_jobs(env);
         env.push(("TRUSTHUB_API_URL", base));
         env.push(("SYNC_INTERVAL_SECS", "1".into()));
     })
-    .await
-    else {
-        return;
-    };
+    .await;
     let profile = support::wait_for(20, "the synced profile", || async {
         let (status, profile) = app.api_get(&format!("/v1/profiles/{sid}")).await;
         (status == 200).then_some(profile)

@@ -10,8 +10,7 @@ async fn an_address_that_keeps_failing_is_throttled() {
         env.push(("SIGNATURE_FAILURES_PER_MINUTE", "3".into()));
         env.push(("CLIENT_IP_HEADER", "X-Forwarded-For".into()));
     })
-    .await
-    .unwrap();
+    .await;
     let sid = bundle(7);
     let fields = callback(&sid, "pending-review");
     let body = serde_urlencoded::to_string(&fields).unwrap();

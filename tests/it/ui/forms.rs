@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 /// Form fields or headers, as name and value.
 type Fields<'a> = Vec<(&'a str, &'a str)>;
 
-async fn app(backend: Backend, fake: &FakeTrustHub) -> Option<TestApp> {
+async fn app(backend: Backend, fake: &FakeTrustHub) -> TestApp {
     let base = fake.base.clone();
     TestApp::spawn_with(backend, None, move |env| {
         fast_jobs(env);
@@ -63,9 +63,7 @@ async fn forms_need_the_csrf_token(backend: Backend) {
     fake.add_profile(&sid, ACCOUNT, "in-review");
     let receiver = Receiver::start().await;
     receiver.script(&[(500, None); 10]);
-    let Some(app) = app(backend, &fake).await else {
-        return;
-    };
+    let app = app(backend, &fake).await;
     let id = dead_delivery(&app, &receiver).await;
     let cookie = login(&app).await;
     let profile = format!("/ui/profiles/{sid}");
