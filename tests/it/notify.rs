@@ -8,9 +8,7 @@ use crate::support::smtp::SmtpServer;
 use crate::support::{bundle, callback, fast_jobs, wait_for, Backend, TestApp, ACCOUNT, API_TOKEN, TOKEN};
 use serde_json::{json, Value};
 use std::collections::HashSet;
-use trusthub_hooks::config::SqliteSynchronous;
 use trusthub_hooks::outbox::{self, NewJob};
-use trusthub_hooks::store;
 
 /// An app that may deliver to loopback, retrying fast.
 async fn app(backend: Backend, toml: Option<&str>, extra: Vec<(&'static str, String)>) -> TestApp {
@@ -489,9 +487,7 @@ async fn one_job_notifies_many_transitions(backend: Backend) {
         );
     }
     let (_, secret) = subscribe(&app, &receiver.url).await;
-    let store = store::connect(&app.db.url, SqliteSynchronous::Normal)
-        .await
-        .unwrap();
+    let store = app.db.store().await;
     let job = NewJob {
         kind: outbox::NOTIFY,
         payload: json!({ "transition_ids": [1, 2, 3, 999] }),

@@ -7,9 +7,8 @@ use crate::support::fake_trusthub::{FakeTrustHub, Fault, Seen};
 use crate::support::process::{bin, ServeProcess};
 use crate::support::{bundle, Backend, TestDb, ACCOUNT, PUBLIC_URL, TOKEN};
 use serde_json::{json, Value};
-use trusthub_hooks::config::SqliteSynchronous;
 use trusthub_hooks::domain::ProfileSid;
-use trusthub_hooks::store::{self, DynStore};
+use trusthub_hooks::store::DynStore;
 
 const EXAMPLE: &str = include_str!(concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -57,14 +56,6 @@ impl Setup {
         })
         .await
         .unwrap()
-    }
-
-    async fn store(&self) -> DynStore {
-        let store = store::connect(&self.db.url, SqliteSynchronous::Normal)
-            .await
-            .unwrap();
-        store.migrate().await.unwrap();
-        store
     }
 
     /// The requests made since `from`, as "METHOD path".
@@ -170,7 +161,7 @@ async fn submit_refuses_noncompliant_profiles_unless_forced(backend: Backend) {
     );
     assert_eq!(form(&requests[before + 3]), [("Status", "pending-review")]);
     assert_eq!(s.fake.profile(&sid).unwrap()["status"], "pending-review");
-    let store = s.store().await;
+    let store = s.db.store().await;
     assert_eq!(
         transitions(&store, &sid).await,
         [
@@ -289,7 +280,7 @@ async fn create_runs_the_whole_flow(backend: Backend) {
     assert!(form(&requests[12]).contains(&("ObjectSid", "BU0123456789abcdef0123456789abcdef")));
     assert_eq!(s.fake.phone_numbers(&sid), ["PN0123456789abcdef0123456789abcdef"]);
     assert_eq!(s.fake.assignments(&sid).len(), 5);
-    let store = s.store().await;
+    let store = s.db.store().await;
     assert_eq!(
         transitions(&store, &sid).await,
         [
@@ -415,7 +406,7 @@ async fn sync_records_missed_transitions(backend: Backend) {
         out.contains("twilio-approved - recorded (a callback missed it)"),
         "{out}"
     );
-    let store = s.store().await;
+    let store = s.db.store().await;
     assert_eq!(
         transitions(&store, &sid).await,
         [

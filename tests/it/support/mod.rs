@@ -9,7 +9,8 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 use trusthub_hooks::app::Application;
-use trusthub_hooks::config::Config;
+use trusthub_hooks::config::{Config, SqliteSynchronous};
+use trusthub_hooks::store::{self, DynStore};
 use trusthub_hooks::twilio::signature;
 
 pub const TOKEN: &str = "12345678901234567890123456789012";
@@ -106,6 +107,20 @@ impl TestDb {
                 }
             }
         }
+    }
+}
+
+impl TestDb {
+    /// The store on this database, opened as the service opens it, and migrated. Migrating
+    /// again is a no-op (replicas start together and each migrates): done here too, so every
+    /// test that opens a store checks it.
+    pub async fn store(&self) -> DynStore {
+        let store = store::connect(&self.url, SqliteSynchronous::Normal)
+            .await
+            .unwrap();
+        store.migrate().await.unwrap();
+        store.migrate().await.unwrap();
+        store
     }
 }
 
