@@ -1,9 +1,12 @@
 //! The database going away: callbacks are refused with 503 (so Twilio retries) rather than
-//! acknowledged, and the service recovers by itself when the database returns.
+//! acknowledged, and the service recovers by itself when the database returns. PostgreSQL
+//! goes away behind a cut proxy; SQLite's file is locked by another process.
 
 use crate::support;
 use crate::support::proxy::Proxy;
 use crate::support::{bundle, callback, wait_for, Backend, TestApp};
+use serde_json::Value;
+use std::collections::HashSet;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs PostgreSQL at 127.0.0.1:5432"]
@@ -79,6 +82,86 @@ async fn postgres_unreachable_then_back() {
             .filter(|j| j["kind"] == "notify")
             .count();
         (done == 3).then_some(())
+    })
+    .await;
+    app.stop().await;
+}
+
+/// Another process holds the SQLite file's write lock (a tool's open write transaction, say):
+/// a callback waits out the busy timeout and is then refused with 503, never acknowledged;
+/// once the lock is released, the retry and new callbacks are stored, each once, and the job
+/// worker, which could not claim meanwhile, works again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_locked_then_released() {
+    let app = TestApp::spawn_with(Backend::Sqlite, None, |env| {
+        support::fast_jobs(env);
+        env.push(("JOB_LEASE_SECS", "2".into()));
+    })
+    .await;
+    let before = bundle(1);
+    let during = bundle(2);
+    let after = bundle(3);
+    assert_eq!(
+        app.post_signed(&callback(&before, "pending-review"), support::TOKEN)
+            .await
+            .status(),
+        204
+    );
+
+    let path = app.db.url.strip_prefix("sqlite://").unwrap();
+    let lock = rusqlite::Connection::open(path).unwrap();
+    lock.busy_timeout(std::time::Duration::from_secs(10)).unwrap();
+    lock.execute_batch("begin immediate").unwrap();
+    let refused = app
+        .post_signed(&callback(&during, "pending-review"), support::TOKEN)
+        .await;
+    assert_eq!(
+        refused.status(),
+        503,
+        "never a 2xx for a callback that was not stored"
+    );
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(body["code"], "unavailable");
+    let alive = app.client.get(app.url("/healthz")).send().await.unwrap();
+    assert_eq!(alive.status(), 200);
+
+    lock.execute_batch("rollback").unwrap();
+    drop(lock);
+    // Twilio retries the refused callback; a new one arrives too.
+    for sid in [&during, &after] {
+        let status = app
+            .post_signed(&callback(sid, "pending-review"), support::TOKEN)
+            .await
+            .status();
+        assert_eq!(status, 204, "{sid}");
+    }
+    for sid in [&before, &during, &after] {
+        let (status, profile) = app.api_get(&format!("/v1/profiles/{sid}")).await;
+        assert_eq!(status, 200, "{sid}");
+        assert_eq!(profile["status"], "pending-review");
+        assert_eq!(
+            profile["transitions"].as_array().unwrap().len(),
+            1,
+            "{sid} stored once"
+        );
+    }
+    // One notify job may carry several transitions (a job no worker has taken yet is added
+    // to): count the transitions that done jobs notified, not the jobs.
+    wait_for(30, "notify jobs done for all three transitions", || async {
+        let (_, jobs) = app.api_get("/v1/jobs?state=done").await;
+        let notified: HashSet<i64> = jobs["items"]
+            .as_array()?
+            .iter()
+            .filter(|j| j["kind"] == "notify")
+            .flat_map(|j| match j["payload"]["transition_ids"].as_array() {
+                Some(ids) => ids.iter().filter_map(Value::as_i64).collect(),
+                None => j["payload"]["transition_id"]
+                    .as_i64()
+                    .into_iter()
+                    .collect::<Vec<_>>(),
+            })
+            .collect();
+        (notified.len() == 3).then_some(())
     })
     .await;
     app.stop().await;
