@@ -2,17 +2,18 @@
 //! local store on SQLite and PostgreSQL: the exact requests made, refusal of a noncompliant
 //! submission, `create` resuming after a failure without duplicates, `sync`, `simulate`.
 
-mod common;
-
-use common::fake_trusthub::{FakeTrustHub, Fault, Seen};
-use common::process::{bin, ServeProcess};
-use common::{bundle, Backend, TestDb, ACCOUNT, PUBLIC_URL, TOKEN};
+use crate::support;
+use crate::support::fake_trusthub::{FakeTrustHub, Fault, Seen};
+use crate::support::process::{bin, ServeProcess};
+use crate::support::{bundle, Backend, TestDb, ACCOUNT, PUBLIC_URL, TOKEN};
 use serde_json::{json, Value};
-use trusthub_hooks::config::SqliteSynchronous;
 use trusthub_hooks::domain::ProfileSid;
-use trusthub_hooks::store::{self, DynStore};
+use trusthub_hooks::store::DynStore;
 
-const EXAMPLE: &str = include_str!("../examples/secondary-profile.toml");
+const EXAMPLE: &str = include_str!(concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/examples/secondary-profile.toml"
+));
 
 struct Setup {
     db: TestDb,
@@ -20,8 +21,8 @@ struct Setup {
     env: Vec<(&'static str, String)>,
 }
 
-async fn setup(backend: Backend) -> Option<Setup> {
-    let db = TestDb::new(backend).await?;
+async fn setup(backend: Backend) -> Setup {
+    let db = TestDb::new(backend).await;
     let fake = FakeTrustHub::start().await;
     fake.add_account(ACCOUNT, TOKEN);
     let env = vec![
@@ -32,7 +33,7 @@ async fn setup(backend: Backend) -> Option<Setup> {
         ("TRUSTHUB_API_URL", fake.base.clone()),
         ("TWILIO_API_URL", fake.base.clone()),
     ];
-    Some(Setup { db, fake, env })
+    Setup { db, fake, env }
 }
 
 impl Setup {
@@ -55,14 +56,6 @@ impl Setup {
         })
         .await
         .unwrap()
-    }
-
-    async fn store(&self) -> DynStore {
-        let store = store::connect(&self.db.url, SqliteSynchronous::Normal)
-            .await
-            .unwrap();
-        store.migrate().await.unwrap();
-        store
     }
 
     /// The requests made since `from`, as "METHOD path".
@@ -95,7 +88,7 @@ async fn transitions(store: &DynStore, sid: &str) -> Vec<(String, String, String
 }
 
 async fn set_callback_defaults_to_public_url(backend: Backend) {
-    let Some(s) = setup(backend).await else { return };
+    let s = setup(backend).await;
     let sid = bundle(1);
     s.fake.add_profile(&sid, ACCOUNT, "draft");
     let (code, out) = s.run(&["set-callback", &sid]).await;
@@ -128,7 +121,7 @@ async fn set_callback_defaults_to_public_url(backend: Backend) {
 }
 
 async fn submit_refuses_noncompliant_profiles_unless_forced(backend: Backend) {
-    let Some(s) = setup(backend).await else { return };
+    let s = setup(backend).await;
     let sid = bundle(2);
     s.fake.add_profile(&sid, ACCOUNT, "draft");
     let (code, out) = s.run(&["submit", &sid]).await;
@@ -168,7 +161,7 @@ async fn submit_refuses_noncompliant_profiles_unless_forced(backend: Backend) {
     );
     assert_eq!(form(&requests[before + 3]), [("Status", "pending-review")]);
     assert_eq!(s.fake.profile(&sid).unwrap()["status"], "pending-review");
-    let store = s.store().await;
+    let store = s.db.store().await;
     assert_eq!(
         transitions(&store, &sid).await,
         [
@@ -184,7 +177,7 @@ async fn submit_refuses_noncompliant_profiles_unless_forced(backend: Backend) {
 }
 
 async fn submit_sends_compliant_profiles(backend: Backend) {
-    let Some(s) = setup(backend).await else { return };
+    let s = setup(backend).await;
     let sid = bundle(3);
     s.fake.add_profile(&sid, ACCOUNT, "draft");
     s.fake.make_compliant(&sid);
@@ -201,7 +194,7 @@ fn write_spec(dir: &tempfile::TempDir, text: &str) -> String {
 }
 
 async fn create_runs_the_whole_flow(backend: Backend) {
-    let Some(s) = setup(backend).await else { return };
+    let s = setup(backend).await;
     let dir = tempfile::tempdir().unwrap();
     let file = write_spec(&dir, EXAMPLE);
     let (code, out) = s.run(&["create", "--file", &file]).await;
@@ -287,7 +280,7 @@ async fn create_runs_the_whole_flow(backend: Backend) {
     assert!(form(&requests[12]).contains(&("ObjectSid", "BU0123456789abcdef0123456789abcdef")));
     assert_eq!(s.fake.phone_numbers(&sid), ["PN0123456789abcdef0123456789abcdef"]);
     assert_eq!(s.fake.assignments(&sid).len(), 5);
-    let store = s.store().await;
+    let store = s.db.store().await;
     assert_eq!(
         transitions(&store, &sid).await,
         [
@@ -304,7 +297,7 @@ async fn create_runs_the_whole_flow(backend: Backend) {
 }
 
 async fn create_resumes_after_a_failure_without_duplicates(backend: Backend) {
-    let Some(s) = setup(backend).await else { return };
+    let s = setup(backend).await;
     let dir = tempfile::tempdir().unwrap();
     let file = write_spec(&dir, EXAMPLE);
     s.fake
@@ -342,7 +335,7 @@ async fn create_resumes_after_a_failure_without_duplicates(backend: Backend) {
 }
 
 async fn create_adopts_a_bundle_whose_creation_was_not_recorded(backend: Backend) {
-    let Some(s) = setup(backend).await else { return };
+    let s = setup(backend).await;
     let dir = tempfile::tempdir().unwrap();
     let file = write_spec(&dir, EXAMPLE);
     // Twilio created the bundle but the answer was lost (a slow answer past the timeout).
@@ -355,7 +348,7 @@ async fn create_adopts_a_bundle_whose_creation_was_not_recorded(backend: Backend
     );
     let (code, out) = s.run(&["create", "--file", &file]).await;
     assert_ne!(code, 0, "{out}");
-    common::wait_for(10, "the delayed creation", || async {
+    support::wait_for(10, "the delayed creation", || async {
         (s.fake.profiles().len() == 1).then_some(())
     })
     .await;
@@ -369,7 +362,7 @@ async fn create_adopts_a_bundle_whose_creation_was_not_recorded(backend: Backend
 }
 
 async fn create_validates_before_any_call(backend: Backend) {
-    let Some(s) = setup(backend).await else { return };
+    let s = setup(backend).await;
     let dir = tempfile::tempdir().unwrap();
     let file = write_spec(
         &dir,
@@ -386,7 +379,7 @@ async fn create_validates_before_any_call(backend: Backend) {
 }
 
 async fn sync_records_missed_transitions(backend: Backend) {
-    let Some(s) = setup(backend).await else { return };
+    let s = setup(backend).await;
     // 120 profiles: more than one page of 100.
     for n in 10..130 {
         s.fake.add_profile(&bundle(n), ACCOUNT, "in-review");
@@ -413,7 +406,7 @@ async fn sync_records_missed_transitions(backend: Backend) {
         out.contains("twilio-approved - recorded (a callback missed it)"),
         "{out}"
     );
-    let store = s.store().await;
+    let store = s.db.store().await;
     assert_eq!(
         transitions(&store, &sid).await,
         [
@@ -427,9 +420,7 @@ async fn sync_records_missed_transitions(backend: Backend) {
 }
 
 async fn simulate_is_accepted_by_a_running_serve(backend: Backend) {
-    let Some(db) = TestDb::new(backend).await else {
-        return;
-    };
+    let db = TestDb::new(backend).await;
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -441,7 +432,7 @@ async fn simulate_is_accepted_by_a_running_serve(backend: Backend) {
         ("PUBLIC_URL", public.clone()),
         ("TWILIO_ACCOUNT_SID", ACCOUNT.to_owned()),
         ("TWILIO_AUTH_TOKEN", TOKEN.to_owned()),
-        ("API_TOKENS", common::API_TOKEN.to_owned()),
+        ("API_TOKENS", support::API_TOKEN.to_owned()),
     ];
     let serve = ServeProcess::start_on(port, &env);
     let sid = bundle(42);
@@ -482,7 +473,7 @@ async fn simulate_is_accepted_by_a_running_serve(backend: Backend) {
     assert!(String::from_utf8_lossy(&output.stdout).contains("answered 204"));
     let profile: Value = reqwest::Client::new()
         .get(serve.url(&format!("/v1/profiles/{sid}")))
-        .bearer_auth(common::API_TOKEN)
+        .bearer_auth(support::API_TOKEN)
         .send()
         .await
         .unwrap()
@@ -531,16 +522,13 @@ async fn serve_syncs_periodically_when_configured(backend: Backend) {
     let sid = bundle(77);
     fake.add_profile(&sid, ACCOUNT, "twilio-approved");
     let base = fake.base.clone();
-    let Some(app) = common::TestApp::spawn_with(backend, None, move |env| {
-        common::fast_jobs(env);
+    let app = support::TestApp::spawn_with(backend, None, move |env| {
+        support::fast_jobs(env);
         env.push(("TRUSTHUB_API_URL", base));
         env.push(("SYNC_INTERVAL_SECS", "1".into()));
     })
-    .await
-    else {
-        return;
-    };
-    let profile = common::wait_for(20, "the synced profile", || async {
+    .await;
+    let profile = support::wait_for(20, "the synced profile", || async {
         let (status, profile) = app.api_get(&format!("/v1/profiles/{sid}")).await;
         (status == 200).then_some(profile)
     })
@@ -551,8 +539,8 @@ async fn serve_syncs_periodically_when_configured(backend: Backend) {
     wait_for_done_sync(&app).await;
 }
 
-async fn wait_for_done_sync(app: &common::TestApp) {
-    common::wait_for(20, "a done sync job", || async {
+async fn wait_for_done_sync(app: &support::TestApp) {
+    support::wait_for(20, "a done sync job", || async {
         let (_, jobs) = app.api_get("/v1/jobs?state=done").await;
         jobs["items"]
             .as_array()?

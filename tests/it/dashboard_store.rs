@@ -1,24 +1,14 @@
 //! The dashboard's store queries (`DashboardStore`) on SQLite and PostgreSQL.
 
-mod common;
-
+use crate::support::{bundle, Backend, TestDb, ACCOUNT};
 use chrono::Duration;
-use common::{bundle, Backend, TestDb, ACCOUNT};
-use trusthub_hooks::config::SqliteSynchronous;
 use trusthub_hooks::domain::{AccountSid, ProfileSid, ProfileStatus, StatusReport};
 use trusthub_hooks::store::{
-    self, channel, delivery_status, Attempt, DeliveryQuery, DynStore, NewDelivery, ProfileSearch, Source,
-    StatusCount, Webhook,
+    self, channel, delivery_status, Attempt, DeliveryQuery, NewDelivery, ProfileSearch, Source, StatusCount,
+    Webhook,
 };
 
 const SECOND_ACCOUNT: &str = "ACdddddddddddddddddddddddddddddddd";
-
-async fn open(backend: Backend) -> Option<(TestDb, DynStore)> {
-    let db = TestDb::new(backend).await?;
-    let store = store::connect(&db.url, SqliteSynchronous::Normal).await.unwrap();
-    store.migrate().await.unwrap();
-    Some((db, store))
-}
 
 fn report(n: u32, status: &str, account: &str, name: Option<&str>, reason: Option<&str>) -> StatusReport {
     StatusReport {
@@ -31,9 +21,8 @@ fn report(n: u32, status: &str, account: &str, name: Option<&str>, reason: Optio
 }
 
 async fn profiles_by_status_wait_and_search(backend: Backend) {
-    let Some((_db, store)) = open(backend).await else {
-        return;
-    };
+    let db = TestDb::new(backend).await;
+    let store = db.store().await;
     let t0 = store::now() - Duration::hours(5);
     let reports = [
         (report(1, "pending-review", ACCOUNT, Some("Acme_One"), None), 0),
@@ -162,9 +151,8 @@ fn delivery(n: u32, channel: &'static str, webhook_id: Option<&str>) -> NewDeliv
 }
 
 async fn failing_notifications(backend: Backend) {
-    let Some((_db, store)) = open(backend).await else {
-        return;
-    };
+    let db = TestDb::new(backend).await;
+    let store = db.store().await;
     for w in [
         webhook("wh_ok", true),
         webhook("wh_gone", false),

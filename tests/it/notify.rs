@@ -1,20 +1,17 @@
 //! Fan-out: signed webhooks to real HTTP receivers on loopback (checked with the reference
 //! Standard Webhooks library) and alert emails to a real SMTP server, on SQLite and Postgres.
 
-mod common;
-
-use common::fake_trusthub::FakeTrustHub;
-use common::receiver::Receiver;
-use common::smtp::SmtpServer;
-use common::{bundle, callback, fast_jobs, wait_for, Backend, TestApp, ACCOUNT, API_TOKEN, TOKEN};
+use crate::support;
+use crate::support::fake_trusthub::FakeTrustHub;
+use crate::support::receiver::Receiver;
+use crate::support::smtp::SmtpServer;
+use crate::support::{bundle, callback, fast_jobs, wait_for, Backend, TestApp, ACCOUNT, API_TOKEN, TOKEN};
 use serde_json::{json, Value};
 use std::collections::HashSet;
-use trusthub_hooks::config::SqliteSynchronous;
 use trusthub_hooks::outbox::{self, NewJob};
-use trusthub_hooks::store;
 
 /// An app that may deliver to loopback, retrying fast.
-async fn app(backend: Backend, toml: Option<&str>, extra: Vec<(&'static str, String)>) -> Option<TestApp> {
+async fn app(backend: Backend, toml: Option<&str>, extra: Vec<(&'static str, String)>) -> TestApp {
     TestApp::spawn_with(backend, toml, move |env| {
         fast_jobs(env);
         env.push(("WEBHOOK_ALLOW_PRIVATE", "true".into()));
@@ -41,7 +38,7 @@ async fn subscribe(app: &TestApp, url: &str) -> (String, String) {
     (created["id"].as_str().unwrap().to_owned(), secret)
 }
 
-async fn hits(receiver: &Receiver, n: usize) -> Vec<common::receiver::Hit> {
+async fn hits(receiver: &Receiver, n: usize) -> Vec<support::receiver::Hit> {
     wait_for(20, &format!("{n} webhook requests"), || async {
         let hits = receiver.hits();
         (hits.len() >= n).then_some(hits)
@@ -49,7 +46,7 @@ async fn hits(receiver: &Receiver, n: usize) -> Vec<common::receiver::Hit> {
     .await
 }
 
-fn verify(secret: &str, hit: &common::receiver::Hit) -> Value {
+fn verify(secret: &str, hit: &support::receiver::Hit) -> Value {
     let verifier = standardwebhooks::Webhook::new(secret).unwrap();
     verifier
         .verify(&hit.body, &hit.headers)
@@ -75,9 +72,7 @@ async fn delivery_in(app: &TestApp, status: &str) -> Value {
 
 async fn webhooks_are_signed_and_delivered(backend: Backend) {
     let receiver = Receiver::start().await;
-    let Some(app) = app(backend, None, vec![]).await else {
-        return;
-    };
+    let app = app(backend, None, vec![]).await;
     let (id, secret) = subscribe(&app, &receiver.url).await;
     let sid = bundle(1);
     for status in ["pending-review", "in-review"] {
@@ -144,9 +139,7 @@ async fn webhooks_are_signed_and_delivered(backend: Backend) {
 async fn retries_keep_the_id_and_honour_retry_after(backend: Backend) {
     let receiver = Receiver::start().await;
     receiver.script(&[(503, None), (429, Some(1)), (500, None)]);
-    let Some(app) = app(backend, None, vec![]).await else {
-        return;
-    };
+    let app = app(backend, None, vec![]).await;
     let (_, secret) = subscribe(&app, &receiver.url).await;
     assert_eq!(
         app.post_signed(&callback(&bundle(2), "in-review"), TOKEN)
@@ -184,9 +177,7 @@ async fn redirects_are_not_followed(backend: Backend) {
     let elsewhere = Receiver::start().await;
     receiver.script(&[(307, None)]);
     receiver.redirect_next_to(&elsewhere.url);
-    let Some(app) = app(backend, None, vec![]).await else {
-        return;
-    };
+    let app = app(backend, None, vec![]).await;
     subscribe(&app, &receiver.url).await;
     assert_eq!(
         app.post_signed(&callback(&bundle(12), "in-review"), TOKEN)
@@ -214,9 +205,7 @@ async fn redirects_are_not_followed(backend: Backend) {
 async fn gone_disables_the_subscription(backend: Backend) {
     let receiver = Receiver::start().await;
     receiver.script(&[(410, None)]);
-    let Some(app) = app(backend, None, vec![]).await else {
-        return;
-    };
+    let app = app(backend, None, vec![]).await;
     let (id, _) = subscribe(&app, &receiver.url).await;
     assert_eq!(
         app.post_signed(&callback(&bundle(3), "in-review"), TOKEN)
@@ -259,9 +248,7 @@ async fn gone_disables_the_subscription(backend: Backend) {
 async fn dead_deliveries_can_be_replayed(backend: Backend) {
     let receiver = Receiver::start().await;
     receiver.script(&[(500, None), (500, None), (500, None)]);
-    let Some(app) = app(backend, None, vec![("DELIVERY_MAX_ATTEMPTS", "3".into())]).await else {
-        return;
-    };
+    let app = app(backend, None, vec![("DELIVERY_MAX_ATTEMPTS", "3".into())]).await;
     let (_, secret) = subscribe(&app, &receiver.url).await;
     assert_eq!(
         app.post_signed(&callback(&bundle(5), "in-review"), TOKEN)
@@ -300,9 +287,7 @@ async fn dead_deliveries_can_be_replayed(backend: Backend) {
 }
 
 async fn private_addresses_are_refused_by_default(backend: Backend) {
-    let Some(app) = TestApp::spawn(backend).await else {
-        return;
-    };
+    let app = TestApp::spawn(backend).await;
     for url in [
         "http://127.0.0.1:9/hook",
         "http://localhost:9/hook",
@@ -365,9 +350,7 @@ async fn rejection_alerts_carry_the_reasons(backend: Backend) {
     let receiver = Receiver::start().await;
     let mut extra = email_config(&smtp);
     extra.push(("TRUSTHUB_API_URL", fake.base.clone()));
-    let Some(app) = app(backend, Some(REJECTIONS_ONLY), extra).await else {
-        return;
-    };
+    let app = app(backend, Some(REJECTIONS_ONLY), extra).await;
     let (_, secret) = subscribe(&app, &receiver.url).await;
     let mut in_review = callback(&sid, "in-review");
     in_review.push(("FriendlyName", "Acme Corp"));
@@ -436,9 +419,7 @@ async fn unreachable_trust_hub_still_alerts_and_says_so(backend: Backend) {
     extra.push(("TRUSTHUB_API_URL", "http://127.0.0.1:9".into()));
     extra.push(("EVALUATION_MAX_ATTEMPTS", "2".into()));
     let receiver = Receiver::start().await;
-    let Some(app) = app(backend, None, extra).await else {
-        return;
-    };
+    let app = app(backend, None, extra).await;
     let (_, secret) = subscribe(&app, &receiver.url).await;
     assert_eq!(
         app.post_signed(&callback(&bundle(7), "twilio-rejected"), TOKEN)
@@ -463,9 +444,7 @@ async fn unreachable_trust_hub_still_alerts_and_says_so(backend: Backend) {
 async fn smtp_refusals_transient_and_permanent(backend: Backend) {
     let smtp = SmtpServer::start().await;
     smtp.reply_to_next_data(&["451 4.3.0 mailbox busy, try later"]);
-    let Some(app) = app(backend, None, email_config(&smtp)).await else {
-        return;
-    };
+    let app = app(backend, None, email_config(&smtp)).await;
     assert_eq!(
         app.post_signed(&callback(&bundle(8), "in-review"), TOKEN)
             .await
@@ -496,9 +475,7 @@ async fn smtp_refusals_transient_and_permanent(backend: Backend) {
 /// the others theirs.
 async fn one_job_notifies_many_transitions(backend: Backend) {
     let receiver = Receiver::start().await;
-    let Some(app) = app(backend, None, vec![]).await else {
-        return;
-    };
+    let app = app(backend, None, vec![]).await;
     // Stored while nobody subscribes: their own notify jobs deliver nothing.
     let sids = [bundle(1), bundle(2), bundle(3)];
     for sid in &sids {
@@ -510,9 +487,7 @@ async fn one_job_notifies_many_transitions(backend: Backend) {
         );
     }
     let (_, secret) = subscribe(&app, &receiver.url).await;
-    let store = store::connect(&app.db.url, SqliteSynchronous::Normal)
-        .await
-        .unwrap();
+    let store = app.db.store().await;
     let job = NewJob {
         kind: outbox::NOTIFY,
         payload: json!({ "transition_ids": [1, 2, 3, 999] }),

@@ -2,18 +2,15 @@
 //! hand (its lease expires and it completes after restart), not a delivery waiting on a down
 //! subscriber. SQLite and PostgreSQL.
 
-mod common;
-
-use common::fake_trusthub::{FakeTrustHub, Fault};
-use common::process::{serve_env, ServeProcess};
-use common::{bundle, callback, Backend, TestDb, ACCOUNT, API_TOKEN, TOKEN};
+use crate::support;
+use crate::support::fake_trusthub::{FakeTrustHub, Fault};
+use crate::support::process::{serve_env, ServeProcess};
+use crate::support::{bundle, callback, Backend, TestDb, ACCOUNT, API_TOKEN, TOKEN};
 use serde_json::Value;
 use std::time::Duration;
 
 async fn killed_mid_job_completes_after_restart(backend: Backend) {
-    let Some(db) = TestDb::new(backend).await else {
-        return;
-    };
+    let db = TestDb::new(backend).await;
     let fake = FakeTrustHub::start().await;
     fake.add_account(ACCOUNT, TOKEN);
     let sid = bundle(1);
@@ -35,7 +32,7 @@ async fn killed_mid_job_completes_after_restart(backend: Backend) {
             .await,
         204
     );
-    common::wait_for(20, "the job's first Trust Hub call", || async {
+    support::wait_for(20, "the job's first Trust Hub call", || async {
         (fake.arrivals() > 0).then_some(())
     })
     .await;
@@ -43,14 +40,14 @@ async fn killed_mid_job_completes_after_restart(backend: Backend) {
 
     let second = ServeProcess::start(&env);
     let path = format!("/v1/profiles/{sid}");
-    let evaluation = common::wait_for(30, "the evaluation after restart", || async {
+    let evaluation = support::wait_for(30, "the evaluation after restart", || async {
         let profile = second.api_json(&client, &path).await?;
         Some(profile["evaluation"].clone()).filter(|e| !e.is_null())
     })
     .await;
     assert_eq!(evaluation["status"], "noncompliant");
     // The evaluation is stored just before its job is marked done: wait for that too.
-    let fetch = common::wait_for(10, "the fetch job to be done", || async {
+    let fetch = support::wait_for(10, "the fetch job to be done", || async {
         let jobs = second.api_json(&client, "/v1/jobs").await?;
         let fetch = jobs["items"]
             .as_array()?
@@ -72,9 +69,7 @@ both_backends!(killed_mid_job_completes_after_restart);
 /// Events produced while the subscriber is down, the process killed, restarted, the
 /// subscriber back: every event is delivered.
 async fn killed_while_deliveries_wait_loses_none(backend: Backend) {
-    let Some(db) = TestDb::new(backend).await else {
-        return;
-    };
+    let db = TestDb::new(backend).await;
     // A port nothing listens on yet: connections are refused until the receiver starts.
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -111,16 +106,16 @@ async fn killed_while_deliveries_wait_loses_none(backend: Backend) {
             204
         );
     }
-    common::wait_for(30, "five failing deliveries", || async {
+    support::wait_for(30, "five failing deliveries", || async {
         let list = first.api_json(&client, "/v1/deliveries?status=failed").await?;
         (list["items"].as_array()?.len() == 5).then_some(())
     })
     .await;
     first.kill9();
 
-    let receiver = common::receiver::Receiver::start_on(port).await;
+    let receiver = support::receiver::Receiver::start_on(port).await;
     let second = ServeProcess::start(&env);
-    let hits = common::wait_for(30, "five events delivered after restart", || async {
+    let hits = support::wait_for(30, "five events delivered after restart", || async {
         let hits = receiver.hits();
         let ids: std::collections::HashSet<_> = hits
             .iter()
@@ -146,9 +141,7 @@ both_backends!(killed_while_deliveries_wait_loses_none);
 /// SIGKILL mid-load. Every callback that was answered 2xx must be stored, and the restarted
 /// service must serve its history.
 async fn killed_under_load_loses_no_acknowledged_callback(backend: Backend) {
-    let Some(db) = TestDb::new(backend).await else {
-        return;
-    };
+    let db = TestDb::new(backend).await;
     let env = serve_env(&db.url);
     let first = ServeProcess::start(&env);
     let url = first.url("/th/twilio/status-callback");
@@ -158,13 +151,13 @@ async fn killed_under_load_loses_no_acknowledged_callback(backend: Backend) {
             let (url, acked) = (url.clone(), acked.clone());
             tokio::spawn(async move {
                 let http = reqwest::Client::new();
-                let signed_url = format!("{}/twilio/status-callback", common::PUBLIC_URL);
+                let signed_url = format!("{}/twilio/status-callback", support::PUBLIC_URL);
                 for n in 0.. {
                     let sid = bundle(client * 1_000_000 + n);
                     let fields = callback(&sid, "pending-review");
                     let answer = http
                         .post(&url)
-                        .header("X-Twilio-Signature", common::sign(&signed_url, &fields, TOKEN))
+                        .header("X-Twilio-Signature", support::sign(&signed_url, &fields, TOKEN))
                         .header("I-Twilio-Idempotency-Token", format!("load-{sid}"))
                         .form(&fields)
                         .send()
@@ -179,7 +172,7 @@ async fn killed_under_load_loses_no_acknowledged_callback(backend: Backend) {
             })
         })
         .collect();
-    common::wait_for(60, "a few hundred acknowledged callbacks", || async {
+    support::wait_for(60, "a few hundred acknowledged callbacks", || async {
         (acked.lock().unwrap().len() >= 300).then_some(())
     })
     .await;

@@ -1,7 +1,6 @@
 //! A TCP proxy on loopback that a test can cut (open connections dropped, new ones refused)
 //! and restore on the same port: a database that goes away and comes back, without stopping
 //! the server other tests share.
-#![allow(dead_code)]
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};

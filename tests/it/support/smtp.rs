@@ -1,7 +1,6 @@
 //! A small SMTP server (RFC 5321: EHLO/HELO, MAIL, RCPT, DATA with dot-unstuffing, RSET, NOOP,
 //! QUIT) on loopback, so that email tests speak real SMTP over TCP. Replies to DATA can be
 //! scripted (451 for a transient refusal, 550 for a permanent one).
-#![allow(dead_code)]
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};

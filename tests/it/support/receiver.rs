@@ -1,6 +1,5 @@
 //! A webhook receiver on loopback: records every request and answers from a script
 //! (status and optional `Retry-After`), 200 once the script is used up.
-#![allow(dead_code)]
 
 use axum::body::Bytes;
 use axum::extract::State;

@@ -1,5 +1,4 @@
 //! The real `trusthub-hooks serve` binary as a child process: started, killed, restarted.
-#![allow(dead_code)]
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -107,10 +106,6 @@ impl ServeProcess {
         format!("http://{}{path}", self.addr)
     }
 
-    pub fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
     /// Whether the process has exited (crashed, say).
     pub fn exited(&mut self) -> bool {
         self.child.try_wait().unwrap().is_some()
@@ -150,11 +145,6 @@ impl ServeProcess {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-    }
-
-    /// The log lines printed so far (and the line that gave the address).
-    pub fn drain_log(&self) -> Vec<String> {
-        self.log.try_iter().collect()
     }
 
     /// Waits (with a deadline) for a log line containing `needle`.

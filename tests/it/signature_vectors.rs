@@ -1,7 +1,6 @@
 //! Our verifier agrees with twilio-python on every vector it generated.
 
-mod common;
-
+use crate::support;
 use secrecy::SecretString;
 use serde_json::Value;
 use trusthub_hooks::config::Config;
@@ -48,7 +47,7 @@ fn verifier(case: &Value, account: &str) -> (Verifier, Option<String>) {
 
 #[test]
 fn every_twilio_python_vector_agrees() {
-    let vectors = common::vectors();
+    let vectors = support::vectors();
     let account = vectors["account_sid"].as_str().unwrap();
     let cases = vectors["cases"].as_array().unwrap();
     assert!(cases.len() >= 20, "vectors missing");
@@ -95,7 +94,7 @@ fn every_twilio_python_vector_agrees() {
 #[test]
 fn rotation_accepts_previous_token_and_names_it() {
     let file = tempfile::NamedTempFile::new().unwrap();
-    let account = common::ACCOUNT;
+    let account = support::ACCOUNT;
     std::fs::write(
         file.path(),
         format!("[[accounts]]\naccount_sid = \"{account}\"\nauth_token = \"new-token\"\nprevious_auth_tokens = [\"old-token\"]\n"),
@@ -113,7 +112,7 @@ fn rotation_accepts_previous_token_and_names_it() {
         ("new-token", "token 1 (current)"),
         ("old-token", "token 2 (previous)"),
     ] {
-        let sig = common::sign(url, &borrowed, token);
+        let sig = support::sign(url, &borrowed, token);
         let verdict = verifier.verify(&SignedRequest {
             url,
             signature: Some(&sig),
@@ -124,7 +123,7 @@ fn rotation_accepts_previous_token_and_names_it() {
         let verified = verdict.result.unwrap();
         assert!(verified.credential.ends_with(label), "{}", verified.credential);
     }
-    let forged = common::sign(url, &borrowed, "retired-token");
+    let forged = support::sign(url, &borrowed, "retired-token");
     let verdict = verifier.verify(&SignedRequest {
         url,
         signature: Some(&forged),
@@ -142,7 +141,7 @@ fn override_token_is_used_alone() {
     let config = Config::load_from(None, []).unwrap();
     let verifier = Verifier::from_config(&config).with_token(SecretString::from("cli-token"));
     let url = "http://localhost:8080/cb";
-    let sig = common::sign(url, &[("Status", "draft")], "cli-token");
+    let sig = support::sign(url, &[("Status", "draft")], "cli-token");
     let params = vec![("Status".to_owned(), "draft".to_owned())];
     let verdict = verifier.verify(&SignedRequest {
         url,

@@ -1,9 +1,8 @@
 //! Failed signature checks are rate limited per client address (`SIGNATURE_FAILURES_PER_MINUTE`,
 //! `CLIENT_IP_HEADER`); valid callbacks never count.
 
-mod common;
-
-use common::{bundle, callback, Backend, TestApp, TOKEN};
+use crate::support;
+use crate::support::{bundle, callback, Backend, TestApp, TOKEN};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_address_that_keeps_failing_is_throttled() {
@@ -11,8 +10,7 @@ async fn an_address_that_keeps_failing_is_throttled() {
         env.push(("SIGNATURE_FAILURES_PER_MINUTE", "3".into()));
         env.push(("CLIENT_IP_HEADER", "X-Forwarded-For".into()));
     })
-    .await
-    .unwrap();
+    .await;
     let sid = bundle(7);
     let fields = callback(&sid, "pending-review");
     let body = serde_urlencoded::to_string(&fields).unwrap();
@@ -25,8 +23,8 @@ async fn an_address_that_keeps_failing_is_throttled() {
             .body(body.clone())
             .send()
     };
-    let good = common::sign(
-        &format!("{}/twilio/status-callback", common::PUBLIC_URL),
+    let good = support::sign(
+        &format!("{}/twilio/status-callback", support::PUBLIC_URL),
         &fields,
         TOKEN,
     );

@@ -1,7 +1,7 @@
 //! A plain HTTP client for the dashboard: no redirects followed, the session cookie handled by
 //! hand so that every test sees exactly what the server sets.
 
-use crate::common::{TestApp, API_TOKEN};
+use crate::support::{TestApp, API_TOKEN};
 use reqwest::header::{CONTENT_TYPE, COOKIE, LOCATION, SET_COOKIE};
 use reqwest::{redirect, Client, Response};
 

@@ -1,8 +1,7 @@
 //! The real server on port 0, receiving signed callbacks, on SQLite and PostgreSQL.
 
-mod common;
-
-use common::{bundle, callback, sign, Backend, TestApp, ACCOUNT, PUBLIC_URL, TOKEN};
+use crate::support;
+use crate::support::{bundle, callback, sign, Backend, TestApp, ACCOUNT, PUBLIC_URL, TOKEN};
 use serde_json::Value;
 
 const CALLBACK: &str = "/th/twilio/status-callback";
@@ -24,10 +23,8 @@ fn statuses(profile: &Value) -> Vec<(String, String, bool)> {
 
 /// The exact requests twilio-python signed, posted to loopback as a TLS-terminating proxy would.
 async fn lifecycle_from_twilio_python_vectors(backend: Backend) {
-    let Some(app) = TestApp::spawn(backend).await else {
-        return;
-    };
-    let vectors = common::vectors();
+    let app = TestApp::spawn(backend).await;
+    let vectors = support::vectors();
     assert_eq!(vectors["public_url"], PUBLIC_URL);
     for request in vectors["requests"].as_array().unwrap() {
         let params: Vec<(&str, &str)> = request["params"]
@@ -67,9 +64,7 @@ async fn lifecycle_from_twilio_python_vectors(backend: Backend) {
 }
 
 async fn duplicates_are_recorded_once(backend: Backend) {
-    let Some(app) = TestApp::spawn(backend).await else {
-        return;
-    };
+    let app = TestApp::spawn(backend).await;
     let sid = bundle(1);
     let params = callback(&sid, "pending-review");
     let url = format!("{PUBLIC_URL}/twilio/status-callback");
@@ -108,9 +103,7 @@ async fn duplicates_are_recorded_once(backend: Backend) {
 }
 
 async fn late_reports_do_not_move_status_backwards(backend: Backend) {
-    let Some(app) = TestApp::spawn(backend).await else {
-        return;
-    };
+    let app = TestApp::spawn(backend).await;
     let sid = bundle(2);
     for status in ["pending-review", "twilio-approved", "in-review"] {
         assert_eq!(
@@ -140,9 +133,7 @@ async fn late_reports_do_not_move_status_backwards(backend: Backend) {
 }
 
 async fn unknown_statuses_are_kept_and_flagged(backend: Backend) {
-    let Some(app) = TestApp::spawn(backend).await else {
-        return;
-    };
+    let app = TestApp::spawn(backend).await;
     let sid = bundle(3);
     assert_eq!(
         app.post_signed(&callback(&sid, "provisionally-approved"), TOKEN)
@@ -165,9 +156,7 @@ async fn unknown_statuses_are_kept_and_flagged(backend: Backend) {
 }
 
 async fn forged_and_unsigned_are_refused_and_nothing_stored(backend: Backend) {
-    let Some(app) = TestApp::spawn(backend).await else {
-        return;
-    };
+    let app = TestApp::spawn(backend).await;
     let sid = bundle(4);
     let params = callback(&sid, "twilio-approved");
     let url = format!("{PUBLIC_URL}/twilio/status-callback");
@@ -210,9 +199,7 @@ async fn forged_and_unsigned_are_refused_and_nothing_stored(backend: Backend) {
 }
 
 async fn bad_input_gets_the_contract_status(backend: Backend) {
-    let Some(app) = TestApp::spawn(backend).await else {
-        return;
-    };
+    let app = TestApp::spawn(backend).await;
     // 415: another content type, before anything else.
     let response = app
         .client
@@ -264,9 +251,7 @@ key = "webhooks_sharedkey_abc"
 secret = "shared-secret"
 "#
     );
-    let Some(app) = TestApp::spawn_with(backend, Some(&toml), |_| {}).await else {
-        return;
-    };
+    let app = TestApp::spawn_with(backend, Some(&toml), |_| {}).await;
     let url = format!("{PUBLIC_URL}/twilio/status-callback");
     // The previous token still verifies during a rotation.
     let sid = bundle(6);
@@ -327,10 +312,8 @@ secret = "shared-secret"
 }
 
 async fn json_bodies_with_body_hash(backend: Backend) {
-    let Some(app) = TestApp::spawn(backend).await else {
-        return;
-    };
-    let vectors = common::vectors();
+    let app = TestApp::spawn(backend).await;
+    let vectors = support::vectors();
     let case = vectors["cases"]
         .as_array()
         .unwrap()
@@ -360,9 +343,7 @@ async fn json_bodies_with_body_hash(backend: Backend) {
 }
 
 async fn port_variants_and_unprefixed_path(backend: Backend) {
-    let Some(app) = TestApp::spawn(backend).await else {
-        return;
-    };
+    let app = TestApp::spawn(backend).await;
     let sid = bundle(8);
     let params = callback(&sid, "in-review");
     // Twilio signed the URL with the default port; PUBLIC_URL has none.
@@ -393,14 +374,11 @@ async fn port_variants_and_unprefixed_path(backend: Backend) {
 /// A prefix that is itself the start of the route (`/twilio`): a request whose prefix a proxy
 /// stripped (`/twilio/status-callback`) must not lose the prefix a second time.
 async fn prefix_that_starts_the_route(backend: Backend) {
-    let Some(app) = TestApp::spawn_with(backend, None, |env| {
+    let app = TestApp::spawn_with(backend, None, |env| {
         let url = env.iter_mut().find(|(k, _)| *k == "PUBLIC_URL").unwrap();
         url.1 = "https://hooks.example.com/twilio".into();
     })
-    .await
-    else {
-        return;
-    };
+    .await;
     let registered = "https://hooks.example.com/twilio/twilio/status-callback";
     let sid = bundle(9);
     for (path, status) in [

@@ -2,7 +2,6 @@
 //! auth, form-encoded requests, JSON shapes (from Twilio's own examples), paging with
 //! `meta.next_page_url`, Twilio's error bodies, and injectable faults (5xx, 429 with
 //! `Retry-After`, slow answers).
-#![allow(dead_code)]
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -33,7 +32,6 @@ pub enum Fault {
 pub struct Seen {
     pub method: String,
     pub path: String,
-    pub query: String,
     pub form: Vec<(String, String)>,
     pub username: Option<String>,
     pub status: u16,
@@ -74,7 +72,11 @@ impl Drop for FakeTrustHub {
 }
 
 fn examples() -> Value {
-    serde_json::from_str(include_str!("../fixtures/twilio/trusthub_examples.json")).unwrap()
+    serde_json::from_str(include_str!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/twilio/trusthub_examples.json"
+    )))
+    .unwrap()
 }
 
 impl FakeTrustHub {
@@ -238,7 +240,6 @@ async fn dispatch(
     state.lock().unwrap().requests.push(Seen {
         method: method.to_string(),
         path: uri.path().into(),
-        query: uri.query().unwrap_or_default().into(),
         form,
         username: creds.map(|c| c.0),
         status: response.status().as_u16(),

@@ -3,9 +3,8 @@
 //! a connection flood. Never a 5xx from the receiver, never a crash, memory bounded.
 //! `HOSTILE_SEED` replays one run; `HOSTILE_REQUESTS` sets how many random requests.
 
-mod common;
-
-use common::process::{serve_env, ServeProcess};
+use crate::support;
+use crate::support::process::{serve_env, ServeProcess};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use std::time::Duration;
@@ -75,7 +74,7 @@ fn random_body(rng: &mut StdRng) -> Vec<u8> {
         4 => vec![b'a'; rng.random_range(65_000..80_000)],
         5 => format!(
             "AccountSid={}&BundleSid=BU{:032x}&Status=twilio-rejected",
-            common::ACCOUNT,
+            support::ACCOUNT,
             rng.random::<u128>()
         )
         .into_bytes(),

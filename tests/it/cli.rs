@@ -1,8 +1,7 @@
 //! The binary itself: `verify` exit codes and explanations, `migrate`, `serve` and SIGTERM.
 
-mod common;
-
-use common::process::{bin, ServeProcess};
+use crate::support;
+use crate::support::process::{bin, ServeProcess};
 use std::process::Command;
 
 fn run(command: &mut Command) -> (i32, String) {
@@ -16,7 +15,7 @@ fn run(command: &mut Command) -> (i32, String) {
 }
 
 fn vector(name: &str) -> serde_json::Value {
-    common::vectors()["cases"]
+    support::vectors()["cases"]
         .as_array()
         .unwrap()
         .iter()
@@ -49,8 +48,8 @@ fn verify_valid_exits_0_and_names_the_match() {
     let case = vector("twilio signed :443, received without port");
     let (code, out) = run(bin()
         .args(verify_args(&case))
-        .env("TWILIO_ACCOUNT_SID", common::ACCOUNT)
-        .env("TWILIO_AUTH_TOKEN", common::TOKEN));
+        .env("TWILIO_ACCOUNT_SID", support::ACCOUNT)
+        .env("TWILIO_AUTH_TOKEN", support::TOKEN));
     assert_eq!(code, 0, "{out}");
     assert!(
         out.contains("match    https://hooks.example.com:443/twilio/status-callback"),
@@ -58,7 +57,7 @@ fn verify_valid_exits_0_and_names_the_match() {
     );
     assert!(out.contains("valid: signed by account"), "{out}");
     assert!(
-        !out.contains(common::TOKEN),
+        !out.contains(support::TOKEN),
         "the token must not be printed: {out}"
     );
 }
@@ -66,7 +65,7 @@ fn verify_valid_exits_0_and_names_the_match() {
 #[test]
 fn verify_invalid_exits_1_and_lists_every_candidate() {
     let case = vector("query re-encoded does not match");
-    let (code, out) = run(bin().args(verify_args(&case)).args(["--token", common::TOKEN]));
+    let (code, out) = run(bin().args(verify_args(&case)).args(["--token", support::TOKEN]));
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("no match https://hooks.example.com/twilio/status-callback?To=+15551234567 with the --token given"), "{out}");
     assert!(
@@ -171,9 +170,9 @@ fn serve_refuses_without_public_url_then_serves_and_stops_on_sigterm() {
 
     let serve = ServeProcess::start(&[
         ("DATABASE_URL", db),
-        ("PUBLIC_URL", common::PUBLIC_URL.into()),
-        ("TWILIO_ACCOUNT_SID", common::ACCOUNT.into()),
-        ("TWILIO_AUTH_TOKEN", common::TOKEN.into()),
+        ("PUBLIC_URL", support::PUBLIC_URL.into()),
+        ("TWILIO_ACCOUNT_SID", support::ACCOUNT.into()),
+        ("TWILIO_AUTH_TOKEN", support::TOKEN.into()),
     ]);
     assert!(
         std::net::TcpStream::connect(&serve.addr).is_ok(),
@@ -192,9 +191,9 @@ fn json_logs_carry_request_ids() {
             "DATABASE_URL",
             format!("sqlite://{}", dir.path().join("json.db").display()),
         ),
-        ("PUBLIC_URL", common::PUBLIC_URL.into()),
-        ("TWILIO_ACCOUNT_SID", common::ACCOUNT.into()),
-        ("TWILIO_AUTH_TOKEN", common::TOKEN.into()),
+        ("PUBLIC_URL", support::PUBLIC_URL.into()),
+        ("TWILIO_ACCOUNT_SID", support::ACCOUNT.into()),
+        ("TWILIO_AUTH_TOKEN", support::TOKEN.into()),
         ("LOG_FORMAT", "json".into()),
     ]);
     // A forged callback is logged (at warn) inside its request span.
@@ -212,6 +211,6 @@ fn json_logs_carry_request_ids() {
         serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON: {line}: {e}"));
     assert_eq!(event["level"], "WARN");
     assert_eq!(event["span"]["request_id"], "req-42", "{line}");
-    assert!(!line.contains(common::TOKEN), "no secret in logs");
+    assert!(!line.contains(support::TOKEN), "no secret in logs");
     assert_eq!(serve.terminate(), Some(0));
 }

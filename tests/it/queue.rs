@@ -1,26 +1,16 @@
 //! The job queue's guarantees at the store level, on SQLite and PostgreSQL.
 
-mod common;
-
+use crate::support;
+use crate::support::{Backend, TestDb};
 use chrono::Utc;
-use common::{Backend, TestDb};
 use serde_json::json;
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use trusthub_hooks::config::SqliteSynchronous;
 use trusthub_hooks::outbox::{
     state, Backoff, Job, JobError, JobHandler, NewJob, Settlement, Worker, WorkerConfig,
 };
-use trusthub_hooks::store::{self, DynStore};
-
-async fn open(backend: Backend) -> Option<(TestDb, DynStore)> {
-    let db = TestDb::new(backend).await?;
-    let store = store::connect(&db.url, SqliteSynchronous::Normal).await.unwrap();
-    store.migrate().await.unwrap();
-    Some((db, store))
-}
 
 fn job(n: u32, key: Option<&str>) -> NewJob {
     NewJob {
@@ -32,9 +22,8 @@ fn job(n: u32, key: Option<&str>) -> NewJob {
 }
 
 async fn claim_complete_retry_bury_revive(backend: Backend) {
-    let Some((_db, store)) = open(backend).await else {
-        return;
-    };
+    let db = TestDb::new(backend).await;
+    let store = db.store().await;
     store
         .enqueue_jobs(&[job(1, Some("k1")), job(1, Some("k1")), job(2, None)])
         .await
@@ -89,9 +78,8 @@ async fn claim_complete_retry_bury_revive(backend: Backend) {
 
 /// A worker that dies holding a job loses it when the lease expires.
 async fn expired_leases_are_claimed_again(backend: Backend) {
-    let Some((_db, store)) = open(backend).await else {
-        return;
-    };
+    let db = TestDb::new(backend).await;
+    let store = db.store().await;
     store.enqueue_jobs(&[job(1, None)]).await.unwrap();
     let first = store
         .claim_jobs("dead-worker", 1, Duration::from_millis(200))
@@ -103,7 +91,7 @@ async fn expired_leases_are_claimed_again(backend: Backend) {
         .await
         .unwrap()
         .is_empty());
-    let second = common::wait_for(10, "lease expiry", || {
+    let second = support::wait_for(10, "lease expiry", || {
         let store = store.clone();
         async move {
             Some(store.claim_jobs("w2", 1, Duration::from_secs(60)).await.unwrap()).filter(|j| !j.is_empty())
@@ -121,9 +109,8 @@ async fn expired_leases_are_claimed_again(backend: Backend) {
 
 /// Concurrent claimers never get the same job.
 async fn concurrent_claims_are_disjoint(backend: Backend) {
-    let Some((_db, store)) = open(backend).await else {
-        return;
-    };
+    let db = TestDb::new(backend).await;
+    let store = db.store().await;
     let jobs: Vec<NewJob> = (0..200).map(|n| job(n, None)).collect();
     store.enqueue_jobs(&jobs).await.unwrap();
     let mut tasks = Vec::new();
@@ -158,9 +145,8 @@ async fn concurrent_claims_are_disjoint(backend: Backend) {
 /// Several outcomes recorded at once: each as its own call would record it, and only for
 /// the jobs the worker still holds.
 async fn outcomes_settle_together(backend: Backend) {
-    let Some((_db, store)) = open(backend).await else {
-        return;
-    };
+    let db = TestDb::new(backend).await;
+    let store = db.store().await;
     store
         .enqueue_jobs(&[job(1, None), job(2, None), job(3, None), job(4, None)])
         .await
@@ -227,9 +213,8 @@ async fn outcomes_settle_together(backend: Backend) {
 /// Jobs of a slow kind never hold more than half of a worker's slots: the other kinds keep
 /// running past them.
 async fn a_slow_kind_does_not_hold_back_the_others(backend: Backend) {
-    let Some((_db, store)) = open(backend).await else {
-        return;
-    };
+    let db = TestDb::new(backend).await;
+    let store = db.store().await;
     // "slow" jobs wait until released and count how many run at once.
     struct Slow {
         release: Arc<tokio::sync::Semaphore>,
@@ -326,9 +311,8 @@ async fn a_slow_kind_does_not_hold_back_the_others(backend: Backend) {
 
 /// A claim can leave kinds out (how a worker keeps a slow kind to its share of slots).
 async fn claims_leave_kinds_out(backend: Backend) {
-    let Some((_db, store)) = open(backend).await else {
-        return;
-    };
+    let db = TestDb::new(backend).await;
+    let store = db.store().await;
     let kind = |kind: &'static str, n| NewJob { kind, ..job(n, None) };
     store
         .enqueue_jobs(&[kind("a", 1), kind("b", 2), kind("a", 3), kind("c", 4)])
@@ -351,9 +335,8 @@ async fn claims_leave_kinds_out(backend: Backend) {
 /// jobs whatever their kind, leaves jobs that are not due, and skips a kind left out however
 /// many of its jobs are due.
 async fn claims_take_the_oldest_due_jobs_across_kinds(backend: Backend) {
-    let Some((_db, store)) = open(backend).await else {
-        return;
-    };
+    let db = TestDb::new(backend).await;
+    let store = db.store().await;
     let now = Utc::now();
     let at = |kind: &'static str, n: u32, seconds: i64| NewJob {
         kind,

@@ -2,16 +2,16 @@
 //! token, with a wrong one, or from another site, and changes nothing then; with the token it
 //! does its work (re-fetch an evaluation, sync one profile, replay a delivery, sign out).
 
-use crate::common::fake_trusthub::FakeTrustHub;
-use crate::common::receiver::Receiver;
-use crate::common::{bundle, callback, fast_jobs, wait_for, Backend, TestApp, ACCOUNT, API_TOKEN, TOKEN};
-use crate::support::{csrf_of, get, location, login, page, post};
+use super::client::{csrf_of, get, location, login, page, post};
+use crate::support::fake_trusthub::FakeTrustHub;
+use crate::support::receiver::Receiver;
+use crate::support::{bundle, callback, fast_jobs, wait_for, Backend, TestApp, ACCOUNT, API_TOKEN, TOKEN};
 use serde_json::{json, Value};
 
 /// Form fields or headers, as name and value.
 type Fields<'a> = Vec<(&'a str, &'a str)>;
 
-async fn app(backend: Backend, fake: &FakeTrustHub) -> Option<TestApp> {
+async fn app(backend: Backend, fake: &FakeTrustHub) -> TestApp {
     let base = fake.base.clone();
     TestApp::spawn_with(backend, None, move |env| {
         fast_jobs(env);
@@ -63,9 +63,7 @@ async fn forms_need_the_csrf_token(backend: Backend) {
     fake.add_profile(&sid, ACCOUNT, "in-review");
     let receiver = Receiver::start().await;
     receiver.script(&[(500, None); 10]);
-    let Some(app) = app(backend, &fake).await else {
-        return;
-    };
+    let app = app(backend, &fake).await;
     let id = dead_delivery(&app, &receiver).await;
     let cookie = login(&app).await;
     let profile = format!("/ui/profiles/{sid}");
@@ -167,4 +165,4 @@ async fn forms_need_the_csrf_token(backend: Backend) {
     );
 }
 
-crate::both_backends!(forms_need_the_csrf_token);
+both_backends!(forms_need_the_csrf_token);

@@ -1,13 +1,12 @@
 //! On rejection the service fetches Trust Hub's evaluation (from a local fake that follows
 //! Twilio's OpenAPI description) and serves it; faults are retried, permanent errors recorded.
 
-mod common;
-
-use common::fake_trusthub::{FakeTrustHub, Fault};
-use common::{bundle, callback, fast_jobs, wait_for, Backend, TestApp, ACCOUNT, TOKEN};
+use crate::support;
+use crate::support::fake_trusthub::{FakeTrustHub, Fault};
+use crate::support::{bundle, callback, fast_jobs, wait_for, Backend, TestApp, ACCOUNT, TOKEN};
 use serde_json::Value;
 
-async fn app_with(backend: Backend, fake: &FakeTrustHub, extra: &[(&'static str, &str)]) -> Option<TestApp> {
+async fn app_with(backend: Backend, fake: &FakeTrustHub, extra: &[(&'static str, &str)]) -> TestApp {
     let base = fake.base.clone();
     let extra: Vec<(&'static str, String)> = extra.iter().map(|(k, v)| (*k, (*v).to_owned())).collect();
     TestApp::spawn_with(backend, None, move |env| {
@@ -53,9 +52,7 @@ async fn rejection_fetches_and_keeps_the_evaluation(backend: Backend) {
     fake.add_account(ACCOUNT, TOKEN);
     let sid = bundle(1);
     fake.add_profile(&sid, ACCOUNT, "twilio-rejected");
-    let Some(app) = app_with(backend, &fake, &[]).await else {
-        return;
-    };
+    let app = app_with(backend, &fake, &[]).await;
     reject(&app, &sid).await;
     let evaluation = evaluation_of(&app, &sid).await;
     assert_eq!(evaluation["status"], "noncompliant");
@@ -114,9 +111,7 @@ async fn an_existing_evaluation_is_used(backend: Backend) {
     fake.add_profile(&sid, ACCOUNT, "twilio-rejected");
     fake.add_evaluation(&sid);
     let newest = fake.add_evaluation(&sid);
-    let Some(app) = app_with(backend, &fake, &[]).await else {
-        return;
-    };
+    let app = app_with(backend, &fake, &[]).await;
     reject(&app, &sid).await;
     let evaluation = evaluation_of(&app, &sid).await;
     assert_eq!(evaluation["sid"], newest["sid"]);
@@ -140,9 +135,7 @@ async fn faults_are_retried_until_it_works(backend: Backend) {
         Fault::TooManyRequests { retry_after_secs: 1 },
         Fault::Delay(std::time::Duration::from_millis(2500)),
     ]);
-    let Some(app) = app_with(backend, &fake, &[("TWILIO_TIMEOUT_SECS", "1")]).await else {
-        return;
-    };
+    let app = app_with(backend, &fake, &[("TWILIO_TIMEOUT_SECS", "1")]).await;
     reject(&app, &sid).await;
     let evaluation = evaluation_of(&app, &sid).await;
     assert_eq!(evaluation["status"], "noncompliant");
@@ -156,9 +149,7 @@ async fn unauthorized_is_permanent_and_revivable(backend: Backend) {
     let fake = FakeTrustHub::start().await;
     let sid = bundle(5);
     fake.add_profile(&sid, ACCOUNT, "twilio-rejected");
-    let Some(app) = app_with(backend, &fake, &[]).await else {
-        return;
-    };
+    let app = app_with(backend, &fake, &[]).await;
     reject(&app, &sid).await;
     let dead = job_in_state(&app, "dead").await;
     assert_eq!(dead["attempts"], 1, "401 is not retried");
@@ -170,7 +161,7 @@ async fn unauthorized_is_permanent_and_revivable(backend: Backend) {
     let retried = app
         .client
         .post(app.url(&format!("/v1/jobs/{id}/retry")))
-        .bearer_auth(common::API_TOKEN)
+        .bearer_auth(support::API_TOKEN)
         .send()
         .await
         .unwrap();
@@ -179,7 +170,7 @@ async fn unauthorized_is_permanent_and_revivable(backend: Backend) {
     let again = app
         .client
         .post(app.url(&format!("/v1/jobs/{id}/retry")))
-        .bearer_auth(common::API_TOKEN)
+        .bearer_auth(support::API_TOKEN)
         .send()
         .await
         .unwrap();
@@ -189,9 +180,7 @@ async fn unauthorized_is_permanent_and_revivable(backend: Backend) {
 async fn unknown_profile_is_recorded_as_dead(backend: Backend) {
     let fake = FakeTrustHub::start().await;
     fake.add_account(ACCOUNT, TOKEN);
-    let Some(app) = app_with(backend, &fake, &[]).await else {
-        return;
-    };
+    let app = app_with(backend, &fake, &[]).await;
     reject(&app, &bundle(6)).await;
     let dead = job_in_state(&app, "dead").await;
     assert!(dead["last_error"].as_str().unwrap().contains("404"), "{dead}");
@@ -199,14 +188,11 @@ async fn unknown_profile_is_recorded_as_dead(backend: Backend) {
 
 async fn trust_hub_down_blocks_nothing(backend: Backend) {
     // Nothing listens on port 9 of loopback: every call is refused.
-    let Some(app) = TestApp::spawn_with(backend, None, |env| {
+    let app = TestApp::spawn_with(backend, None, |env| {
         env.push(("TRUSTHUB_API_URL", "http://127.0.0.1:9".into()));
         fast_jobs(env);
     })
-    .await
-    else {
-        return;
-    };
+    .await;
     let sid = bundle(7);
     let started = std::time::Instant::now();
     reject(&app, &sid).await;

@@ -1,0 +1,29 @@
+//! The integration tests, in one binary (one link instead of one per file): a module per
+//! area, and `support` for what they share (the service on port 0 against a test database,
+//! the real binary as a process, a fake Trust Hub, a webhook receiver, an SMTP server, a
+//! cuttable TCP proxy).
+//!
+//! PostgreSQL variants (`::postgres`) and the Chromium tests are `#[ignore]`d, with the
+//! reason: `cargo test` runs the rest, and `cargo test -- --include-ignored` runs all of them
+//! (each failing, never passing, when its service is unreachable).
+
+#[macro_use]
+mod support;
+
+mod api;
+mod cli;
+mod crash;
+mod dashboard_store;
+mod evaluations;
+mod faults;
+mod hostile;
+mod notify;
+mod queue;
+mod receiver;
+mod replicas;
+mod signature_props;
+mod signature_vectors;
+mod store;
+mod submit;
+mod throttle;
+mod ui;
