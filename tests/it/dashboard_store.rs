@@ -2,10 +2,9 @@
 
 use crate::support::{bundle, Backend, TestDb, ACCOUNT};
 use chrono::Duration;
-use trusthub_hooks::domain::{AccountSid, ProfileSid, ProfileStatus, StatusReport};
+use trusthub_hooks::domain::{AccountSid, ProfileSid, ProfileStatus, Source, StatusReport};
 use trusthub_hooks::store::{
-    self, channel, delivery_status, Attempt, DeliveryQuery, NewDelivery, ProfileSearch, Source, StatusCount,
-    Webhook,
+    self, Attempt, Channel, DeliveryQuery, DeliveryStatus, NewDelivery, ProfileSearch, StatusCount, Webhook,
 };
 
 const SECOND_ACCOUNT: &str = "ACdddddddddddddddddddddddddddddddd";
@@ -137,7 +136,7 @@ fn webhook(id: &str, enabled: bool) -> Webhook {
     }
 }
 
-fn delivery(n: u32, channel: &'static str, webhook_id: Option<&str>) -> NewDelivery {
+fn delivery(n: u32, channel: Channel, webhook_id: Option<&str>) -> NewDelivery {
     NewDelivery {
         channel,
         webhook_id: webhook_id.map(str::to_owned),
@@ -161,17 +160,17 @@ async fn failing_notifications(backend: Backend) {
         store.create_webhook(&w).await.unwrap();
     }
     let plan = [
-        (channel::WEBHOOK, Some("wh_ok"), delivery_status::FAILED),
-        (channel::WEBHOOK, Some("wh_ok"), delivery_status::DEAD),
-        (channel::WEBHOOK, Some("wh_ok"), delivery_status::DEAD),
-        (channel::WEBHOOK, Some("wh_quiet"), delivery_status::DELIVERED),
-        (channel::EMAIL, None, delivery_status::DEAD),
-        (channel::EMAIL, None, delivery_status::DELIVERED),
+        (Channel::Webhook, Some("wh_ok"), DeliveryStatus::Failed),
+        (Channel::Webhook, Some("wh_ok"), DeliveryStatus::Dead),
+        (Channel::Webhook, Some("wh_ok"), DeliveryStatus::Dead),
+        (Channel::Webhook, Some("wh_quiet"), DeliveryStatus::Delivered),
+        (Channel::Email, None, DeliveryStatus::Dead),
+        (Channel::Email, None, DeliveryStatus::Delivered),
     ];
     let new: Vec<NewDelivery> = plan
         .iter()
         .enumerate()
-        .map(|(i, (ch, w, _))| delivery(i as u32, ch, *w))
+        .map(|(i, (ch, w, _))| delivery(i as u32, *ch, *w))
         .collect();
     assert_eq!(store.create_deliveries(&new).await.unwrap(), plan.len());
     let mut ids: Vec<i64> = store
@@ -192,7 +191,7 @@ async fn failing_notifications(backend: Backend) {
             latency_ms: 12,
             error: None,
         };
-        store.record_attempt(*id, &attempt, status).await.unwrap();
+        store.record_attempt(*id, &attempt, *status).await.unwrap();
     }
     let health = store.webhook_health().await.unwrap();
     let of = |id: &str| health.iter().find(|h| h.webhook.id == id).unwrap();
@@ -201,13 +200,13 @@ async fn failing_notifications(backend: Backend) {
     assert_eq!((of("wh_gone").failing, of("wh_gone").dead), (0, 0));
     assert!(of("wh_gone").is_failing(), "disabled counts as failing");
     assert!(!of("wh_quiet").is_failing());
-    let emails = store.failing_deliveries(channel::EMAIL, 10).await.unwrap();
+    let emails = store.failing_deliveries(Channel::Email, 10).await.unwrap();
     assert_eq!(emails.len(), 1);
     assert_eq!(
         (emails[0].channel.as_str(), emails[0].status.as_str()),
         ("email", "dead")
     );
-    let hooks = store.failing_deliveries(channel::WEBHOOK, 10).await.unwrap();
+    let hooks = store.failing_deliveries(Channel::Webhook, 10).await.unwrap();
     assert_eq!(hooks.len(), 3);
     assert!(hooks.windows(2).all(|w| w[0].id > w[1].id), "newest first");
 }

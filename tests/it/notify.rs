@@ -8,7 +8,8 @@ use crate::support::smtp::SmtpServer;
 use crate::support::{bundle, callback, fast_jobs, wait_for, Backend, TestApp, ACCOUNT, API_TOKEN, TOKEN};
 use serde_json::{json, Value};
 use std::collections::HashSet;
-use trusthub_hooks::outbox::{self, NewJob};
+use trusthub_hooks::store::outbox::NOTIFY;
+use trusthub_hooks::store::NewJob;
 
 /// An app that may deliver to loopback, retrying fast.
 async fn app(backend: Backend, toml: Option<&str>, extra: Vec<(&'static str, String)>) -> TestApp {
@@ -489,7 +490,7 @@ async fn one_job_notifies_many_transitions(backend: Backend) {
     let (_, secret) = subscribe(&app, &receiver.url).await;
     let store = app.db.store().await;
     let job = NewJob {
-        kind: outbox::NOTIFY,
+        kind: NOTIFY,
         payload: json!({ "transition_ids": [1, 2, 3, 999] }),
         dedupe_key: None,
         run_at: chrono::Utc::now(),

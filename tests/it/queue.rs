@@ -8,9 +8,8 @@ use std::collections::HashSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use trusthub_hooks::outbox::{
-    state, Backoff, Job, JobError, JobHandler, NewJob, Settlement, Worker, WorkerConfig,
-};
+use trusthub_hooks::queue::{Backoff, JobError, JobHandler, Worker, WorkerConfig};
+use trusthub_hooks::store::{ClaimedJob, JobInfo, JobState, NewJob, Settlement};
 
 fn job(n: u32, key: Option<&str>) -> NewJob {
     NewJob {
@@ -58,9 +57,12 @@ async fn claim_complete_retry_bury_revive(backend: Backend) {
         [3]
     );
     assert!(store.bury_job(due[0].id, "w1", "hopeless", &[]).await.unwrap());
-    let dead = store.list_jobs(Some(state::DEAD), 10).await.unwrap();
+    let dead = store.list_jobs(Some(JobState::Dead.as_str()), 10).await.unwrap();
     assert_eq!((dead.len(), dead[0].last_error.as_deref()), (1, Some("hopeless")));
-    let queued = store.list_jobs(Some(state::QUEUED), 10).await.unwrap();
+    let queued = store
+        .list_jobs(Some(JobState::Queued.as_str()), 10)
+        .await
+        .unwrap();
     assert_eq!(queued[0].last_error.as_deref(), Some("boom"));
     assert!(store.revive_job(dead[0].id).await.unwrap());
     assert!(
@@ -162,11 +164,17 @@ async fn outcomes_settle_together(backend: Backend) {
         follow_ups,
     };
     let settlements = [
-        settle(claimed[0].id, state::DONE, None, None, vec![job(5, Some("k5"))]),
-        settle(claimed[1].id, state::QUEUED, Some("boom"), Some(later), vec![]),
+        settle(
+            claimed[0].id,
+            JobState::Done,
+            None,
+            None,
+            vec![job(5, Some("k5"))],
+        ),
+        settle(claimed[1].id, JobState::Queued, Some("boom"), Some(later), vec![]),
         settle(
             claimed[2].id,
-            state::DEAD,
+            JobState::Dead,
             Some("hopeless"),
             None,
             vec![job(6, Some("k6"))],
@@ -174,28 +182,51 @@ async fn outcomes_settle_together(backend: Backend) {
     ];
     // Another worker holds none of them: nothing changes, no follow-up is enqueued.
     assert_eq!(store.settle_jobs("w2", &settlements).await.unwrap(), [false; 3]);
-    assert_eq!(store.list_jobs(Some(state::RUNNING), 10).await.unwrap().len(), 4);
+    assert_eq!(
+        store
+            .list_jobs(Some(JobState::Running.as_str()), 10)
+            .await
+            .unwrap()
+            .len(),
+        4
+    );
     assert_eq!(store.settle_jobs("w1", &settlements).await.unwrap(), [true; 3]);
-    let by_n = |jobs: Vec<trusthub_hooks::outbox::JobInfo>| {
+    let by_n = |jobs: Vec<JobInfo>| {
         let mut ns: Vec<u64> = jobs.iter().map(|j| j.payload["n"].as_u64().unwrap()).collect();
         ns.sort_unstable();
         ns
     };
-    assert_eq!(by_n(store.list_jobs(Some(state::DONE), 10).await.unwrap()), [1]);
     assert_eq!(
-        by_n(store.list_jobs(Some(state::RUNNING), 10).await.unwrap()),
+        by_n(store.list_jobs(Some(JobState::Done.as_str()), 10).await.unwrap()),
+        [1]
+    );
+    assert_eq!(
+        by_n(
+            store
+                .list_jobs(Some(JobState::Running.as_str()), 10)
+                .await
+                .unwrap()
+        ),
         [4]
     );
     assert_eq!(
-        by_n(store.list_jobs(Some(state::QUEUED), 10).await.unwrap()),
+        by_n(
+            store
+                .list_jobs(Some(JobState::Queued.as_str()), 10)
+                .await
+                .unwrap()
+        ),
         [2, 5, 6]
     );
-    let dead = store.list_jobs(Some(state::DEAD), 10).await.unwrap();
+    let dead = store.list_jobs(Some(JobState::Dead.as_str()), 10).await.unwrap();
     assert_eq!(
         (by_n(dead.clone()), dead[0].last_error.as_deref()),
         (vec![3], Some("hopeless"))
     );
-    let retried = store.list_jobs(Some(state::QUEUED), 10).await.unwrap();
+    let retried = store
+        .list_jobs(Some(JobState::Queued.as_str()), 10)
+        .await
+        .unwrap();
     let retried = retried.iter().find(|j| j.payload["n"] == 2).unwrap();
     assert_eq!(retried.last_error.as_deref(), Some("boom"));
     assert!((retried.run_at - later).num_milliseconds().abs() < 1);
@@ -223,7 +254,7 @@ async fn a_slow_kind_does_not_hold_back_the_others(backend: Backend) {
     }
     #[async_trait::async_trait]
     impl JobHandler for Slow {
-        async fn run(&self, _job: &Job) -> Result<Vec<NewJob>, JobError> {
+        async fn run(&self, _job: &ClaimedJob) -> Result<Vec<NewJob>, JobError> {
             let now = self.running.fetch_add(1, Ordering::SeqCst) + 1;
             self.most.fetch_max(now, Ordering::SeqCst);
             self.release.acquire().await.unwrap().forget();
@@ -237,7 +268,7 @@ async fn a_slow_kind_does_not_hold_back_the_others(backend: Backend) {
     struct Fast;
     #[async_trait::async_trait]
     impl JobHandler for Fast {
-        async fn run(&self, _job: &Job) -> Result<Vec<NewJob>, JobError> {
+        async fn run(&self, _job: &ClaimedJob) -> Result<Vec<NewJob>, JobError> {
             Ok(Vec::new())
         }
         fn max_attempts(&self) -> u32 {
@@ -274,7 +305,7 @@ async fn a_slow_kind_does_not_hold_back_the_others(backend: Backend) {
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let running_worker = tokio::spawn(worker.run(stopped));
     let done_kinds = || async {
-        let done = store.list_jobs(Some(state::DONE), 50).await.unwrap();
+        let done = store.list_jobs(Some(JobState::Done.as_str()), 50).await.unwrap();
         done.iter().map(|j| j.kind.clone()).collect::<Vec<_>>()
     };
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
@@ -354,7 +385,7 @@ async fn claims_take_the_oldest_due_jobs_across_kinds(backend: Backend) {
     jobs.extend((100..400).map(|n| at("slow", n, -100)));
     store.enqueue_jobs(&jobs).await.unwrap();
     let lease = Duration::from_secs(60);
-    let numbers = |claimed: &[Job]| -> Vec<u64> {
+    let numbers = |claimed: &[ClaimedJob]| -> Vec<u64> {
         let mut n: Vec<u64> = claimed.iter().map(|j| j.payload["n"].as_u64().unwrap()).collect();
         n.sort_unstable();
         n
