@@ -1,6 +1,7 @@
 //! Persistence: one interface, a SQLite implementation (the embedded default) and a PostgreSQL
 //! implementation (several replicas, one database), picked by the URL's scheme.
 
+mod batch_state;
 mod cursor;
 mod dashboard;
 #[cfg(test)]
@@ -9,6 +10,7 @@ pub mod job;
 mod model;
 pub mod outbox;
 mod postgres;
+mod rows;
 mod sqlite;
 
 use crate::config::SqliteSynchronous;

@@ -148,6 +148,24 @@ pub fn jobs_for_transitions(applied: &[(i64, &StatusReport, DateTime<Utc>)]) -> 
     jobs
 }
 
+/// Whether `job` is a batch's `notify` job, which later batches may extend (`extend_batch`)
+/// while no worker has taken it.
+pub fn is_batch_notify(job: &NewJob) -> bool {
+    job.kind == NOTIFY && job.payload.get("transition_ids").is_some()
+}
+
+/// A batch `notify` job's payload with `ids` added, or `None` when it names no batch or has no
+/// room left. (PostgreSQL's lanes do the same inside their insert statement, `jsonb_set`.)
+pub fn extend_batch(payload: serde_json::Value, ids: &[i64]) -> Option<serde_json::Value> {
+    let mut payload: NotifyPayload = serde_json::from_value(payload).ok()?;
+    let named = payload.transition_ids.as_mut()?;
+    if named.len() + ids.len() > MAX_NOTIFY_TRANSITIONS {
+        return None;
+    }
+    named.extend_from_slice(ids);
+    Some(to_value(&payload))
+}
+
 /// The most transitions a group commit adds to a `notify` job queued before (`open_notify`).
 pub const MAX_NOTIFY_TRANSITIONS: usize = 1000;
 
@@ -230,5 +248,24 @@ mod tests {
         let alone = jobs_for_transitions(&[(9, &approved, at(5))]);
         assert_eq!(alone, jobs_for_transition(9, &approved, at(5)));
         assert!(jobs_for_transitions(&[]).is_empty());
+    }
+
+    #[test]
+    fn a_batch_notify_grows_until_full_and_a_lone_one_never() {
+        let at = DateTime::from_timestamp(1, 0).unwrap();
+        let batch = notify_batch_job(vec![1, 2], 1, 2, at);
+        assert!(is_batch_notify(&batch));
+        let grown = extend_batch(batch.payload.clone(), &[5]).unwrap();
+        assert_eq!(grown, serde_json::json!({ "transition_ids": [1, 2, 5] }));
+        let room = MAX_NOTIFY_TRANSITIONS - 2;
+        assert!(extend_batch(batch.payload.clone(), &vec![9; room]).is_some());
+        assert_eq!(
+            extend_batch(batch.payload, &vec![9; room + 1]),
+            None,
+            "over the cap"
+        );
+        let lone = notify_job(3, None, at);
+        assert!(!is_batch_notify(&lone));
+        assert_eq!(extend_batch(lone.payload, &[4]), None);
     }
 }

@@ -6,12 +6,13 @@
 
 mod admit;
 
-use crate::domain::Source;
-use crate::domain::{Decision, ProfileStatus, StatusReport};
-use crate::store::outbox::{jobs_for_transitions, notify_in, MAX_NOTIFY_TRANSITIONS, NOTIFY};
-use crate::store::{plan, CallbackRecord, Recorded, StoreError};
+use crate::domain::{ProfileStatus, Source, StatusReport};
+use crate::store::batch_state::{self, apply, NewTransition};
+use crate::store::outbox::{
+    is_batch_notify, jobs_for_transitions, notify_in, MAX_NOTIFY_TRANSITIONS, NOTIFY,
+};
+use crate::store::{CallbackRecord, Recorded, StoreError};
 use admit::Admitted;
-use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 use std::collections::{HashMap, HashSet};
 
@@ -36,24 +37,8 @@ impl<'a> Eligible<'a> {
     }
 }
 
-/// A profile as the batch leaves it; `None` fields keep what the row holds.
-struct ProfileState {
-    status: ProfileStatus,
-    updated_at: DateTime<Utc>,
-    account_sid: Option<String>,
-    friendly_name: Option<String>,
-    /// Whether the row must be written at the end.
-    changed: bool,
-}
-
-/// A transition to insert, tied to its callback.
-struct NewTransition<'a> {
-    report: &'a StatusReport,
-    from: Option<ProfileStatus>,
-    at: DateTime<Utc>,
-    applied: bool,
-    callback_id: i64,
-}
+/// A profile as the batch leaves it (its row is written by `admit` or at the end).
+type ProfileState = batch_state::ProfileState<()>;
 
 /// Stores the batch inside the caller's transaction; one outcome per callback, in order.
 /// `open_notify` is the `notify` job this lane queued last: while no worker has taken it, a
@@ -86,22 +71,18 @@ pub async fn record(
             continue;
         };
         let at = item.callback.received_at;
-        let decision = if let Some(profile) = profiles.get_mut(item.sid()) {
-            apply(profile, item.report, at, &mut transitions, callback_id)
-        } else if created.contains(item.sid()) {
-            // The row step (2) wrote already holds this report.
-            profiles.insert(item.sid().to_owned(), state(item.report, at, false));
-            transitions.push(NewTransition {
-                report: item.report,
-                from: None,
-                at,
-                applied: true,
-                callback_id,
-            });
-            Decision::Advance
-        } else {
+        // A profile the batch does not hold is one `admit` created; none other may be missing.
+        if !profiles.contains_key(item.sid()) && !created.contains(item.sid()) {
             return Err(StoreError::Corrupt(format!("profile {} vanished", item.sid())));
-        };
+        }
+        let decision = apply(
+            &mut profiles,
+            item.report,
+            at,
+            callback_id,
+            &mut transitions,
+            || ((), false),
+        );
         outcomes.push(Recorded::Stored {
             callback_id,
             decision: Some(decision),
@@ -110,47 +91,6 @@ pub async fn record(
     let transition_ids = write_profiles_and_transitions(tx, &profiles, &transitions).await?;
     insert_jobs(tx, &transitions, &transition_ids, open_notify).await?;
     Ok(outcomes)
-}
-
-fn state(report: &StatusReport, at: DateTime<Utc>, changed: bool) -> ProfileState {
-    ProfileState {
-        status: report.status.clone(),
-        updated_at: at,
-        account_sid: report.account_sid.as_ref().map(|a| a.as_str().to_owned()),
-        friendly_name: report.friendly_name.clone(),
-        changed,
-    }
-}
-
-/// The state machine, as `profiles::apply` runs it, against the batch's view of a profile
-/// that existed before the batch.
-fn apply<'a>(
-    profile: &mut ProfileState,
-    report: &'a StatusReport,
-    at: DateTime<Utc>,
-    transitions: &mut Vec<NewTransition<'a>>,
-    callback_id: i64,
-) -> Decision {
-    let current = profile.status.clone();
-    let decision = plan(Some(&current), report);
-    if decision == Decision::Advance {
-        let next = state(report, at, true);
-        profile.account_sid = next.account_sid.or(profile.account_sid.take());
-        profile.friendly_name = next.friendly_name.or(profile.friendly_name.take());
-        profile.status = next.status;
-        profile.updated_at = next.updated_at;
-        profile.changed = true;
-    }
-    if decision != Decision::Unchanged {
-        transitions.push(NewTransition {
-            report,
-            from: Some(current),
-            at,
-            applied: decision == Decision::Advance,
-            callback_id,
-        });
-    }
-    decision
 }
 
 /// Writes the profiles the batch changed and inserts its transitions, in one statement (one
@@ -260,9 +200,7 @@ async fn insert_jobs(
     if !notified.is_empty() && !rows.iter().any(|(kind, _)| kind == "merged") {
         // A job that names transitions by the list can take more; one for a lone transition
         // (`transition_id`) cannot.
-        let batch_notify = jobs
-            .iter()
-            .any(|job| job.kind == NOTIFY && job.payload.get("transition_ids").is_some());
+        let batch_notify = jobs.iter().any(is_batch_notify);
         *open_notify = rows
             .iter()
             .find(|(kind, _)| batch_notify && kind == NOTIFY)

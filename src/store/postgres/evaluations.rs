@@ -3,7 +3,6 @@
 use super::PostgresStore;
 use crate::store::{EvaluationRecord, EvaluationStore, StoreError};
 use async_trait::async_trait;
-use sqlx::Row;
 
 #[async_trait]
 impl EvaluationStore for PostgresStore {
@@ -38,21 +37,6 @@ impl EvaluationStore for PostgresStore {
         .bind(profile_sid)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(EvaluationRecord {
-                    sid: row.try_get("sid")?,
-                    profile_sid: row.try_get("profile_sid")?,
-                    account_sid: row.try_get("account_sid")?,
-                    policy_sid: row.try_get("policy_sid")?,
-                    status: row.try_get("status")?,
-                    results: row.try_get("results")?,
-                    profile_errors: row.try_get("profile_errors")?,
-                    date_created: row.try_get("date_created")?,
-                    fetched_at: row.try_get("fetched_at")?,
-                    transition_id: row.try_get("transition_id")?,
-                })
-            })
-            .collect()
+        rows.iter().map(crate::store::rows::evaluation).collect()
     }
 }

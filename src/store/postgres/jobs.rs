@@ -1,11 +1,11 @@
 //! The job queue on PostgreSQL: `for update skip locked` hands each due job to one worker.
 
 use super::PostgresStore;
+use crate::store::rows::job_info as info;
 use crate::store::{ClaimedJob, JobCount, JobInfo, JobState, NewJob};
 use crate::store::{JobStore, StoreError};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Row};
 use std::time::Duration;
 
@@ -27,20 +27,6 @@ pub(super) async fn insert(
     .execute(&mut *tx)
     .await?;
     Ok(())
-}
-
-fn info(row: &PgRow) -> Result<JobInfo, StoreError> {
-    Ok(JobInfo {
-        id: row.try_get("id")?,
-        kind: row.try_get("kind")?,
-        state: row.try_get("state")?,
-        attempts: row.try_get::<i32, _>("attempts")? as u32,
-        run_at: row.try_get("run_at")?,
-        last_error: row.try_get("last_error")?,
-        payload: row.try_get("payload")?,
-        created_at: row.try_get("created_at")?,
-        updated_at: row.try_get("updated_at")?,
-    })
 }
 
 impl PostgresStore {

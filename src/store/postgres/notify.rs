@@ -2,50 +2,13 @@
 
 use super::PostgresStore;
 use crate::store::outbox::deliver_job;
+pub(super) use crate::store::rows::{delivery, webhook};
 use crate::store::{
     Attempt, Delivery, DeliveryQuery, DeliveryStatus, NewDelivery, NotifyStore, StoreError, Webhook,
 };
 use async_trait::async_trait;
 use chrono::Utc;
-use sqlx::postgres::PgRow;
 use sqlx::Row;
-
-fn webhook(row: &PgRow) -> Result<Webhook, StoreError> {
-    Ok(Webhook {
-        id: row.try_get("id")?,
-        url: row.try_get("url")?,
-        events: serde_json::from_value(row.try_get("events")?)
-            .map_err(|e| StoreError::Corrupt(e.to_string()))?,
-        description: row.try_get("description")?,
-        secret: row.try_get("secret")?,
-        enabled: row.try_get("enabled")?,
-        disabled_reason: row.try_get("disabled_reason")?,
-        created_at: row.try_get("created_at")?,
-        updated_at: row.try_get("updated_at")?,
-    })
-}
-
-pub(super) fn delivery(row: &PgRow) -> Result<Delivery, StoreError> {
-    Ok(Delivery {
-        id: row.try_get("id")?,
-        channel: row.try_get("channel")?,
-        webhook_id: row.try_get("webhook_id")?,
-        recipient: row.try_get("recipient")?,
-        event_id: row.try_get("event_id")?,
-        event_type: row.try_get("event_type")?,
-        transition_id: row.try_get("transition_id")?,
-        profile_sid: row.try_get("profile_sid")?,
-        payload: row.try_get("payload")?,
-        status: row.try_get("status")?,
-        attempts: row.try_get::<i32, _>("attempts")? as u32,
-        last_status_code: row.try_get("last_status_code")?,
-        last_error: row.try_get("last_error")?,
-        last_latency_ms: row.try_get("last_latency_ms")?,
-        created_at: row.try_get("created_at")?,
-        updated_at: row.try_get("updated_at")?,
-        delivered_at: row.try_get("delivered_at")?,
-    })
-}
 
 #[async_trait]
 impl NotifyStore for PostgresStore {

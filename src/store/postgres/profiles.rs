@@ -4,38 +4,14 @@ use super::PostgresStore;
 use crate::domain::Source;
 use crate::domain::{Decision, ProfileSid, ProfileStatus, StatusReport};
 use crate::store::outbox::jobs_for_transition;
+pub(super) use crate::store::rows::{profile, transition};
 use crate::store::{
     page, plan, CallbackRecord, CallbackStore, Page, Profile, ProfileDetail, ProfileQuery, Recorded,
-    StoreError, Transition, TransitionRow,
+    StoreError, TransitionRow,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, PgPool, Row};
-
-pub(super) fn profile(row: &PgRow) -> Result<Profile, StoreError> {
-    Ok(Profile {
-        sid: row.try_get("sid")?,
-        account_sid: row.try_get("account_sid")?,
-        status: ProfileStatus::from_wire(row.try_get("status")?),
-        status_known: row.try_get("status_known")?,
-        friendly_name: row.try_get("friendly_name")?,
-        created_at: row.try_get("created_at")?,
-        updated_at: row.try_get("updated_at")?,
-    })
-}
-
-pub(super) fn transition(row: &PgRow) -> Result<Transition, StoreError> {
-    let from: Option<String> = row.try_get("from_status")?;
-    Ok(Transition {
-        from: from.as_deref().map(ProfileStatus::from_wire),
-        to: ProfileStatus::from_wire(row.try_get("to_status")?),
-        at: row.try_get("at")?,
-        source: Source::parse(row.try_get("source")?),
-        failure_reason: row.try_get("failure_reason")?,
-        applied: row.try_get("applied")?,
-    })
-}
 
 /// Applies a report to its profile inside the caller's transaction, with the jobs it causes.
 async fn apply(

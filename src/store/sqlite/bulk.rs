@@ -5,14 +5,13 @@
 //! callbacks all carry Twilio's idempotency token and a usable report (what Twilio sends);
 //! `writer.rs` stores any other batch one callback at a time.
 
-use super::{insert_row, micros};
+use super::{insert_row, micros, time};
 use crate::domain::Source;
-use crate::domain::{Decision, ProfileStatus, StatusReport};
-use crate::store::outbox::{jobs_for_transitions, notify_in, MAX_NOTIFY_TRANSITIONS, NOTIFY};
-use crate::store::{json_text, json_value, plan, CallbackRecord, Recorded, StoreError};
-use chrono::{DateTime, Utc};
+use crate::domain::{ProfileStatus, StatusReport};
+use crate::store::batch_state::{apply, NewTransition, ProfileState};
+use crate::store::outbox::{extend_batch, is_batch_notify, jobs_for_transitions, notify_in};
+use crate::store::{json_text, json_value, CallbackRecord, Recorded, StoreError};
 use rusqlite::{params, Connection, OptionalExtension as _};
-use serde_json::Value;
 use std::collections::{HashMap, HashSet};
 
 /// Whether `record` can take this batch.
@@ -22,17 +21,8 @@ pub fn eligible(callbacks: &[CallbackRecord]) -> bool {
         .all(|c| c.idempotency_token.is_some() && c.report.is_ok())
 }
 
-/// A profile as the batch leaves it.
-struct ProfileState {
-    /// The row's rowid when it existed before the batch.
-    rowid: Option<i64>,
-    status: ProfileStatus,
-    created_at: Option<i64>,
-    updated_at: i64,
-    account_sid: Option<String>,
-    friendly_name: Option<String>,
-    changed: bool,
-}
+/// A profile as the batch leaves it, with the rowid of a row that existed before it.
+type Profile = ProfileState<Option<i64>>;
 
 /// Stores an eligible batch inside the caller's transaction; one outcome per callback.
 /// `open_notify` is the `notify` job the writer queued last: while no worker has taken it,
@@ -57,8 +47,9 @@ pub fn record(
             &mut profiles,
             report,
             callback.received_at,
-            &mut transitions,
             callback_id,
+            &mut transitions,
+            || (None, true),
         );
         outcomes.push(Recorded::Stored {
             callback_id,
@@ -91,7 +82,7 @@ pub fn record(
             &mut insert_job,
             params![job.kind, job.dedupe_key, json_text(&job.payload)?, run_at, run_at],
         )?;
-        if job.kind == NOTIFY && job.payload.get("transition_ids").is_some() {
+        if is_batch_notify(&job) {
             *open_notify = id;
         }
     }
@@ -110,22 +101,15 @@ fn add_to_open_notify(tx: &Connection, open: &mut Option<i64>, ids: &[i64]) -> R
         )?
         .query_row([id], |row| row.get(0))
         .optional()?;
-    let mut payload = match payload.as_deref().map(json_value).transpose()? {
-        Some(payload) => payload,
-        None => {
-            *open = None;
-            return Ok(false);
-        }
+    let extended = payload
+        .as_deref()
+        .map(json_value)
+        .transpose()?
+        .and_then(|payload| extend_batch(payload, ids));
+    let Some(payload) = extended else {
+        *open = None;
+        return Ok(false);
     };
-    match payload.get_mut("transition_ids").and_then(Value::as_array_mut) {
-        Some(named) if named.len() + ids.len() <= MAX_NOTIFY_TRANSITIONS => {
-            named.extend(ids.iter().copied().map(Value::from));
-        }
-        _ => {
-            *open = None;
-            return Ok(false);
-        }
-    }
     tx.prepare_cached("update jobs set payload = ?2 where id = ?1")?
         .execute(params![id, json_text(&payload)?])?;
     Ok(true)
@@ -167,7 +151,7 @@ fn insert_callbacks(tx: &Connection, callbacks: &[CallbackRecord]) -> Result<Vec
 fn current_profiles(
     tx: &Connection,
     reports: &[&StatusReport],
-) -> Result<HashMap<String, ProfileState>, StoreError> {
+) -> Result<HashMap<String, Profile>, StoreError> {
     let mut select = tx.prepare_cached("select rowid, status, updated_at from profiles where sid = ?1")?;
     let mut profiles = HashMap::with_capacity(reports.len());
     let mut read = HashSet::with_capacity(reports.len());
@@ -185,86 +169,17 @@ fn current_profiles(
             })
             .optional()?;
         if let Some((rowid, status, updated_at)) = row {
-            profiles.insert(
-                sid.to_owned(),
-                ProfileState {
-                    rowid: Some(rowid),
-                    status: ProfileStatus::from_wire(&status),
-                    created_at: None,
-                    updated_at,
-                    account_sid: None,
-                    friendly_name: None,
-                    changed: false,
-                },
-            );
+            let status = ProfileStatus::from_wire(&status);
+            let profile = ProfileState::existing(Some(rowid), status, time(updated_at)?);
+            profiles.insert(sid.to_owned(), profile);
         }
     }
     Ok(profiles)
 }
 
-/// A transition to insert, tied to its callback.
-struct NewTransition<'a> {
-    report: &'a StatusReport,
-    from: Option<ProfileStatus>,
-    at: DateTime<Utc>,
-    applied: bool,
-    callback_id: i64,
-}
-
-/// The state machine, as `profiles::apply` runs it, against the batch's view of the profile.
-fn apply<'a>(
-    profiles: &mut HashMap<String, ProfileState>,
-    report: &'a StatusReport,
-    at: DateTime<Utc>,
-    transitions: &mut Vec<NewTransition<'a>>,
-    callback_id: i64,
-) -> Decision {
-    let (at_time, at) = (at, micros(at));
-    let account = report.account_sid.as_ref().map(|a| a.as_str().to_owned());
-    let (from, decision) = match profiles.get_mut(report.profile_sid.as_str()) {
-        None => {
-            profiles.insert(
-                report.profile_sid.as_str().to_owned(),
-                ProfileState {
-                    rowid: None,
-                    status: report.status.clone(),
-                    created_at: Some(at),
-                    updated_at: at,
-                    account_sid: account,
-                    friendly_name: report.friendly_name.clone(),
-                    changed: true,
-                },
-            );
-            (None, Decision::Advance)
-        }
-        Some(profile) => {
-            let current = profile.status.clone();
-            let decision = plan(Some(&current), report);
-            if decision == Decision::Advance {
-                profile.status = report.status.clone();
-                profile.updated_at = at;
-                profile.account_sid = account.or(profile.account_sid.take());
-                profile.friendly_name = report.friendly_name.clone().or(profile.friendly_name.take());
-                profile.changed = true;
-            }
-            (Some(current), decision)
-        }
-    };
-    if decision != Decision::Unchanged {
-        transitions.push(NewTransition {
-            report,
-            from,
-            at: at_time,
-            applied: decision == Decision::Advance,
-            callback_id,
-        });
-    }
-    decision
-}
-
 /// Writes the profiles the batch changed: an update of the rows that existed (by rowid, as
 /// read), an insert of the others.
-fn upsert_profiles(tx: &Connection, profiles: &HashMap<String, ProfileState>) -> Result<(), StoreError> {
+fn upsert_profiles(tx: &Connection, profiles: &HashMap<String, Profile>) -> Result<(), StoreError> {
     let mut insert = tx.prepare_cached(
         "insert into profiles (sid, account_sid, status, status_known, friendly_name, created_at, updated_at)
          values (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -275,12 +190,12 @@ fn upsert_profiles(tx: &Connection, profiles: &HashMap<String, ProfileState>) ->
          where rowid = ?1",
     )?;
     for (sid, p) in profiles.iter().filter(|(_, p)| p.changed) {
-        match p.rowid {
+        match p.row {
             Some(rowid) => update.execute(params![
                 rowid,
                 p.status.as_wire(),
                 p.status.is_known(),
-                p.updated_at,
+                micros(p.updated_at),
                 p.account_sid,
                 p.friendly_name,
             ])?,
@@ -290,8 +205,8 @@ fn upsert_profiles(tx: &Connection, profiles: &HashMap<String, ProfileState>) ->
                 p.status.as_wire(),
                 p.status.is_known(),
                 p.friendly_name,
-                p.created_at.unwrap_or(p.updated_at),
-                p.updated_at,
+                micros(p.created_at.unwrap_or(p.updated_at)),
+                micros(p.updated_at),
             ])?,
         };
     }

@@ -1,24 +1,16 @@
 //! The dashboard's queries on SQLite.
 
 use super::notify::delivery;
-use super::profiles::{profile, transition};
+use super::profiles::profile;
 use super::{micros, time, SqliteStore};
 use crate::store::dashboard::health;
+use crate::store::rows::transition_row;
 use crate::store::{
     page, Channel, DashboardStore, Delivery, DeliveryStatus, NotifyStore, Page, Profile, ProfileSearch,
     StatusCount, StoreError, TransitionRow, WebhookHealth,
 };
 use async_trait::async_trait;
-use sqlx::sqlite::SqliteRow;
 use sqlx::Row;
-
-fn transition_row(row: &SqliteRow) -> Result<TransitionRow, StoreError> {
-    Ok(TransitionRow {
-        id: row.try_get("id")?,
-        profile_sid: row.try_get("profile_sid")?,
-        transition: transition(row)?,
-    })
-}
 
 #[async_trait]
 impl DashboardStore for SqliteStore {

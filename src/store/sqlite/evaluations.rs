@@ -1,10 +1,9 @@
 //! Trust Hub evaluations on SQLite.
 
-use super::{micros, time, SqliteStore};
-use crate::store::{json_text, json_value, EvaluationRecord, EvaluationStore, StoreError};
+use super::{micros, SqliteStore};
+use crate::store::{json_text, EvaluationRecord, EvaluationStore, StoreError};
 use async_trait::async_trait;
 use rusqlite::params;
-use sqlx::Row;
 
 #[async_trait]
 impl EvaluationStore for SqliteStore {
@@ -44,21 +43,6 @@ impl EvaluationStore for SqliteStore {
         .bind(profile_sid)
         .fetch_all(&self.reader)
         .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(EvaluationRecord {
-                    sid: row.try_get("sid")?,
-                    profile_sid: row.try_get("profile_sid")?,
-                    account_sid: row.try_get("account_sid")?,
-                    policy_sid: row.try_get("policy_sid")?,
-                    status: row.try_get("status")?,
-                    results: json_value(row.try_get("results")?)?,
-                    profile_errors: json_value(row.try_get("profile_errors")?)?,
-                    date_created: row.try_get("date_created")?,
-                    fetched_at: time(row.try_get("fetched_at")?)?,
-                    transition_id: row.try_get("transition_id")?,
-                })
-            })
-            .collect()
+        rows.iter().map(crate::store::rows::evaluation).collect()
     }
 }

@@ -2,13 +2,13 @@
 //! atomic, as `for update skip locked` does on Postgres.
 
 use super::{micros, time, SqliteStore};
+use crate::store::rows::job_info as info;
 use crate::store::{json_text, json_value, JobStore, StoreError};
 use crate::store::{ClaimedJob, JobCount, JobInfo, JobState, NewJob, Settlement};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection};
 use serde_json::json;
-use sqlx::sqlite::SqliteRow;
 use sqlx::Row;
 use std::time::Duration;
 
@@ -26,20 +26,6 @@ pub(super) fn insert(tx: &Connection, job: &NewJob, now: DateTime<Utc>) -> Resul
         micros(now)
     ])?;
     Ok(())
-}
-
-fn info(row: &SqliteRow) -> Result<JobInfo, StoreError> {
-    Ok(JobInfo {
-        id: row.try_get("id")?,
-        kind: row.try_get("kind")?,
-        state: row.try_get("state")?,
-        attempts: row.try_get::<i64, _>("attempts")? as u32,
-        run_at: time(row.try_get("run_at")?)?,
-        last_error: row.try_get("last_error")?,
-        payload: json_value(row.try_get("payload")?)?,
-        created_at: time(row.try_get("created_at")?)?,
-        updated_at: time(row.try_get("updated_at")?)?,
-    })
 }
 
 /// Moves a running job we hold to its new state, enqueuing its follow-ups, inside the

@@ -12,6 +12,7 @@ mod profiles;
 mod wal_flush;
 mod writer;
 
+use super::rows::from_micros as time;
 use super::{Store, StoreError};
 use crate::config::SqliteSynchronous;
 use async_trait::async_trait;
@@ -48,10 +49,6 @@ fn insert_row(
         0 => None,
         _ => Some(connection.last_insert_rowid()),
     })
-}
-
-fn time(micros: i64) -> Result<DateTime<Utc>, StoreError> {
-    DateTime::from_timestamp_micros(micros).ok_or_else(|| StoreError::Corrupt(format!("time {micros}")))
 }
 
 impl SqliteStore {

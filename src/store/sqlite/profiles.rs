@@ -1,42 +1,18 @@
 //! Profiles, callbacks and transitions on SQLite.
 
-use super::{insert_row, micros, time, SqliteStore};
+use super::{insert_row, micros, SqliteStore};
 use crate::domain::Source;
 use crate::domain::{Decision, ProfileSid, ProfileStatus, StatusReport};
 use crate::store::outbox::jobs_for_transition;
+pub(super) use crate::store::rows::{profile, transition};
 use crate::store::{
     json_text, page, plan, CallbackRecord, CallbackStore, Page, Profile, ProfileDetail, ProfileQuery,
-    Recorded, StoreError, Transition, TransitionRow,
+    Recorded, StoreError, TransitionRow,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension as _};
-use sqlx::sqlite::SqliteRow;
 use sqlx::Row;
-
-pub(super) fn profile(row: &SqliteRow) -> Result<Profile, StoreError> {
-    Ok(Profile {
-        sid: row.try_get("sid")?,
-        account_sid: row.try_get("account_sid")?,
-        status: ProfileStatus::from_wire(row.try_get("status")?),
-        status_known: row.try_get("status_known")?,
-        friendly_name: row.try_get("friendly_name")?,
-        created_at: time(row.try_get("created_at")?)?,
-        updated_at: time(row.try_get("updated_at")?)?,
-    })
-}
-
-pub(super) fn transition(row: &SqliteRow) -> Result<Transition, StoreError> {
-    let from: Option<String> = row.try_get("from_status")?;
-    Ok(Transition {
-        from: from.as_deref().map(ProfileStatus::from_wire),
-        to: ProfileStatus::from_wire(row.try_get("to_status")?),
-        at: time(row.try_get("at")?)?,
-        source: Source::parse(row.try_get("source")?),
-        failure_reason: row.try_get("failure_reason")?,
-        applied: row.try_get("applied")?,
-    })
-}
 
 /// Applies a report to its profile inside the caller's transaction, with the jobs it causes.
 pub(super) fn apply(

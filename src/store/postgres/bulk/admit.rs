@@ -121,11 +121,5 @@ pub(super) async fn admit(tx: &mut PgConnection, batch: &[Eligible<'_>]) -> Resu
 
 /// A profile that existed before the batch, as its row stands.
 fn existing(status: &str, updated_at: DateTime<Utc>) -> ProfileState {
-    ProfileState {
-        status: ProfileStatus::from_wire(status),
-        updated_at,
-        account_sid: None,
-        friendly_name: None,
-        changed: false,
-    }
+    ProfileState::existing((), ProfileStatus::from_wire(status), updated_at)
 }

@@ -1,6 +1,7 @@
 use super::super::profiles::record_in;
 use super::super::{migrated, SqliteStore};
 use super::*;
+use crate::domain::Decision;
 use crate::store::fixtures::callback;
 
 /// Every row the receiver writes, as JSON text. Jobs without their ids, and `notify` jobs
