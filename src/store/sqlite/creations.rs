@@ -9,7 +9,7 @@ use rusqlite::params;
 #[async_trait]
 impl CreationStore for SqliteStore {
     async fn creation(&self, key: &str) -> Result<Option<serde_json::Value>, StoreError> {
-        let state: Option<String> = sqlx::query_scalar("select state from creations where key = ?1")
+        let state: Option<String> = sqlx::query_scalar("select state from creations where key = $1")
             .bind(key)
             .fetch_optional(&self.reader)
             .await?;

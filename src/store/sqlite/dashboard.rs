@@ -31,8 +31,8 @@ impl DashboardStore for SqliteStore {
     async fn waiting_longest(&self, statuses: &[&str], limit: u32) -> Result<Vec<Profile>, StoreError> {
         // SQLite binds no arrays: the statuses travel as one JSON array.
         let rows = sqlx::query(
-            "select * from profiles where status in (select value from json_each(?1))
-             order by updated_at, sid limit ?2",
+            "select * from profiles where status in (select value from json_each($1))
+             order by updated_at, sid limit $2",
         )
         .bind(crate::store::json_text(&statuses)?)
         .bind(i64::from(limit))
@@ -44,7 +44,7 @@ impl DashboardStore for SqliteStore {
     async fn recent_rejections(&self, limit: u32) -> Result<Vec<TransitionRow>, StoreError> {
         let rows = sqlx::query(
             "select * from transitions where to_status = 'twilio-rejected' and applied
-             order by at desc, id desc limit ?1",
+             order by at desc, id desc limit $1",
         )
         .bind(i64::from(limit))
         .fetch_all(&self.reader)
@@ -55,7 +55,7 @@ impl DashboardStore for SqliteStore {
     async fn webhook_health(&self) -> Result<Vec<WebhookHealth>, StoreError> {
         let rows = sqlx::query(
             "select webhook_id, status, count(*) as n, max(updated_at) as latest from deliveries
-             where webhook_id is not null and status in (?1, ?2) group by webhook_id, status",
+             where webhook_id is not null and status in ($1, $2) group by webhook_id, status",
         )
         .bind(DeliveryStatus::Failed.as_str())
         .bind(DeliveryStatus::Dead.as_str())
@@ -77,7 +77,7 @@ impl DashboardStore for SqliteStore {
 
     async fn failing_deliveries(&self, channel: Channel, limit: u32) -> Result<Vec<Delivery>, StoreError> {
         let rows = sqlx::query(
-            "select * from deliveries where channel = ?1 and status in (?2, ?3) order by id desc limit ?4",
+            "select * from deliveries where channel = $1 and status in ($2, $3) order by id desc limit $4",
         )
         .bind(channel.as_str())
         .bind(DeliveryStatus::Failed.as_str())
@@ -92,10 +92,10 @@ impl DashboardStore for SqliteStore {
         // SQLite's LIKE ignores ASCII case already.
         let rows = sqlx::query(
             "select * from profiles
-             where (?1 is null or status = ?1) and (?2 is null or account_sid = ?2)
-               and (?3 is null or sid like ?3 escape '\\' or friendly_name like ?3 escape '\\')
-               and (?4 is null or (updated_at, sid) < (?4, ?5))
-             order by updated_at desc, sid desc limit ?6",
+             where ($1 is null or status = $1) and ($2 is null or account_sid = $2)
+               and ($3 is null or sid like $3 escape '\\' or friendly_name like $3 escape '\\')
+               and ($4 is null or (updated_at, sid) < ($4, $5))
+             order by updated_at desc, sid desc limit $6",
         )
         .bind(search.status.as_deref())
         .bind(search.account_sid.as_deref())
@@ -118,7 +118,7 @@ impl DashboardStore for SqliteStore {
     }
 
     async fn transition_rows(&self, profile_sid: &str) -> Result<Vec<TransitionRow>, StoreError> {
-        let rows = sqlx::query("select * from transitions where profile_sid = ?1 order by id")
+        let rows = sqlx::query("select * from transitions where profile_sid = $1 order by id")
             .bind(profile_sid)
             .fetch_all(&self.reader)
             .await?;

@@ -38,7 +38,7 @@ impl EvaluationStore for SqliteStore {
 
     async fn evaluations(&self, profile_sid: &str) -> Result<Vec<EvaluationRecord>, StoreError> {
         let rows = sqlx::query(
-            "select * from evaluations where profile_sid = ?1 order by fetched_at desc, sid desc",
+            "select * from evaluations where profile_sid = $1 order by fetched_at desc, sid desc",
         )
         .bind(profile_sid)
         .fetch_all(&self.reader)

@@ -203,7 +203,7 @@ impl JobStore for SqliteStore {
 
     async fn list_jobs(&self, state: Option<&str>, limit: u32) -> Result<Vec<JobInfo>, StoreError> {
         let rows =
-            sqlx::query("select * from jobs where (?1 is null or state = ?1) order by id desc limit ?2")
+            sqlx::query("select * from jobs where ($1 is null or state = $1) order by id desc limit $2")
                 .bind(state)
                 .bind(i64::from(limit))
                 .fetch_all(&self.reader)

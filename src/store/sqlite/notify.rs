@@ -47,7 +47,7 @@ impl NotifyStore for SqliteStore {
     }
 
     async fn get_webhook(&self, id: &str) -> Result<Option<Webhook>, StoreError> {
-        let row = sqlx::query("select * from webhooks where id = ?1")
+        let row = sqlx::query("select * from webhooks where id = $1")
             .bind(id)
             .fetch_optional(&self.reader)
             .await?;
@@ -120,7 +120,7 @@ impl NotifyStore for SqliteStore {
     }
 
     async fn get_delivery(&self, id: i64) -> Result<Option<Delivery>, StoreError> {
-        let row = sqlx::query("select * from deliveries where id = ?1")
+        let row = sqlx::query("select * from deliveries where id = $1")
             .bind(id)
             .fetch_optional(&self.reader)
             .await?;
@@ -130,9 +130,9 @@ impl NotifyStore for SqliteStore {
     async fn list_deliveries(&self, q: &DeliveryQuery) -> Result<Vec<Delivery>, StoreError> {
         let rows = sqlx::query(
             "select * from deliveries
-             where (?1 is null or status = ?1) and (?2 is null or webhook_id = ?2)
-               and (?3 is null or profile_sid = ?3) and (?4 is null or id < ?4)
-             order by id desc limit ?5",
+             where ($1 is null or status = $1) and ($2 is null or webhook_id = $2)
+               and ($3 is null or profile_sid = $3) and ($4 is null or id < $4)
+             order by id desc limit $5",
         )
         .bind(q.status.as_deref())
         .bind(q.webhook_id.as_deref())
@@ -175,7 +175,7 @@ impl NotifyStore for SqliteStore {
     }
 
     async fn attempts(&self, id: i64) -> Result<Vec<Attempt>, StoreError> {
-        let rows = sqlx::query("select * from delivery_attempts where delivery_id = ?1 order by id")
+        let rows = sqlx::query("select * from delivery_attempts where delivery_id = $1 order by id")
             .bind(id)
             .fetch_all(&self.reader)
             .await?;

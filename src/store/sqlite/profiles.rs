@@ -172,9 +172,9 @@ impl CallbackStore for SqliteStore {
     async fn list_profiles(&self, query: &ProfileQuery) -> Result<Page<Profile>, StoreError> {
         let rows = sqlx::query(
             "select * from profiles
-             where (?1 is null or status = ?1) and (?2 is null or account_sid = ?2)
-               and (?3 is null or (updated_at, sid) < (?3, ?4))
-             order by updated_at desc, sid desc limit ?5",
+             where ($1 is null or status = $1) and ($2 is null or account_sid = $2)
+               and ($3 is null or (updated_at, sid) < ($3, $4))
+             order by updated_at desc, sid desc limit $5",
         )
         .bind(query.status.as_deref())
         .bind(query.account_sid.as_deref())
@@ -188,14 +188,14 @@ impl CallbackStore for SqliteStore {
     }
 
     async fn get_profile(&self, sid: &ProfileSid) -> Result<Option<ProfileDetail>, StoreError> {
-        let Some(row) = sqlx::query("select * from profiles where sid = ?1")
+        let Some(row) = sqlx::query("select * from profiles where sid = $1")
             .bind(sid.as_str())
             .fetch_optional(&self.reader)
             .await?
         else {
             return Ok(None);
         };
-        let transitions = sqlx::query("select * from transitions where profile_sid = ?1 order by id")
+        let transitions = sqlx::query("select * from transitions where profile_sid = $1 order by id")
             .bind(sid.as_str())
             .fetch_all(&self.reader)
             .await?
@@ -209,7 +209,7 @@ impl CallbackStore for SqliteStore {
     }
 
     async fn transition(&self, id: i64) -> Result<Option<TransitionRow>, StoreError> {
-        let row = sqlx::query("select * from transitions where id = ?1")
+        let row = sqlx::query("select * from transitions where id = $1")
             .bind(id)
             .fetch_optional(&self.reader)
             .await?;
