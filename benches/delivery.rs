@@ -62,7 +62,7 @@ async fn bench(name: &str, store: DynStore, events: usize, concurrency: u32) {
         })
         .collect();
     for chunk in deliveries.chunks(500) {
-        store.create_deliveries(chunk).await.unwrap();
+        store.create_deliveries(chunk, &[]).await.unwrap();
     }
     let backoff = Backoff {
         base: Duration::from_millis(10),

@@ -1,16 +1,17 @@
 //! The `notify` job: who hears of which transitions. It creates one delivery per webhook
-//! subscription and email recipient, with their `deliver` jobs, in one transaction. A group
-//! commit queues one job for all the transitions it applied (`transition_ids`); a single
-//! transition, or one whose evaluation was fetched first, has its own (`transition_id`, with
-//! why its evaluation is missing).
+//! subscription and email recipient, with their `deliver` jobs, in one transaction. Most
+//! jobs drain `pending_notifications` (where a commit leaves its applied transitions); one
+//! queued after an evaluation fetch names its transition (`transition_id`, with why its
+//! evaluation is missing when it is).
 
 use crate::domain::{ProfileSid, ProfileStatus};
 use crate::notify::event::{Event, STATUS_CHANGED};
 use crate::notify::EmailSettings;
 use crate::queue::{retry_store, Job, JobError};
-use crate::store::outbox::{NotifyPayload, NOTIFY};
+use crate::store::outbox::{drain_job, NotifyPayload, NOTIFY, NOTIFY_DRAIN_LIMIT};
 use crate::store::{Channel, DynStore, NewDelivery, NewJob, Webhook};
 use async_trait::async_trait;
+use chrono::Utc;
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
 
@@ -30,9 +31,27 @@ impl Job for Fanout {
     type Payload = NotifyPayload;
 
     async fn run(&self, payload: NotifyPayload, _attempt: u32) -> Result<Vec<NewJob>, JobError> {
-        let ids = payload.ids();
+        // A job that names no transition takes the pending notifications, and those it took
+        // are deleted with the deliveries' creation.
+        let drains = payload.drains();
+        let ids = if drains {
+            let limit = NOTIFY_DRAIN_LIMIT;
+            self.store
+                .pending_notifications(limit)
+                .await
+                .map_err(retry_store)?
+        } else {
+            payload.ids()
+        };
+        let taken: &[i64] = if drains { &ids } else { &[] };
+        // More may wait than one job takes: another job goes on with them.
+        let more = if drains && ids.len() == NOTIFY_DRAIN_LIMIT as usize {
+            vec![drain_job(Utc::now())]
+        } else {
+            Vec::new()
+        };
         if ids.is_empty() {
-            return Err(JobError::Permanent("the job names no transition".into()));
+            return Ok(more);
         }
         let webhooks: Vec<Webhook> = self
             .store
@@ -43,33 +62,34 @@ impl Job for Fanout {
             .filter(|w| w.wants(STATUS_CHANGED))
             .collect();
         let emails = self.email.as_ref().is_some_and(|e| !e.recipients.is_empty());
-        if webhooks.is_empty() && !emails {
-            // Nobody to tell: no need to read the transitions or build their events.
-            return Ok(Vec::new());
-        }
         let mut deliveries = Vec::new();
         let mut missing = Vec::new();
-        for &id in &ids {
-            let error = payload.evaluation_error.as_deref();
-            match self.deliveries(id, &webhooks, error).await? {
-                Some(found) => deliveries.extend(found),
-                None => missing.push(id),
+        // With nobody to tell there is no need to read the transitions or build their events.
+        if !webhooks.is_empty() || emails {
+            for &id in &ids {
+                let error = payload.evaluation_error.as_deref();
+                match self.deliveries(id, &webhooks, error).await? {
+                    Some(found) => deliveries.extend(found),
+                    None => missing.push(id),
+                }
             }
         }
         // Created together, once each (a run again after a crash finds them by event id).
-        let created = self
-            .store
-            .create_deliveries(&deliveries)
-            .await
-            .map_err(retry_store)?;
-        tracing::info!(transitions = ids.len(), created, "notifications queued");
+        if !deliveries.is_empty() || !taken.is_empty() {
+            let created = self
+                .store
+                .create_deliveries(&deliveries, taken)
+                .await
+                .map_err(retry_store)?;
+            tracing::info!(transitions = ids.len(), created, "notifications queued");
+        }
         if !missing.is_empty() {
             // The others' deliveries are queued; this job is buried for someone to look at.
             return Err(JobError::Permanent(format!(
                 "transitions {missing:?} do not exist"
             )));
         }
-        Ok(Vec::new())
+        Ok(more)
     }
 
     fn max_attempts(&self) -> u32 {

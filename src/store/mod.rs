@@ -198,8 +198,17 @@ pub trait NotifyStore: Send + Sync {
     async fn disable_webhook(&self, id: &str, reason: &str) -> Result<(), StoreError>;
 
     /// Creates deliveries and, in the same transaction, a `deliver` job for each one created
-    /// (an event id that exists already is skipped). Returns how many were created.
-    async fn create_deliveries(&self, deliveries: &[NewDelivery]) -> Result<usize, StoreError>;
+    /// (an event id that exists already is skipped), and takes the transitions `notified` off
+    /// the pending notifications. Returns how many deliveries were created.
+    async fn create_deliveries(
+        &self,
+        deliveries: &[NewDelivery],
+        notified: &[i64],
+    ) -> Result<usize, StoreError>;
+
+    /// Up to `limit` transitions whose notification is pending (`outbox::follow_ups`), oldest
+    /// first.
+    async fn pending_notifications(&self, limit: u32) -> Result<Vec<i64>, StoreError>;
 
     async fn get_delivery(&self, id: i64) -> Result<Option<Delivery>, StoreError>;
 

@@ -30,9 +30,10 @@ pub fn deliver_job(delivery_id: i64, round: i64, now: DateTime<Utc>) -> NewJob {
     }
 }
 
-/// The payload of the `notify` job: the transitions to tell of. A group commit names many
-/// (`transition_ids`, extended while no worker has taken the job); a transition whose
-/// evaluation was fetched first names itself, with why its evaluation is missing when it is.
+/// The payload of the `notify` job: the transitions to tell of. A transition whose evaluation
+/// was fetched first names itself, with why its evaluation is missing when it is; a job that
+/// names none drains `pending_notifications` (`drain_job`). (`transition_ids` is also how
+/// jobs queued by earlier versions name a group commit's transitions.)
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct NotifyPayload {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -44,6 +45,11 @@ pub struct NotifyPayload {
 }
 
 impl NotifyPayload {
+    /// Whether it names no transition: it drains `pending_notifications`.
+    pub fn drains(&self) -> bool {
+        self.ids().is_empty()
+    }
+
     /// Every transition it names.
     pub fn ids(&self) -> Vec<i64> {
         self.transition_id
@@ -72,20 +78,6 @@ pub fn notify_job(transition_id: i64, evaluation_error: Option<&str>, now: DateT
     }
 }
 
-/// The `notify` job of a batch of transitions.
-fn notify_batch_job(ids: Vec<i64>, first: i64, last: i64, at: DateTime<Utc>) -> NewJob {
-    let payload = NotifyPayload {
-        transition_ids: Some(ids),
-        ..NotifyPayload::default()
-    };
-    NewJob {
-        kind: NOTIFY,
-        payload: to_value(&payload),
-        dedupe_key: Some(format!("{NOTIFY}:{first}..{last}")),
-        run_at: at,
-    }
-}
-
 /// The `fetch_evaluation` job of a rejection.
 pub fn fetch_evaluation_job(target: &TransitionJob, run_at: DateTime<Utc>, dedupe_key: String) -> NewJob {
     NewJob {
@@ -105,167 +97,105 @@ pub struct TransitionJob {
     pub to: String,
 }
 
-/// The jobs an applied transition causes, enqueued in its transaction: a rejection first
-/// fetches its evaluation (whose job then notifies), anything else notifies at once.
-pub fn jobs_for_transition(transition_id: i64, report: &StatusReport, now: DateTime<Utc>) -> Vec<NewJob> {
+/// The job an applied transition causes, enqueued in its transaction: a rejection first
+/// fetches its evaluation (whose job then notifies); anything else (`None`) is notified of at
+/// once, through `pending_notifications`.
+fn jobs_for_transition(transition_id: i64, report: &StatusReport, now: DateTime<Utc>) -> Option<NewJob> {
     let payload = TransitionJob {
         transition_id,
         profile_sid: report.profile_sid.to_string(),
         account_sid: report.account_sid.as_ref().map(ToString::to_string),
         to: report.status.to_string(),
     };
-    match report.status {
-        ProfileStatus::TwilioRejected => vec![fetch_evaluation_job(
-            &payload,
-            now,
-            format!("{FETCH_EVALUATION}:{transition_id}"),
-        )],
-        _ => vec![notify_job(transition_id, None, now)],
-    }
+    (report.status == ProfileStatus::TwilioRejected)
+        .then(|| fetch_evaluation_job(&payload, now, format!("{FETCH_EVALUATION}:{transition_id}")))
 }
 
-/// The jobs of the transitions one transaction applies, `(id, report, at)` in order: an
-/// evaluation fetch for each rejection, and one `notify` job for all the others, so that a
-/// group commit of many callbacks queues one job rather than one per callback (each job is
-/// written, claimed and settled: on the single SQLite writer that cost as much as the
-/// callbacks themselves). A lone transition gets the job `jobs_for_transition` gives it.
-pub fn jobs_for_transitions(applied: &[(i64, &StatusReport, DateTime<Utc>)]) -> Vec<NewJob> {
-    let (rejected, others): (Vec<_>, Vec<_>) = applied
-        .iter()
-        .partition(|(_, report, _)| report.status == ProfileStatus::TwilioRejected);
-    let mut jobs: Vec<NewJob> = rejected
-        .iter()
-        .flat_map(|(id, report, at)| jobs_for_transition(*id, report, *at))
-        .collect();
-    match others.as_slice() {
-        [] => {}
-        [(id, report, at)] => jobs.extend(jobs_for_transition(*id, report, *at)),
-        [(first, ..), .., (last, _, at)] => {
-            let ids: Vec<i64> = others.iter().map(|(id, ..)| *id).collect();
-            jobs.push(notify_batch_job(ids, *first, *last, *at));
+/// What the transitions one transaction applies cause, `(id, report, at)` in order.
+#[derive(Debug, Default, PartialEq)]
+pub struct FollowUps {
+    /// An evaluation fetch for each rejection (whose job notifies once it has the reasons).
+    pub jobs: Vec<NewJob>,
+    /// The others, to add to `pending_notifications`, which one `notify` job drains
+    /// (`drain_job`): a group commit of many callbacks adds rows, not a job each (each job is
+    /// written, claimed and settled: on the single SQLite writer that cost as much as the
+    /// callbacks themselves).
+    pub notify: Vec<i64>,
+}
+
+/// The jobs and notifications of the transitions one transaction applies.
+pub fn follow_ups(applied: &[(i64, &StatusReport, DateTime<Utc>)]) -> FollowUps {
+    let mut follow_ups = FollowUps::default();
+    for (id, report, at) in applied {
+        match jobs_for_transition(*id, report, *at) {
+            Some(job) => follow_ups.jobs.push(job),
+            None => follow_ups.notify.push(*id),
         }
     }
-    jobs
+    follow_ups
 }
 
-/// Whether `job` is a batch's `notify` job, which later batches may extend (`extend_batch`)
-/// while no worker has taken it.
-pub fn is_batch_notify(job: &NewJob) -> bool {
-    job.kind == NOTIFY && job.payload.get("transition_ids").is_some()
-}
-
-/// A batch `notify` job's payload with `ids` added, or `None` when it names no batch or has no
-/// room left. (PostgreSQL's lanes do the same inside their insert statement, `jsonb_set`.)
-pub fn extend_batch(payload: serde_json::Value, ids: &[i64]) -> Option<serde_json::Value> {
-    let mut payload: NotifyPayload = serde_json::from_value(payload).ok()?;
-    let named = payload.transition_ids.as_mut()?;
-    if named.len() + ids.len() > MAX_NOTIFY_TRANSITIONS {
-        return None;
+/// The `notify` job that drains `pending_notifications`. A store queues one when it adds rows
+/// and the one it queued last has been taken by a worker (or none is known).
+pub fn drain_job(now: DateTime<Utc>) -> NewJob {
+    NewJob {
+        kind: NOTIFY,
+        payload: to_value(&NotifyPayload::default()),
+        dedupe_key: None,
+        run_at: now,
     }
-    named.extend_from_slice(ids);
-    Some(to_value(&payload))
 }
 
-/// The most transitions a group commit adds to a `notify` job queued before (`open_notify`).
-pub const MAX_NOTIFY_TRANSITIONS: usize = 1000;
-
-/// The notify job among a transaction's jobs, and the transitions it names.
-pub fn notify_in(jobs: &[NewJob]) -> Option<(usize, Vec<i64>)> {
-    let (index, job) = jobs.iter().enumerate().find(|(_, job)| job.kind == NOTIFY)?;
-    let payload: NotifyPayload = serde_json::from_value(job.payload.clone()).ok()?;
-    Some((index, payload.ids()))
-}
+/// The most pending notifications one `notify` job takes; it queues another for the rest.
+pub const NOTIFY_DRAIN_LIMIT: u32 = 1000;
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_rejection_causes_an_evaluation_fetch() {
-        let report = |status: &str| StatusReport {
+    fn report(status: &str) -> StatusReport {
+        StatusReport {
             account_sid: None,
             profile_sid: crate::domain::ProfileSid::parse(&format!("BU{}", "a".repeat(32))).unwrap(),
             status: ProfileStatus::from_wire(status),
             failure_reason: None,
             friendly_name: None,
-        };
-        let jobs = jobs_for_transition(7, &report("twilio-rejected"), Utc::now());
-        assert_eq!(jobs.len(), 1);
-        assert_eq!(jobs[0].kind, FETCH_EVALUATION);
-        assert_eq!(jobs[0].dedupe_key.as_deref(), Some("fetch_evaluation:7"));
-        assert_eq!(jobs[0].payload["transition_id"], 7);
-        let approved = jobs_for_transition(8, &report("twilio-approved"), Utc::now());
-        assert_eq!((approved.len(), approved[0].kind), (1, NOTIFY));
-        assert_eq!(approved[0].dedupe_key.as_deref(), Some("notify:8"));
+        }
     }
 
     #[test]
-    fn a_batch_of_transitions_notifies_once() {
-        let report = |status: &str| StatusReport {
-            account_sid: None,
-            profile_sid: crate::domain::ProfileSid::parse(&format!("BU{}", "a".repeat(32))).unwrap(),
-            status: ProfileStatus::from_wire(status),
-            failure_reason: None,
-            friendly_name: None,
-        };
+    fn a_rejection_fetches_its_evaluation_and_the_others_wait_to_be_notified() {
         let (pending, rejected, approved) = (
             report("pending-review"),
             report("twilio-rejected"),
             report("twilio-approved"),
         );
         let at = |s| DateTime::from_timestamp(s, 0).unwrap();
-        let jobs =
-            jobs_for_transitions(&[(3, &pending, at(1)), (4, &rejected, at(2)), (6, &approved, at(3))]);
-        let described: Vec<_> = jobs
-            .iter()
-            .map(|j| {
-                (
-                    j.kind,
-                    j.dedupe_key.as_deref().unwrap(),
-                    j.payload.clone(),
-                    j.run_at,
-                )
-            })
-            .collect();
-        assert_eq!(
-            described,
-            [
-                (
-                    FETCH_EVALUATION,
-                    "fetch_evaluation:4",
-                    jobs_for_transition(4, &rejected, at(2))[0].payload.clone(),
-                    at(2)
-                ),
-                (
-                    NOTIFY,
-                    "notify:3..6",
-                    serde_json::json!({ "transition_ids": [3, 6] }),
-                    at(3)
-                ),
-            ]
-        );
-        // One transition: the job it would have had alone.
-        let alone = jobs_for_transitions(&[(9, &approved, at(5))]);
-        assert_eq!(alone, jobs_for_transition(9, &approved, at(5)));
-        assert!(jobs_for_transitions(&[]).is_empty());
+        let planned = follow_ups(&[(3, &pending, at(1)), (4, &rejected, at(2)), (6, &approved, at(3))]);
+        assert_eq!(planned.notify, [3, 6]);
+        assert_eq!(planned.jobs.len(), 1);
+        let fetch = &planned.jobs[0];
+        assert_eq!(fetch.kind, FETCH_EVALUATION);
+        assert_eq!(fetch.dedupe_key.as_deref(), Some("fetch_evaluation:4"));
+        assert_eq!(fetch.run_at, at(2));
+        let target: TransitionJob = serde_json::from_value(fetch.payload.clone()).unwrap();
+        assert_eq!((target.transition_id, target.to.as_str()), (4, "twilio-rejected"));
+        assert_eq!(follow_ups(&[]), FollowUps::default());
     }
 
     #[test]
-    fn a_batch_notify_grows_until_full_and_a_lone_one_never() {
+    fn a_notify_job_names_its_transition_or_drains() {
         let at = DateTime::from_timestamp(1, 0).unwrap();
-        let batch = notify_batch_job(vec![1, 2], 1, 2, at);
-        assert!(is_batch_notify(&batch));
-        let grown = extend_batch(batch.payload.clone(), &[5]).unwrap();
-        assert_eq!(grown, serde_json::json!({ "transition_ids": [1, 2, 5] }));
-        let room = MAX_NOTIFY_TRANSITIONS - 2;
-        assert!(extend_batch(batch.payload.clone(), &vec![9; room]).is_some());
+        let drain: NotifyPayload = serde_json::from_value(drain_job(at).payload).unwrap();
+        assert!(drain.drains());
+        let one: NotifyPayload = serde_json::from_value(notify_job(7, Some("gone"), at).payload).unwrap();
         assert_eq!(
-            extend_batch(batch.payload, &vec![9; room + 1]),
-            None,
-            "over the cap"
+            (one.ids(), one.evaluation_error.as_deref()),
+            (vec![7], Some("gone"))
         );
-        let lone = notify_job(3, None, at);
-        assert!(!is_batch_notify(&lone));
-        assert_eq!(extend_batch(lone.payload, &[4]), None);
+        assert!(!one.drains());
+        let earlier: NotifyPayload =
+            serde_json::from_value(serde_json::json!({ "transition_ids": [1, 2] })).unwrap();
+        assert_eq!(earlier.ids(), [1, 2]);
     }
 }

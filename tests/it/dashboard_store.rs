@@ -172,7 +172,7 @@ async fn failing_notifications(backend: Backend) {
         .enumerate()
         .map(|(i, (ch, w, _))| delivery(i as u32, *ch, *w))
         .collect();
-    assert_eq!(store.create_deliveries(&new).await.unwrap(), plan.len());
+    assert_eq!(store.create_deliveries(&new, &[]).await.unwrap(), plan.len());
     let mut ids: Vec<i64> = store
         .list_deliveries(&DeliveryQuery {
             limit: 100,

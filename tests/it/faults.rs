@@ -4,24 +4,65 @@
 
 use crate::support;
 use crate::support::proxy::Proxy;
-use crate::support::{bundle, callback, wait_for, Backend, TestApp};
-use serde_json::Value;
+use crate::support::receiver::Receiver;
+use crate::support::{bundle, callback, wait_for, Backend, TestApp, API_TOKEN};
+use serde_json::{json, Value};
 use std::collections::HashSet;
+
+/// Job and delivery settings that make a recovery quick to see, with webhooks to loopback.
+fn recovering(env: &mut Vec<(&'static str, String)>) {
+    support::fast_jobs(env);
+    // A job in hand when the database went away cannot record its outcome; its lease
+    // expiring is what hands it out again.
+    env.push(("JOB_LEASE_SECS", "2".into()));
+    env.push(("WEBHOOK_ALLOW_PRIVATE", "true".into()));
+    env.push(("DELIVERY_RETRY_BASE_MS", "20".into()));
+    env.push(("DELIVERY_RETRY_MAX_MS", "200".into()));
+}
+
+async fn subscribe(app: &TestApp, receiver: &Receiver) {
+    let response = app
+        .client
+        .post(app.url("/v1/webhooks"))
+        .bearer_auth(API_TOKEN)
+        .json(&json!({ "url": receiver.url }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+}
+
+/// Waits until the subscriber has heard of each profile in `sids`: every transition was
+/// notified, however the notifications were batched into jobs.
+async fn every_transition_notified(receiver: &Receiver, sids: [&str; 3]) {
+    let wanted: HashSet<String> = sids.iter().map(|s| s.to_string()).collect();
+    wait_for(30, "an event for each of the three transitions", || async {
+        let heard: HashSet<String> = receiver
+            .hits()
+            .iter()
+            .filter_map(|hit| {
+                let event: Value = serde_json::from_slice(&hit.body).ok()?;
+                Some(event["data"]["sid"].as_str()?.to_owned())
+            })
+            .collect();
+        (heard == wanted).then_some(())
+    })
+    .await;
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs PostgreSQL at 127.0.0.1:5432"]
 async fn postgres_unreachable_then_back() {
     // The app reaches its database through a proxy that the test cuts and restores.
     let proxy = Proxy::start("127.0.0.1:5432".parse().unwrap()).await;
+    let receiver = Receiver::start().await;
     let app = TestApp::spawn_with(Backend::Postgres, None, |env| {
-        support::fast_jobs(env);
-        // A job in hand when the database went away cannot record its outcome; its lease
-        // expiring is what hands it out again.
-        env.push(("JOB_LEASE_SECS", "2".into()));
+        recovering(env);
         let url = env.iter_mut().find(|(k, _)| *k == "DATABASE_URL").unwrap();
         url.1 = url.1.replace(":5432/", &format!(":{}/", proxy.port));
     })
     .await;
+    subscribe(&app, &receiver).await;
     let before = bundle(1);
     let during = bundle(2);
     let after = bundle(3);
@@ -73,17 +114,8 @@ async fn postgres_unreachable_then_back() {
         );
     }
     // The job worker, which failed to claim during the outage, works again: every
-    // transition's notify job runs.
-    wait_for(30, "notify jobs of all three transitions", || async {
-        let (_, jobs) = app.api_get("/v1/jobs?state=done").await;
-        let done = jobs["items"]
-            .as_array()?
-            .iter()
-            .filter(|j| j["kind"] == "notify")
-            .count();
-        (done == 3).then_some(())
-    })
-    .await;
+    // transition is notified.
+    every_transition_notified(&receiver, [&before, &during, &after]).await;
     app.stop().await;
 }
 
@@ -93,11 +125,9 @@ async fn postgres_unreachable_then_back() {
 /// worker, which could not claim meanwhile, works again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_locked_then_released() {
-    let app = TestApp::spawn_with(Backend::Sqlite, None, |env| {
-        support::fast_jobs(env);
-        env.push(("JOB_LEASE_SECS", "2".into()));
-    })
-    .await;
+    let receiver = Receiver::start().await;
+    let app = TestApp::spawn_with(Backend::Sqlite, None, recovering).await;
+    subscribe(&app, &receiver).await;
     let before = bundle(1);
     let during = bundle(2);
     let after = bundle(3);
@@ -145,24 +175,8 @@ async fn sqlite_locked_then_released() {
             "{sid} stored once"
         );
     }
-    // One notify job may carry several transitions (a job no worker has taken yet is added
-    // to): count the transitions that done jobs notified, not the jobs.
-    wait_for(30, "notify jobs done for all three transitions", || async {
-        let (_, jobs) = app.api_get("/v1/jobs?state=done").await;
-        let notified: HashSet<i64> = jobs["items"]
-            .as_array()?
-            .iter()
-            .filter(|j| j["kind"] == "notify")
-            .flat_map(|j| match j["payload"]["transition_ids"].as_array() {
-                Some(ids) => ids.iter().filter_map(Value::as_i64).collect(),
-                None => j["payload"]["transition_id"]
-                    .as_i64()
-                    .into_iter()
-                    .collect::<Vec<_>>(),
-            })
-            .collect();
-        (notified.len() == 3).then_some(())
-    })
-    .await;
+    // The job worker, which could not claim meanwhile, works again: every transition is
+    // notified.
+    every_transition_notified(&receiver, [&before, &during, &after]).await;
     app.stop().await;
 }

@@ -471,13 +471,13 @@ async fn smtp_refusals_transient_and_permanent(backend: Backend) {
     assert!(dead["last_error"].as_str().unwrap().contains("no such user"));
 }
 
-/// A group commit queues one `notify` job for all its transitions: each still gets its own
-/// event, and a transition that does not exist is named (the job buried) without costing
-/// the others theirs.
+/// A `notify` job that names several transitions (as jobs queued by earlier versions named a
+/// group commit's): each still gets its own event, and a transition that does not exist is
+/// named (the job buried) without costing the others theirs.
 async fn one_job_notifies_many_transitions(backend: Backend) {
     let receiver = Receiver::start().await;
     let app = app(backend, None, vec![]).await;
-    // Stored while nobody subscribes: their own notify jobs deliver nothing.
+    // Stored while nobody subscribes: the notify job that drains them delivers nothing.
     let sids = [bundle(1), bundle(2), bundle(3)];
     for sid in &sids {
         assert_eq!(

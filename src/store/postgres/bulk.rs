@@ -8,9 +8,7 @@ mod admit;
 
 use crate::domain::{ProfileStatus, Source, StatusReport};
 use crate::store::batch_state::{self, apply, NewTransition};
-use crate::store::outbox::{
-    is_batch_notify, jobs_for_transitions, notify_in, MAX_NOTIFY_TRANSITIONS, NOTIFY,
-};
+use crate::store::outbox::follow_ups;
 use crate::store::{CallbackRecord, Recorded, StoreError};
 use admit::Admitted;
 use sqlx::PgConnection;
@@ -42,7 +40,7 @@ type ProfileState = batch_state::ProfileState<()>;
 
 /// Stores the batch inside the caller's transaction; one outcome per callback, in order.
 /// `open_notify` is the `notify` job this lane queued last: while no worker has taken it, a
-/// batch adds its transitions to it rather than queueing another.
+/// batch's pending notifications wait for it rather than queueing another.
 pub async fn record(
     tx: &mut PgConnection,
     batch: &[Eligible<'_>],
@@ -150,9 +148,7 @@ async fn write_profiles_and_transitions(
     Ok(rows.into_iter().collect())
 }
 
-/// The jobs of the applied transitions (see `jobs_for_transitions`), in one statement: the
-/// notify job's part is added to the open one when that is still queued, untried and has
-/// room (waiting for a worker claiming it to commit, then seeing it running), else queued.
+/// What the applied transitions cause (`outbox::follow_ups`), written by `jobs::follow_up`.
 async fn insert_jobs(
     tx: &mut PgConnection,
     transitions: &[NewTransition<'_>],
@@ -164,47 +160,8 @@ async fn insert_jobs(
         .filter(|t| t.applied)
         .map(|t| (ids[&t.callback_id], t.report, t.at))
         .collect();
-    let jobs = jobs_for_transitions(&applied);
-    if jobs.is_empty() {
+    let Some(&(_, _, last)) = applied.last() else {
         return Ok(());
-    }
-    let notified = notify_in(&jobs).map(|(_, ids)| ids).unwrap_or_default();
-    let rows: Vec<(String, i64)> = sqlx::query_as(
-        "with merged as (
-             update jobs set payload = jsonb_set(payload, '{transition_ids}', (payload -> 'transition_ids') || $5)
-             where id = $6 and kind = 'notify' and state = 'queued' and attempts = 0 and $7 > 0
-               and jsonb_array_length(payload -> 'transition_ids') + $7 <= $8
-             returning id
-         ), queued as (
-             insert into jobs (kind, dedupe_key, payload, state, attempts, run_at, created_at, updated_at)
-             select kind, dedupe_key, payload, 'queued', 0, run_at, run_at, run_at
-             from unnest($1::text[], $2::text[], $3::jsonb[], $4::timestamptz[])
-                  with ordinality as input (kind, dedupe_key, payload, run_at, n)
-             where kind <> 'notify' or not exists (select 1 from merged)
-             order by n
-             on conflict (dedupe_key) do nothing
-             returning kind, id
-         )
-         select 'merged', id from merged union all select kind, id from queued",
-    )
-    .bind(jobs.iter().map(|job| job.kind).collect::<Vec<_>>())
-    .bind(jobs.iter().map(|job| job.dedupe_key.as_deref()).collect::<Vec<_>>())
-    .bind(jobs.iter().map(|job| &job.payload).collect::<Vec<_>>())
-    .bind(jobs.iter().map(|job| job.run_at).collect::<Vec<_>>())
-    .bind(serde_json::json!(notified))
-    .bind(*open_notify)
-    .bind(notified.len() as i64)
-    .bind(MAX_NOTIFY_TRANSITIONS as i64)
-    .fetch_all(&mut *tx)
-    .await?;
-    if !notified.is_empty() && !rows.iter().any(|(kind, _)| kind == "merged") {
-        // A job that names transitions by the list can take more; one for a lone transition
-        // (`transition_id`) cannot.
-        let batch_notify = jobs.iter().any(is_batch_notify);
-        *open_notify = rows
-            .iter()
-            .find(|(kind, _)| batch_notify && kind == NOTIFY)
-            .map(|(_, id)| *id);
-    }
-    Ok(())
+    };
+    super::jobs::follow_up(tx, &follow_ups(&applied), open_notify, last).await
 }

@@ -1,6 +1,7 @@
 //! The job queue on PostgreSQL: `for update skip locked` hands each due job to one worker.
 
 use super::PostgresStore;
+use crate::store::outbox::{drain_job, FollowUps, NOTIFY};
 use crate::store::rows::job_info as info;
 use crate::store::{ClaimedJob, JobCount, JobInfo, JobState, NewJob};
 use crate::store::{JobStore, StoreError};
@@ -8,6 +9,65 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, Row};
 use std::time::Duration;
+
+/// Writes what applied transitions cause (`outbox::follow_ups`) inside the caller's
+/// transaction, in one statement (one round trip): their jobs, their pending notifications,
+/// and a `notify` job to drain those, unless the one queued last (`open_notify`) still waits
+/// for a worker, as seen once a worker claiming it has committed (the `update` waits for its
+/// row lock; a claim skips the row while this transaction holds it, then drains these rows
+/// too). `at` is the drain job's time.
+pub(super) async fn follow_up(
+    tx: &mut PgConnection,
+    planned: &FollowUps,
+    open_notify: &mut Option<i64>,
+    at: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let drain = (!planned.notify.is_empty()).then(|| drain_job(at));
+    let jobs: Vec<&NewJob> = planned.jobs.iter().chain(&drain).collect();
+    if jobs.is_empty() {
+        return Ok(());
+    }
+    let rows: Vec<(String, i64)> = sqlx::query_as(
+        "with pending as (
+             insert into pending_notifications (transition_id)
+             select unnest($5::bigint[]) on conflict do nothing
+         ), waiting as (
+             update jobs set updated_at = updated_at
+             where id = $6 and kind = 'notify' and state = 'queued' and attempts = 0
+               and cardinality($5::bigint[]) > 0
+             returning id
+         ), queued as (
+             insert into jobs (kind, dedupe_key, payload, state, attempts, run_at, created_at, updated_at)
+             select kind, dedupe_key, payload, 'queued', 0, run_at, run_at, run_at
+             from unnest($1::text[], $2::text[], $3::jsonb[], $4::timestamptz[])
+                  with ordinality as input (kind, dedupe_key, payload, run_at, n)
+             where kind <> 'notify' or not exists (select 1 from waiting)
+             order by n
+             on conflict (dedupe_key) do nothing
+             returning kind, id
+         )
+         select 'waiting', id from waiting union all select kind, id from queued",
+    )
+    .bind(jobs.iter().map(|job| job.kind).collect::<Vec<_>>())
+    .bind(
+        jobs.iter()
+            .map(|job| job.dedupe_key.as_deref())
+            .collect::<Vec<_>>(),
+    )
+    .bind(jobs.iter().map(|job| &job.payload).collect::<Vec<_>>())
+    .bind(jobs.iter().map(|job| job.run_at).collect::<Vec<_>>())
+    .bind(&planned.notify)
+    .bind(*open_notify)
+    .fetch_all(&mut *tx)
+    .await?;
+    if drain.is_some() {
+        *open_notify = rows
+            .iter()
+            .find(|(kind, _)| kind == "waiting" || kind == NOTIFY)
+            .map(|(_, id)| *id);
+    }
+    Ok(())
+}
 
 /// Inserts a job inside the caller's transaction (skipped when its dedupe key exists).
 pub(super) async fn insert(

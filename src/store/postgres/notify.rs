@@ -65,7 +65,11 @@ impl NotifyStore for PostgresStore {
         Ok(())
     }
 
-    async fn create_deliveries(&self, deliveries: &[NewDelivery]) -> Result<usize, StoreError> {
+    async fn create_deliveries(
+        &self,
+        deliveries: &[NewDelivery],
+        notified: &[i64],
+    ) -> Result<usize, StoreError> {
         let now = Utc::now();
         let mut tx = self.pool.begin().await?;
         let mut created = 0;
@@ -93,8 +97,23 @@ impl NotifyStore for PostgresStore {
                 created += 1;
             }
         }
+        if !notified.is_empty() {
+            sqlx::query("delete from pending_notifications where transition_id = any($1)")
+                .bind(notified)
+                .execute(&mut *tx)
+                .await?;
+        }
         tx.commit().await?;
         Ok(created)
+    }
+
+    async fn pending_notifications(&self, limit: u32) -> Result<Vec<i64>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "select transition_id from pending_notifications order by transition_id limit $1",
+        )
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?)
     }
 
     async fn get_delivery(&self, id: i64) -> Result<Option<Delivery>, StoreError> {

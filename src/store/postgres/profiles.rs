@@ -3,7 +3,7 @@
 use super::PostgresStore;
 use crate::domain::Source;
 use crate::domain::{Decision, ProfileSid, ProfileStatus, StatusReport};
-use crate::store::outbox::jobs_for_transition;
+use crate::store::outbox::follow_ups;
 pub(super) use crate::store::rows::{profile, transition};
 use crate::store::{
     page, plan, CallbackRecord, CallbackStore, Page, Profile, ProfileDetail, ProfileQuery, Recorded,
@@ -80,9 +80,8 @@ async fn apply(
     .fetch_one(&mut *tx)
     .await?;
     if decision == Decision::Advance {
-        for job in jobs_for_transition(transition_id, report, at) {
-            super::jobs::insert(tx, &job, at).await?;
-        }
+        let planned = follow_ups(&[(transition_id, report, at)]);
+        super::jobs::follow_up(tx, &planned, &mut None, at).await?;
     }
     Ok(decision)
 }

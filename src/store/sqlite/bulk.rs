@@ -9,8 +9,8 @@ use super::{insert_row, micros, time};
 use crate::domain::Source;
 use crate::domain::{ProfileStatus, StatusReport};
 use crate::store::batch_state::{apply, NewTransition, ProfileState};
-use crate::store::outbox::{extend_batch, is_batch_notify, jobs_for_transitions, notify_in};
-use crate::store::{json_text, json_value, CallbackRecord, Recorded, StoreError};
+use crate::store::outbox::follow_ups;
+use crate::store::{json_text, CallbackRecord, Recorded, StoreError};
 use rusqlite::{params, Connection, OptionalExtension as _};
 use std::collections::{HashMap, HashSet};
 
@@ -26,7 +26,7 @@ type Profile = ProfileState<Option<i64>>;
 
 /// Stores an eligible batch inside the caller's transaction; one outcome per callback.
 /// `open_notify` is the `notify` job the writer queued last: while no worker has taken it,
-/// a batch adds its transitions to it rather than queueing another.
+/// a batch's pending notifications wait for it rather than queueing another.
 pub fn record(
     tx: &Connection,
     callbacks: &[CallbackRecord],
@@ -64,55 +64,10 @@ pub fn record(
         .filter(|(t, _)| t.applied)
         .map(|(t, id)| (id, t.report, t.at))
         .collect();
-    let mut jobs = jobs_for_transitions(&applied);
-    let notify = notify_in(&jobs);
-    if let Some((index, ids)) = &notify {
-        if add_to_open_notify(tx, open_notify, ids)? {
-            jobs.remove(*index);
-        }
-    }
-    let mut insert_job = tx.prepare_cached(
-        "insert into jobs (kind, dedupe_key, payload, state, attempts, run_at, created_at, updated_at)
-         values (?1, ?2, ?3, 'queued', 0, ?4, ?5, ?5) on conflict (dedupe_key) do nothing",
-    )?;
-    for job in jobs {
-        let run_at = micros(job.run_at);
-        let id = insert_row(
-            tx,
-            &mut insert_job,
-            params![job.kind, job.dedupe_key, json_text(&job.payload)?, run_at, run_at],
-        )?;
-        if is_batch_notify(&job) {
-            *open_notify = id;
-        }
+    if let Some(&(_, _, last)) = applied.last() {
+        super::jobs::follow_up(tx, &follow_ups(&applied), open_notify, last)?;
     }
     Ok(outcomes)
-}
-
-/// Adds `ids` to the open `notify` job, if it is still queued and untried and has room; false
-/// when another job must be queued (and none is open any more).
-fn add_to_open_notify(tx: &Connection, open: &mut Option<i64>, ids: &[i64]) -> Result<bool, StoreError> {
-    let Some(id) = *open else {
-        return Ok(false);
-    };
-    let payload: Option<String> = tx
-        .prepare_cached(
-            "select payload from jobs where id = ?1 and kind = 'notify' and state = 'queued' and attempts = 0",
-        )?
-        .query_row([id], |row| row.get(0))
-        .optional()?;
-    let extended = payload
-        .as_deref()
-        .map(json_value)
-        .transpose()?
-        .and_then(|payload| extend_batch(payload, ids));
-    let Some(payload) = extended else {
-        *open = None;
-        return Ok(false);
-    };
-    tx.prepare_cached("update jobs set payload = ?2 where id = ?1")?
-        .execute(params![id, json_text(&payload)?])?;
-    Ok(true)
 }
 
 /// Inserts every callback whose token is new, in order: the id of each one inserted.

@@ -1,30 +1,69 @@
 //! The job queue on SQLite. The single writer connection makes a claim (one `update … returning`)
 //! atomic, as `for update skip locked` does on Postgres.
 
-use super::{micros, time, SqliteStore};
+use super::{insert_row, micros, time, SqliteStore};
+use crate::store::outbox::{drain_job, FollowUps};
 use crate::store::rows::job_info as info;
 use crate::store::{json_text, json_value, JobStore, StoreError};
 use crate::store::{ClaimedJob, JobCount, JobInfo, JobState, NewJob, Settlement};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use rusqlite::{params, Connection};
+use rusqlite::{params, Connection, OptionalExtension as _};
 use serde_json::json;
 use sqlx::Row;
 use std::time::Duration;
 
-/// Inserts a job inside the caller's transaction (skipped when its dedupe key exists).
-pub(super) fn insert(tx: &Connection, job: &NewJob, now: DateTime<Utc>) -> Result<(), StoreError> {
-    tx.prepare_cached(
+/// Inserts a job inside the caller's transaction: its id, or `None` when its dedupe key
+/// exists.
+pub(super) fn insert(tx: &Connection, job: &NewJob, now: DateTime<Utc>) -> Result<Option<i64>, StoreError> {
+    let mut insert = tx.prepare_cached(
         "insert into jobs (kind, dedupe_key, payload, state, attempts, run_at, created_at, updated_at)
          values (?1, ?2, ?3, 'queued', 0, ?4, ?5, ?5) on conflict (dedupe_key) do nothing",
-    )?
-    .execute(params![
+    )?;
+    let params = params![
         job.kind,
         job.dedupe_key,
         json_text(&job.payload)?,
         micros(job.run_at),
         micros(now)
-    ])?;
+    ];
+    Ok(insert_row(tx, &mut insert, params)?)
+}
+
+/// Writes what applied transitions cause (`outbox::follow_ups`) inside the caller's
+/// transaction: their jobs, their pending notifications, and a `notify` job to drain those,
+/// unless the one queued last (`open_notify`) still waits for a worker. `at` is the drain
+/// job's time. (The single writer orders this against every claim.)
+pub(super) fn follow_up(
+    tx: &Connection,
+    planned: &FollowUps,
+    open_notify: &mut Option<i64>,
+    at: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    for job in &planned.jobs {
+        insert(tx, job, job.run_at)?;
+    }
+    if planned.notify.is_empty() {
+        return Ok(());
+    }
+    let mut pending = tx.prepare_cached(
+        "insert into pending_notifications (transition_id) values (?1) on conflict do nothing",
+    )?;
+    for id in &planned.notify {
+        pending.execute([id])?;
+    }
+    if let Some(id) = *open_notify {
+        let waiting = tx
+            .prepare_cached(
+                "select 1 from jobs where id = ?1 and kind = 'notify' and state = 'queued' and attempts = 0",
+            )?
+            .query_row([id], |_| Ok(()))
+            .optional()?;
+        if waiting.is_some() {
+            return Ok(());
+        }
+    }
+    *open_notify = insert(tx, &drain_job(at), at)?;
     Ok(())
 }
 
@@ -71,7 +110,7 @@ impl JobStore for SqliteStore {
         self.writer
             .write(move |tx| {
                 let now = Utc::now();
-                jobs.iter().try_for_each(|job| insert(tx, job, now))
+                jobs.iter().try_for_each(|job| insert(tx, job, now).map(drop))
             })
             .await
     }

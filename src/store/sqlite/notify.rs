@@ -79,8 +79,12 @@ impl NotifyStore for SqliteStore {
             .await
     }
 
-    async fn create_deliveries(&self, deliveries: &[NewDelivery]) -> Result<usize, StoreError> {
-        let deliveries = deliveries.to_vec();
+    async fn create_deliveries(
+        &self,
+        deliveries: &[NewDelivery],
+        notified: &[i64],
+    ) -> Result<usize, StoreError> {
+        let (deliveries, notified) = (deliveries.to_vec(), notified.to_vec());
         self.writer
             .write(move |tx| {
                 let now = Utc::now();
@@ -114,9 +118,22 @@ impl NotifyStore for SqliteStore {
                         created += 1;
                     }
                 }
+                let mut done = tx.prepare_cached("delete from pending_notifications where transition_id = ?1")?;
+                for id in &notified {
+                    done.execute([id])?;
+                }
                 Ok(created)
             })
             .await
+    }
+
+    async fn pending_notifications(&self, limit: u32) -> Result<Vec<i64>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "select transition_id from pending_notifications order by transition_id limit $1",
+        )
+        .bind(i64::from(limit))
+        .fetch_all(&self.reader)
+        .await?)
     }
 
     async fn get_delivery(&self, id: i64) -> Result<Option<Delivery>, StoreError> {

@@ -3,7 +3,7 @@
 use super::{insert_row, micros, SqliteStore};
 use crate::domain::Source;
 use crate::domain::{Decision, ProfileSid, ProfileStatus, StatusReport};
-use crate::store::outbox::jobs_for_transition;
+use crate::store::outbox::follow_ups;
 pub(super) use crate::store::rows::{profile, transition};
 use crate::store::{
     json_text, page, plan, CallbackRecord, CallbackStore, Page, Profile, ProfileDetail, ProfileQuery,
@@ -21,6 +21,7 @@ pub(super) fn apply(
     source: Source,
     callback_id: Option<i64>,
     at: DateTime<Utc>,
+    open_notify: &mut Option<i64>,
 ) -> Result<Decision, StoreError> {
     let account = report.account_sid.as_ref().map(|a| a.as_str());
     let created = tx
@@ -85,15 +86,19 @@ pub(super) fn apply(
     )?
     .ok_or_else(|| StoreError::Corrupt("a transition was not inserted".to_owned()))?;
     if decision == Decision::Advance {
-        for job in jobs_for_transition(transition_id, report, at) {
-            super::jobs::insert(tx, &job, at)?;
-        }
+        let planned = follow_ups(&[(transition_id, report, at)]);
+        super::jobs::follow_up(tx, &planned, open_notify, at)?;
     }
     Ok(decision)
 }
 
 /// Stores a callback inside the caller's transaction (a savepoint of the writer's).
-pub(super) fn record_in(tx: &Connection, callback: &CallbackRecord) -> Result<Recorded, StoreError> {
+/// `open_notify` as `jobs::follow_up` takes it.
+pub(super) fn record_in(
+    tx: &Connection,
+    callback: &CallbackRecord,
+    open_notify: &mut Option<i64>,
+) -> Result<Recorded, StoreError> {
     let report = callback.report.as_ref().ok();
     if callback.idempotency_token.is_none() {
         let latest: Option<String> = tx
@@ -142,6 +147,7 @@ pub(super) fn record_in(tx: &Connection, callback: &CallbackRecord) -> Result<Re
             Source::Callback,
             Some(callback_id),
             callback.received_at,
+            open_notify,
         )?),
         None => None,
     };
@@ -165,7 +171,7 @@ impl CallbackStore for SqliteStore {
     ) -> Result<Decision, StoreError> {
         let report = report.clone();
         self.writer
-            .write(move |tx| apply(tx, &report, source, None, at))
+            .write(move |tx| apply(tx, &report, source, None, at, &mut None))
             .await
     }
 

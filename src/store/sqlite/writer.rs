@@ -343,7 +343,7 @@ fn record_callbacks<'c>(
     let mut outcomes = Vec::with_capacity(callbacks.len());
     for callback in callbacks {
         let one = tx.savepoint()?;
-        let outcome = record_in(&one, callback);
+        let outcome = record_in(&one, callback, open_notify);
         if outcome.is_ok() {
             one.commit()?;
         }

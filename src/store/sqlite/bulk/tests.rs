@@ -4,8 +4,9 @@ use super::*;
 use crate::domain::Decision;
 use crate::store::fixtures::callback;
 
-/// Every row the receiver writes, as JSON text. Jobs without their ids, and `notify` jobs
-/// as the transitions they cover: a batch queues one for all, one at a time one each.
+/// Every row the receiver writes, as JSON text. Jobs without their ids, and without the
+/// `notify` jobs that drain the pending notifications (a batch queues one for all, one at a
+/// time one each): the pending notifications themselves instead.
 async fn dump(store: &SqliteStore) -> Vec<String> {
     let mut out = Vec::new();
     for query in [
@@ -13,9 +14,7 @@ async fn dump(store: &SqliteStore) -> Vec<String> {
         "select json_group_array(json_array(id, idempotency_token, body_hash, account_sid, profile_sid, status, problem, content_type, fields, credential, received_at)) from (select * from callbacks order by id)",
         "select json_group_array(json_array(id, profile_sid, from_status, to_status, at, source, failure_reason, applied, callback_id)) from (select * from transitions order by id)",
         "select json_group_array(json_array(kind, dedupe_key, payload, state, attempts, run_at, created_at)) from (select * from jobs where kind != 'notify' order by id)",
-        "select json_group_array(json_array(id, state)) from (
-             select coalesce(j.value, jobs.payload ->> 'transition_id') as id, state from jobs
-             left join json_each(jobs.payload -> '$.transition_ids') as j where kind = 'notify' order by 1)",
+        "select json_group_array(transition_id) from (select * from pending_notifications order by transition_id)",
     ] {
         out.push(sqlx::query_scalar(query).fetch_one(&store.reader).await.unwrap());
     }
@@ -44,7 +43,11 @@ async fn a_batch_stores_exactly_what_one_at_a_time_stores() {
     );
     for store in [&batched, &single] {
         let seed = seed.clone();
-        store.writer.write(move |tx| record_in(tx, &seed)).await.unwrap();
+        store
+            .writer
+            .write(move |tx| record_in(tx, &seed, &mut None))
+            .await
+            .unwrap();
     }
     let all = batch.clone();
     let outcomes = batched
@@ -54,7 +57,7 @@ async fn a_batch_stores_exactly_what_one_at_a_time_stores() {
         .unwrap();
     let expected: Vec<Recorded> = single
         .writer
-        .write(move |tx| batch.iter().map(|c| record_in(tx, c)).collect())
+        .write(move |tx| batch.iter().map(|c| record_in(tx, c, &mut None)).collect())
         .await
         .unwrap();
     assert_eq!(outcomes, expected);
@@ -79,10 +82,11 @@ async fn a_batch_stores_exactly_what_one_at_a_time_stores() {
     assert_eq!(notify_jobs, 2);
 }
 
-/// While its job waits, later batches add their transitions to it; once a worker has
-/// taken it (or it is full), the next batch queues another.
+/// Batches leave their transitions in `pending_notifications`; while the drain job queued
+/// last waits for a worker, later batches queue no other; once a worker has taken it, the
+/// next batch queues another.
 #[tokio::test]
-async fn batches_add_to_the_notify_job_no_worker_has_taken() {
+async fn batches_queue_one_drain_job_until_a_worker_takes_it() {
     let dir = tempfile::tempdir().unwrap();
     let store = migrated(dir.path(), "hooks.db").await;
     let batch = |tokens: [&'static str; 2], first: u32| {
@@ -92,14 +96,18 @@ async fn batches_add_to_the_notify_job_no_worker_has_taken() {
         ];
         move |tx: &Connection, open: &mut Option<i64>| record(tx, &callbacks, open)
     };
-    let notify_jobs = || async {
-        let rows: Vec<(String, String)> = sqlx::query_as(
-            "select state, payload ->> 'transition_ids' from jobs where kind = 'notify' order by id",
-        )
-        .fetch_all(&store.reader)
-        .await
-        .unwrap();
-        rows
+    let state = || async {
+        let jobs: Vec<(String, String)> =
+            sqlx::query_as("select state, payload from jobs where kind = 'notify' order by id")
+                .fetch_all(&store.reader)
+                .await
+                .unwrap();
+        let pending: Vec<i64> =
+            sqlx::query_scalar("select transition_id from pending_notifications order by transition_id")
+                .fetch_all(&store.reader)
+                .await
+                .unwrap();
+        (jobs, pending)
     };
     let (first, second, third) = (batch(["a", "b"], 1), batch(["c", "d"], 3), batch(["e", "f"], 5));
     let open = store
@@ -112,10 +120,8 @@ async fn batches_add_to_the_notify_job_no_worker_has_taken() {
         })
         .await
         .unwrap();
-    assert_eq!(
-        notify_jobs().await,
-        [("queued".to_owned(), "[1,2,3,4]".to_owned())]
-    );
+    let queued = |state: &str| (state.to_owned(), "{}".to_owned());
+    assert_eq!(state().await, (vec![queued("queued")], vec![1, 2, 3, 4]));
     // A worker takes it (as a claim leaves it): the next batch queues its own.
     store
         .writer
@@ -131,10 +137,7 @@ async fn batches_add_to_the_notify_job_no_worker_has_taken() {
         .await
         .unwrap();
     assert_eq!(
-        notify_jobs().await,
-        [
-            ("running".to_owned(), "[1,2,3,4]".to_owned()),
-            ("queued".to_owned(), "[5,6]".to_owned())
-        ]
+        state().await,
+        (vec![queued("running"), queued("queued")], vec![1, 2, 3, 4, 5, 6])
     );
 }
