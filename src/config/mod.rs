@@ -50,6 +50,9 @@ pub const ENV_VARS: &[&str] = &[
     "HEADER_READ_TIMEOUT_SECS",
     "BODY_READ_TIMEOUT_SECS",
     "MAX_CONNECTIONS",
+    "MAX_CONNECTIONS_PER_ADDRESS",
+    "WRITE_TIMEOUT_SECS",
+    "CONNECTION_MAX_SECS",
     "SIGNATURE_FAILURES_PER_MINUTE",
     "CLIENT_IP_HEADER",
 ];
@@ -119,6 +122,16 @@ pub struct Config {
     /// Connections served at once; more wait in the listen backlog.
     #[serde(deserialize_with = "number")]
     pub max_connections: u32,
+    /// Connections one client address may hold at once; more are closed at once. 0: no cap.
+    #[serde(deserialize_with = "number")]
+    pub max_connections_per_address: u32,
+    /// A response write that makes no progress for this long closes its connection (a
+    /// client that never reads cannot hold it).
+    #[serde(deserialize_with = "number")]
+    pub write_timeout_secs: u64,
+    /// The longest a connection is served, however busy; then it is closed.
+    #[serde(deserialize_with = "number")]
+    pub connection_max_secs: u64,
     /// Failed signature checks allowed per client address and minute before its callbacks
     /// are answered 429 for the rest of the minute; 0 turns the limit off.
     #[serde(deserialize_with = "number")]
@@ -195,6 +208,9 @@ struct Defaults {
     header_read_timeout_secs: u64,
     body_read_timeout_secs: u64,
     max_connections: u32,
+    max_connections_per_address: u32,
+    write_timeout_secs: u64,
+    connection_max_secs: u64,
     signature_failures_per_minute: u32,
     alert_recipients: Vec<()>,
     email_subject_template: &'static str,
@@ -229,6 +245,9 @@ const DEFAULTS: fn() -> Defaults = || Defaults {
     header_read_timeout_secs: 10,
     body_read_timeout_secs: 10,
     max_connections: 4096,
+    max_connections_per_address: 1024,
+    write_timeout_secs: 10,
+    connection_max_secs: 300,
     signature_failures_per_minute: 60,
     alert_recipients: Vec::new(),
     email_subject_template: DEFAULT_SUBJECT,

@@ -3,6 +3,7 @@
 
 use super::sid::{AccountSid, ProfileSid, SidError};
 use super::status::ProfileStatus;
+use std::borrow::Cow;
 
 /// Field names (lower-cased, without `_` and `-`) that may carry each value, best first.
 const PROFILE_SID_NAMES: &[&str] = &[
@@ -97,6 +98,16 @@ pub fn fields_from_json(body: &[u8]) -> Result<Vec<(String, String)>, ReportErro
         .collect())
 }
 
+/// `text` as the report keeps it: a NUL (which PostgreSQL's text cannot hold) becomes U+FFFD,
+/// so that both backends store and show the same. The callback's own fields keep every byte.
+pub fn printable(text: &str) -> Cow<'_, str> {
+    if text.contains('\0') {
+        Cow::Owned(text.replace('\0', "\u{FFFD}"))
+    } else {
+        Cow::Borrowed(text)
+    }
+}
+
 /// Reads the report out of a callback's fields.
 pub fn parse_report(fields: &[(String, String)]) -> Result<StatusReport, ReportError> {
     let profile_sid = find(fields, PROFILE_SID_NAMES).ok_or(ReportError::MissingProfileSid)?;
@@ -109,9 +120,9 @@ pub fn parse_report(fields: &[(String, String)]) -> Result<StatusReport, ReportE
     Ok(StatusReport {
         account_sid,
         profile_sid,
-        status: ProfileStatus::from_wire(status),
-        failure_reason: find(fields, FAILURE_NAMES).map(str::to_owned),
-        friendly_name: find(fields, FRIENDLY_NAMES).map(str::to_owned),
+        status: ProfileStatus::from_wire(&printable(status)),
+        failure_reason: find(fields, FAILURE_NAMES).map(|text| printable(text).into_owned()),
+        friendly_name: find(fields, FRIENDLY_NAMES).map(|text| printable(text).into_owned()),
     })
 }
 
@@ -225,5 +236,21 @@ mod tests {
         assert_eq!(parse_report(&fields).unwrap().status, ProfileStatus::Draft);
         assert!(fields_from_json(b"[1]").is_err());
         assert!(fields_from_json(b"\xff").is_err());
+    }
+
+    #[test]
+    fn a_nul_in_the_report_becomes_a_replacement_character() {
+        let report = parse_report(&f(&[
+            ("BundleSid", "BUaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"),
+            ("Status", "in\0review"),
+            ("FailureReason", "bad\0reason"),
+            ("FriendlyName", "\0Acme"),
+        ]))
+        .unwrap();
+        assert_eq!(report.status.as_wire(), "in\u{FFFD}review");
+        assert_eq!(report.failure_reason.as_deref(), Some("bad\u{FFFD}reason"));
+        assert_eq!(report.friendly_name.as_deref(), Some("\u{FFFD}Acme"));
+        let unusable = parse_report(&f(&[("BundleSid", "BU\0"), ("Status", "draft")])).unwrap_err();
+        assert!(!unusable.to_string().contains('\0'), "{unusable}");
     }
 }

@@ -21,7 +21,12 @@ fn parse(raw: &str, prefix: &'static str, kind: &'static str) -> Result<String, 
         Err(SidError {
             kind,
             prefix,
-            value: raw.chars().take(64).collect(),
+            // Shown and stored as the callback's problem: no NUL (see `callback::printable`).
+            value: raw
+                .chars()
+                .take(64)
+                .map(|c| if c == '\0' { '\u{FFFD}' } else { c })
+                .collect(),
         })
     }
 }

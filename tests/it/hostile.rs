@@ -268,3 +268,186 @@ async fn a_connection_flood_is_bounded() {
     assert!(!serve.exited());
     drop(idle);
 }
+
+/// A raw form body, signed as Twilio signs it (over the values as the receiver decodes them),
+/// posted with an idempotency token.
+async fn post_signed_raw(app: &support::TestApp, body: &str, token: &str) -> reqwest::Response {
+    let decoded: Vec<(String, String)> = url::form_urlencoded::parse(body.as_bytes())
+        .into_owned()
+        .collect();
+    let pairs: Vec<(&str, &str)> = decoded.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+    let url = format!("{}/twilio/status-callback", support::PUBLIC_URL);
+    let signature = support::sign(&url, &pairs, support::TOKEN);
+    app.client
+        .post(app.url(CALLBACK))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("X-Twilio-Signature", signature)
+        .header("I-Twilio-Idempotency-Token", token)
+        .body(body.to_owned())
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Correctly signed callbacks with NULs, invalid UTF-8 and huge or odd field names: each is
+/// stored (204, and again a duplicate) or refused as unusable (400, kept for inspection) as
+/// SQLite answers, never a 5xx that Twilio would retry until it gave up. The report shows a
+/// NUL as U+FFFD on both backends.
+async fn signed_hostile_callbacks_are_stored_or_refused(backend: support::Backend) {
+    let app = support::TestApp::spawn(backend).await;
+    let account = support::ACCOUNT;
+    let (one, two, three, four) = (
+        support::bundle(1),
+        support::bundle(2),
+        support::bundle(3),
+        support::bundle(4),
+    );
+    let huge = "%C3%A9".repeat(5000);
+    let cases: Vec<(String, u16)> = vec![
+        (
+            format!(
+                "AccountSid={account}&BundleSid={one}&Status=twilio-rejected&FailureReason=bad%00reason\
+                 &FriendlyName=Acme%00Ltd&X%00Name=v%00alue"
+            ),
+            204,
+        ),
+        (
+            format!("AccountSid={account}&BundleSid={two}&Status=in%00review"),
+            204,
+        ),
+        (
+            format!(
+                "AccountSid={account}&BundleSid={three}&Status=in-review&FailureReason=%FF%FE&Odd%FFName=%C0"
+            ),
+            204,
+        ),
+        (
+            format!("AccountSid={account}&BundleSid={four}&Status=in-review&{huge}=x&%E2%80%AE=%F0%9F%98%80"),
+            204,
+        ),
+        (
+            format!(
+                "AccountSid={account}&BundleSid=BU%00{}&Status=draft",
+                "a".repeat(30)
+            ),
+            400,
+        ),
+    ];
+    for (n, (body, expected)) in cases.iter().enumerate() {
+        let token = format!("hostile-{n}");
+        let first = post_signed_raw(&app, body, &token).await;
+        assert_eq!(first.status().as_u16(), *expected, "case {n}: {body:.120}");
+        let again = post_signed_raw(&app, body, &token).await;
+        assert_eq!(again.status().as_u16(), *expected, "case {n} again");
+        if *expected == 204 {
+            assert_eq!(
+                again.headers()["x-callback-outcome"],
+                "duplicate",
+                "case {n} again"
+            );
+        }
+    }
+    let (status, rejected) = app.api_get(&format!("/v1/profiles/{one}")).await;
+    assert_eq!(status, 200, "{rejected}");
+    assert_eq!(rejected["status"], "twilio-rejected");
+    assert_eq!(rejected["friendly_name"], "Acme\u{FFFD}Ltd");
+    assert_eq!(rejected["transitions"][0]["failure_reason"], "bad\u{FFFD}reason");
+    let (_, unknown) = app.api_get(&format!("/v1/profiles/{two}")).await;
+    assert_eq!(unknown["status"], "in\u{FFFD}review");
+    assert_eq!(unknown["status_known"], false);
+    let (_, lossy) = app.api_get(&format!("/v1/profiles/{three}")).await;
+    assert_eq!(lossy["transitions"][0]["failure_reason"], "\u{FFFD}\u{FFFD}");
+    let (status, _) = app.api_get(&format!("/v1/profiles/{four}")).await;
+    assert_eq!(status, 200);
+    app.stop().await;
+}
+
+both_backends!(signed_hostile_callbacks_are_stored_or_refused);
+
+/// A signed status callback as raw HTTP/1.1 bytes, closing the connection after it.
+fn signed_callback_request(sid: &str) -> Vec<u8> {
+    let params = support::callback(sid, "in-review");
+    let url = format!("{}/twilio/status-callback", support::PUBLIC_URL);
+    let signature = support::sign(&url, &params, support::TOKEN);
+    let body = serde_urlencoded::to_string(&params).unwrap();
+    format!(
+        "POST {CALLBACK} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\
+         Content-Type: application/x-www-form-urlencoded\r\nX-Twilio-Signature: {signature}\r\n\
+         Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
+/// Many pipelined requests for a large answer, sent on a connection that then never reads.
+async fn never_reading(addr: &str, from: std::net::IpAddr) -> TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind((from, 0).into()).unwrap();
+    let mut stream = socket.connect(addr.parse().unwrap()).await.unwrap();
+    let requests = b"GET /openapi.json HTTP/1.1\r\nHost: x\r\n\r\n".repeat(2000);
+    // The server stops reading once its answers fill the socket; what it took is enough.
+    let _ = timeout(Duration::from_secs(2), stream.write_all(&requests)).await;
+    stream
+}
+
+/// Clients that send requests and never read the answers: each connection is closed once a
+/// response write has waited WRITE_TIMEOUT_SECS, so with every MAX_CONNECTIONS slot taken by
+/// one, Twilio's next callback is still served (before, it waited forever).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_that_never_read_do_not_hold_the_receiver() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("hostile.db").display());
+    let mut env = serve_env(&url);
+    env.push(("MAX_CONNECTIONS", "8".into()));
+    env.push(("WRITE_TIMEOUT_SECS", "1".into()));
+    let serve = ServeProcess::start(&env);
+    let loopback = "127.0.0.1".parse().unwrap();
+    let mut stuck = Vec::new();
+    for _ in 0..8 {
+        stuck.push(never_reading(&serve.addr, loopback).await);
+    }
+    let started = Instant::now();
+    let status = exchange(&serve.addr, &signed_callback_request(&support::bundle(1))).await;
+    assert_eq!(status, Some(204), "the callback was served");
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "{:?}",
+        started.elapsed()
+    );
+    drop(stuck);
+}
+
+/// One address holds at most MAX_CONNECTIONS_PER_ADDRESS connections; another address is
+/// served meanwhile, at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_address_cannot_take_every_connection() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("hostile.db").display());
+    let mut env = serve_env(&url);
+    env.push(("MAX_CONNECTIONS", "8".into()));
+    env.push(("MAX_CONNECTIONS_PER_ADDRESS", "4".into()));
+    env.push(("WRITE_TIMEOUT_SECS", "60".into()));
+    let serve = ServeProcess::start(&env);
+    let (one, other): (std::net::IpAddr, std::net::IpAddr) =
+        ("127.0.0.1".parse().unwrap(), "127.0.0.2".parse().unwrap());
+    let mut stuck = Vec::new();
+    for _ in 0..4 {
+        stuck.push(never_reading(&serve.addr, one).await);
+    }
+    // A fifth from the same address is closed without an answer.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind((one, 0).into()).unwrap();
+    let mut fifth = socket.connect(serve.addr.parse().unwrap()).await.unwrap();
+    let _ = fifth.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").await;
+    assert_eq!(read_status(&mut fifth, Duration::from_secs(5)).await, None);
+    // Another address is served at once, though the four still hold their connections.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind((other, 0).into()).unwrap();
+    let mut served = socket.connect(serve.addr.parse().unwrap()).await.unwrap();
+    served
+        .write_all(&signed_callback_request(&support::bundle(2)))
+        .await
+        .unwrap();
+    assert_eq!(read_status(&mut served, Duration::from_secs(5)).await, Some(204));
+    drop(stuck);
+}

@@ -89,7 +89,7 @@ async fn apply(
 /// Stores one callback in its own transaction: callbacks the bulk path does not take, and
 /// those of a batch whose transaction failed.
 pub(super) async fn record_one(pool: &PgPool, callback: &CallbackRecord) -> Result<Recorded, StoreError> {
-    let fields = serde_json::to_value(&callback.fields).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let fields = crate::store::json_text(&callback.fields)?;
     let report = callback.report.as_ref().ok();
     let mut tx = pool.begin().await?;
     if callback.idempotency_token.is_none() {
