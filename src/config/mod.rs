@@ -289,6 +289,18 @@ pub fn invalid(variable: &'static str, message: impl Into<String>) -> ConfigErro
     }
 }
 
+/// A signing secret that is empty (or only spaces) would verify anything signed with an empty
+/// key: one blank line in an env file away. Refused, naming where it came from.
+fn not_blank(variable: &'static str, secret: &SecretString) -> Result<(), ConfigError> {
+    if secret.expose_secret().trim().is_empty() {
+        return Err(invalid(
+            variable,
+            "is empty: a blank secret would accept callbacks signed with an empty key; set the real value",
+        ));
+    }
+    Ok(())
+}
+
 impl Config {
     /// Loads defaults, then the TOML file (if any), then the process environment.
     pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
@@ -342,6 +354,16 @@ impl Config {
         for account in &self.accounts {
             AccountSid::parse(&account.account_sid)
                 .map_err(|e| invalid("accounts.account_sid", e.to_string()))?;
+            not_blank("accounts.auth_token", &account.auth_token)?;
+            for token in &account.previous_auth_tokens {
+                not_blank("accounts.previous_auth_tokens", token)?;
+            }
+        }
+        if let Some(token) = &self.twilio_auth_token {
+            not_blank("TWILIO_AUTH_TOKEN", token)?;
+        }
+        for key in &self.shared_keys {
+            not_blank("shared_keys.secret", &key.secret)?;
         }
         if let Some(url) = &self.public_url {
             PublicUrl::parse(url)?;

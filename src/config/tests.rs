@@ -190,3 +190,58 @@ fn world_readable_files_with_secrets_are_refused() {
     set_mode(file.path(), 0o644);
     assert!(Config::load_from(Some(file.path()), env(&[])).is_ok());
 }
+
+/// An empty signing secret would verify callbacks signed with an empty key: refused at
+/// start-up, naming where it came from, whether from the environment or the file.
+#[test]
+fn blank_signing_secrets_are_refused() {
+    for blank in ["", "  "] {
+        let err = Config::load_from(
+            None,
+            env(&[("TWILIO_ACCOUNT_SID", AC1), ("TWILIO_AUTH_TOKEN", blank)]),
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string().starts_with("TWILIO_AUTH_TOKEN: is empty"),
+            "{err}"
+        );
+    }
+    for (toml, variable) in [
+        (
+            format!("[[accounts]]\naccount_sid = \"{AC2}\"\nauth_token = \"\"\n"),
+            "accounts.auth_token",
+        ),
+        (
+            "[[shared_keys]]\nkey = \"k\"\nsecret = \"\"\n".to_owned(),
+            "shared_keys.secret",
+        ),
+    ] {
+        let mut file = tempfile::NamedTempFile::new().unwrap();
+        file.write_all(toml.as_bytes()).unwrap();
+        set_mode(file.path(), 0o600);
+        let err = Config::load_from(Some(file.path()), env(&[])).unwrap_err();
+        assert!(
+            err.to_string().starts_with(&format!("{variable}: is empty")),
+            "{err}"
+        );
+    }
+    // A blank entry in a list of previous tokens is dropped, never used as a key.
+    let mut file = tempfile::NamedTempFile::new().unwrap();
+    let toml = format!(
+        "[[accounts]]\naccount_sid = \"{AC2}\"\nauth_token = \"t\"\nprevious_auth_tokens = [\" \"]\n"
+    );
+    file.write_all(toml.as_bytes()).unwrap();
+    set_mode(file.path(), 0o600);
+    let config = Config::load_from(Some(file.path()), env(&[])).unwrap();
+    let tokens: Vec<String> = config.accounts()[0]
+        .tokens
+        .iter()
+        .map(|t| t.expose_secret().to_owned())
+        .collect();
+    assert_eq!(tokens, ["t"]);
+    let ok = Config::load_from(
+        None,
+        env(&[("TWILIO_ACCOUNT_SID", AC1), ("TWILIO_AUTH_TOKEN", "t")]),
+    );
+    assert!(ok.is_ok());
+}

@@ -29,6 +29,9 @@ impl WebhookSender {
             .timeout(timeout)
             .connect_timeout(timeout.min(Duration::from_secs(10)))
             .redirect(reqwest::redirect::Policy::none())
+            // Never through HTTP_PROXY and friends: a proxy resolves the host itself, past the
+            // address filter below.
+            .no_proxy()
             .dns_resolver(Arc::new(GuardedResolver { allow_private }))
             .user_agent(concat!("trusthub-hooks/", env!("CARGO_PKG_VERSION")))
             .build()?;

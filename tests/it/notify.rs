@@ -526,3 +526,38 @@ both_backends!(
     unreachable_trust_hub_still_alerts_and_says_so,
     smtp_refusals_transient_and_permanent,
 );
+
+/// Outbound webhooks never go through the environment's proxy (which would resolve the host
+/// itself, past the address filter): with `HTTP_PROXY` pointing at a listener, the event
+/// reaches the subscriber directly and the proxy sees nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhooks_ignore_the_environment_proxy() {
+    use crate::support::process::{serve_env, ServeProcess};
+    let (subscriber, proxy) = (Receiver::start().await, Receiver::start().await);
+    let dir = tempfile::tempdir().unwrap();
+    let mut env = serve_env(&format!("sqlite://{}", dir.path().join("proxy.db").display()));
+    fast_jobs(&mut env);
+    env.push(("WEBHOOK_ALLOW_PRIVATE", "true".into()));
+    for name in ["HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"] {
+        env.push((name, proxy.url.clone()));
+    }
+    let serve = ServeProcess::start(&env);
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let created = client
+        .post(serve.url("/v1/webhooks"))
+        .bearer_auth(API_TOKEN)
+        .json(&json!({ "url": subscriber.url }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    let sid = bundle(1);
+    assert_eq!(
+        serve.post_signed(&client, &callback(&sid, "in-review")).await,
+        204
+    );
+    let hits = hits(&subscriber, 1).await;
+    let event: Value = serde_json::from_slice(&hits[0].body).unwrap();
+    assert_eq!(event["data"]["sid"], sid.as_str());
+    assert!(proxy.hits().is_empty(), "nothing went through the proxy");
+}
