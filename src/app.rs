@@ -3,7 +3,7 @@
 use crate::config::Config;
 use crate::http;
 use crate::queue::Worker;
-use crate::state::{ApiTokens, AppState, SignatureGuard};
+use crate::state::{ApiTokens, AppState, Guards, SignatureGuard};
 use crate::store;
 use crate::twilio::Verifier;
 use anyhow::Context as _;
@@ -54,11 +54,18 @@ impl Application {
             api_tokens,
             wake,
             config.webhook_allow_private,
-            SignatureGuard::new(
-                config.signature_failures_per_minute,
-                config.client_ip_header.as_deref(),
-            )
-            .map_err(anyhow::Error::msg)?,
+            Guards {
+                signatures: SignatureGuard::new(
+                    config.signature_failures_per_minute,
+                    config.client_ip_header.as_deref(),
+                )
+                .map_err(anyhow::Error::msg)?,
+                authentications: SignatureGuard::new(
+                    config.auth_failures_per_minute,
+                    config.client_ip_header.as_deref(),
+                )
+                .map_err(anyhow::Error::msg)?,
+            },
         );
         let sync_interval =
             (config.sync_interval_secs > 0).then(|| Duration::from_secs(config.sync_interval_secs));

@@ -54,6 +54,7 @@ pub const ENV_VARS: &[&str] = &[
     "WRITE_TIMEOUT_SECS",
     "CONNECTION_MAX_SECS",
     "SIGNATURE_FAILURES_PER_MINUTE",
+    "AUTH_FAILURES_PER_MINUTE",
     "CLIENT_IP_HEADER",
 ];
 
@@ -136,6 +137,10 @@ pub struct Config {
     /// are answered 429 for the rest of the minute; 0 turns the limit off.
     #[serde(deserialize_with = "number")]
     pub signature_failures_per_minute: u32,
+    /// Wrong API tokens (`/v1`, `/ui/login`) allowed per client address and minute before
+    /// it is answered 429 for the rest of the minute; 0 turns the limit off.
+    #[serde(deserialize_with = "number")]
+    pub auth_failures_per_minute: u32,
     /// Behind a proxy: the header whose right-most address is the client's (e.g.
     /// `X-Forwarded-For`). Unset: the TCP peer's address.
     pub client_ip_header: Option<String>,
@@ -212,6 +217,7 @@ struct Defaults {
     write_timeout_secs: u64,
     connection_max_secs: u64,
     signature_failures_per_minute: u32,
+    auth_failures_per_minute: u32,
     alert_recipients: Vec<()>,
     email_subject_template: &'static str,
     accounts: Vec<()>,
@@ -249,6 +255,7 @@ const DEFAULTS: fn() -> Defaults = || Defaults {
     write_timeout_secs: 10,
     connection_max_secs: 300,
     signature_failures_per_minute: 60,
+    auth_failures_per_minute: 20,
     alert_recipients: Vec::new(),
     email_subject_template: DEFAULT_SUBJECT,
     accounts: Vec::new(),

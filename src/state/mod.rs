@@ -13,6 +13,14 @@ use crate::twilio::Verifier;
 use std::sync::Arc;
 use tokio::sync::Notify;
 
+/// The limiters of failed checks, per client address.
+pub struct Guards {
+    /// Of callback signatures (`SIGNATURE_FAILURES_PER_MINUTE`).
+    pub signatures: SignatureGuard,
+    /// Of API tokens, on `/v1` and `/ui/login` (`AUTH_FAILURES_PER_MINUTE`).
+    pub authentications: SignatureGuard,
+}
+
 /// What every handler shares.
 #[derive(Clone)]
 pub struct AppState(Arc<Inner>);
@@ -28,6 +36,8 @@ struct Inner {
     webhook_allow_private: bool,
     /// Throttles addresses that keep failing signature checks.
     guard: SignatureGuard,
+    /// Throttles addresses that keep presenting wrong API tokens (`/v1`, `/ui/login`).
+    auth_guard: SignatureGuard,
 }
 
 impl AppState {
@@ -38,7 +48,7 @@ impl AppState {
         api_tokens: ApiTokens,
         wake: Arc<Notify>,
         webhook_allow_private: bool,
-        guard: SignatureGuard,
+        guards: Guards,
     ) -> Self {
         Self(Arc::new(Inner {
             store,
@@ -47,12 +57,18 @@ impl AppState {
             api_tokens,
             wake,
             webhook_allow_private,
-            guard,
+            guard: guards.signatures,
+            auth_guard: guards.authentications,
         }))
     }
 
     pub fn guard(&self) -> &SignatureGuard {
         &self.0.guard
+    }
+
+    /// The limiter of failed API-token checks.
+    pub fn auth_guard(&self) -> &SignatureGuard {
+        &self.0.auth_guard
     }
 
     pub fn webhook_allow_private(&self) -> bool {

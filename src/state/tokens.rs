@@ -9,12 +9,50 @@ use subtle::ConstantTimeEq;
 #[derive(Clone, Default)]
 pub struct ApiTokens(Vec<[u8; 32]>);
 
+/// The shortest plain token accepted: shorter ones can be guessed.
+pub const MIN_TOKEN_LEN: usize = 16;
+
+/// Words that mark a token copied from an example rather than made (compared lower-case,
+/// without `-` and `_`).
+const PLACEHOLDERS: &[&str] = &["changeme", "replaceme", "yourtoken", "placeholder"];
+
+/// Why a plain token cannot be used, if it cannot (the message never shows a real token).
+fn weak(token: &str) -> Option<String> {
+    let folded: String = token
+        .chars()
+        .filter(|c| !matches!(c, '-' | '_'))
+        .flat_map(char::to_lowercase)
+        .collect();
+    if PLACEHOLDERS.iter().any(|word| folded.contains(word)) {
+        return Some(format!(
+            "API_TOKENS: {token:?} is a placeholder: replace it with a long random token \
+             (for example `openssl rand -hex 24`)"
+        ));
+    }
+    (token.chars().count() < MIN_TOKEN_LEN).then(|| {
+        format!(
+            "API_TOKENS: a token shorter than {MIN_TOKEN_LEN} characters can be guessed: use a \
+             long random one (for example `openssl rand -hex 24`)"
+        )
+    })
+}
+
 impl ApiTokens {
+    /// The configured tokens; refuses a malformed `sha256:` entry, a placeholder and a plain
+    /// token shorter than `MIN_TOKEN_LEN`.
     pub fn new(tokens: &[SecretString]) -> Result<Self, String> {
         tokens
             .iter()
             .map(|token| {
                 let token = token.expose_secret();
+                if let Some(why) = token
+                    .strip_prefix("sha256:")
+                    .is_none()
+                    .then(|| weak(token))
+                    .flatten()
+                {
+                    return Err(why);
+                }
                 match token.strip_prefix("sha256:") {
                     Some(digest) => hex::decode(digest)
                         .ok()
@@ -50,12 +88,41 @@ mod tests {
     #[test]
     fn plain_and_hashed_tokens() {
         let hashed = format!("sha256:{}", hex::encode(Sha256::digest(b"hashed-one")));
-        let tokens = ApiTokens::new(&["plain".into(), hashed.into()]).unwrap();
-        assert!(tokens.accepts("plain"));
+        let tokens = ApiTokens::new(&["plain-token-0123456789".into(), hashed.into()]).unwrap();
+        assert!(tokens.accepts("plain-token-0123456789"));
         assert!(tokens.accepts("hashed-one"));
-        assert!(!tokens.accepts("plai"));
+        assert!(!tokens.accepts("plain-token-012345678"));
         assert!(!tokens.accepts(""));
         assert!(!ApiTokens::default().accepts(""));
         assert!(ApiTokens::new(&["sha256:zz".into()]).is_err());
+    }
+
+    /// Placeholders and short plain tokens are refused at start-up, naming API_TOKENS; a
+    /// `sha256:` digest is not judged (the token behind it is not known).
+    #[test]
+    fn placeholders_and_short_tokens_are_refused() {
+        for weak in [
+            "change-me",
+            "CHANGE-ME",
+            "please-change-me-now-0123",
+            "REPLACE_ME_WITH_A_TOKEN",
+            "short-token-012",
+        ] {
+            let err = ApiTokens::new(&[weak.into()])
+                .err()
+                .unwrap_or_else(|| panic!("{weak} accepted"));
+            assert!(err.starts_with("API_TOKENS: "), "{err}");
+        }
+        let short = ApiTokens::new(&["a-secret-of-15c".into()]).err().unwrap();
+        assert!(
+            !short.contains("a-secret-of-15c"),
+            "a real token is never shown: {short}"
+        );
+        assert!(
+            ApiTokens::new(&["0123456789abcdef".into()]).is_ok(),
+            "16 characters"
+        );
+        let digest = format!("sha256:{}", hex::encode(Sha256::digest(b"x")));
+        assert!(ApiTokens::new(&[digest.into()]).is_ok());
     }
 }

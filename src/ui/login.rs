@@ -5,13 +5,14 @@ use super::error::UiError;
 use super::layout::{self, Nav};
 use super::session::{self, Session};
 use crate::state::AppState;
-use axum::extract::{Query, State};
+use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Extension, Form};
 use chrono::Utc;
 use maud::html;
 use serde::Deserialize;
+use std::net::SocketAddr;
 
 #[derive(Deserialize, Default)]
 pub struct Next {
@@ -75,9 +76,26 @@ pub async fn show(State(state): State<AppState>, headers: HeaderMap, Query(q): Q
 /// Checks the token (in constant time, across every configured token) and opens a session.
 pub async fn submit(
     State(state): State<AppState>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     headers: HeaderMap,
     Form(creds): Form<Credentials>,
 ) -> Response {
+    // An address that keeps trying wrong tokens waits for the rest of its minute.
+    let client = match state
+        .auth_guard()
+        .admit(peer.map(|Extension(ConnectInfo(a))| a), &headers)
+    {
+        Ok(client) => client,
+        Err(wait) => {
+            let mut response = form(destination(creds.next.as_deref()), true);
+            *response.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+            let seconds = wait.as_secs().max(1).to_string();
+            if let Ok(value) = header::HeaderValue::from_str(&seconds) {
+                response.headers_mut().insert(header::RETRY_AFTER, value);
+            }
+            return response;
+        }
+    };
     // No session yet, so no token: a cross-site sign-in (login CSRF) is refused by origin.
     if !csrf::same_site(&state, &headers) {
         return UiError::Forbidden("Sign in from the dashboard's own page.").into_response();
@@ -85,6 +103,7 @@ pub async fn submit(
     let next = destination(creds.next.as_deref());
     let token = creds.token.trim();
     if token.is_empty() || !state.api_tokens().accepts(token) {
+        state.auth_guard().failed(client);
         tracing::warn!("dashboard: sign-in with an unknown token refused");
         let mut response = form(next, true);
         *response.status_mut() = StatusCode::UNAUTHORIZED;

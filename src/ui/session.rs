@@ -180,6 +180,9 @@ mod tests {
     use super::*;
     use secrecy::SecretString;
 
+    const ONE: &str = "token-one-0123456789";
+    const TWO: &str = "token-two-0123456789";
+
     fn tokens(list: &[&str]) -> ApiTokens {
         let list: Vec<SecretString> = list.iter().map(|t| (*t).into()).collect();
         ApiTokens::new(&list).unwrap()
@@ -188,14 +191,14 @@ mod tests {
     #[test]
     fn a_session_lives_until_it_expires_or_its_token_goes() {
         let now = Utc::now();
-        let value = issue(&digest_of("one"), now + LIFETIME);
-        let both = tokens(&["one", "two"]);
+        let value = issue(&digest_of(ONE), now + LIFETIME);
+        let both = tokens(&[ONE, TWO]);
         let session = verify(&both, &value, now).expect("valid");
-        assert_eq!(session.token_id, hex::encode(&digest_of("one")[..6]));
+        assert_eq!(session.token_id, hex::encode(&digest_of(ONE)[..6]));
         assert_eq!(session.csrf_token().len(), 64);
         assert!(verify(&both, &value, now + LIFETIME).is_none(), "expired");
-        assert!(verify(&tokens(&["two"]), &value, now).is_none(), "token removed");
-        let hashed = format!("sha256:{}", hex::encode(digest_of("one")));
+        assert!(verify(&tokens(&[TWO]), &value, now).is_none(), "token removed");
+        let hashed = format!("sha256:{}", hex::encode(digest_of(ONE)));
         assert!(
             verify(&tokens(&[&hashed]), &value, now).is_some(),
             "same token, as a digest"
@@ -205,8 +208,8 @@ mod tests {
     #[test]
     fn tampering_is_refused() {
         let now = Utc::now();
-        let known = tokens(&["one"]);
-        let value = issue(&digest_of("one"), now + LIFETIME);
+        let known = tokens(&[ONE]);
+        let value = issue(&digest_of(ONE), now + LIFETIME);
         let later = (now + LIFETIME * 10).timestamp().to_string();
         let parts: Vec<&str> = value.split('.').collect();
         let extended = format!("{}.{}.{later}.{}.{}", parts[0], parts[1], parts[3], parts[4]);
@@ -219,7 +222,7 @@ mod tests {
             assert!(verify(&known, garbage, now).is_none(), "{garbage:?}");
         }
         // Two sessions of one token have different CSRF tokens.
-        let other = issue(&digest_of("one"), now + LIFETIME);
+        let other = issue(&digest_of(ONE), now + LIFETIME);
         let (a, b) = (
             verify(&known, &value, now).unwrap(),
             verify(&known, &other, now).unwrap(),

@@ -214,3 +214,30 @@ fn json_logs_carry_request_ids() {
     assert!(!line.contains(support::TOKEN), "no secret in logs");
     assert_eq!(serve.terminate(), Some(0));
 }
+
+/// `serve` refuses, naming the variable, what would start an unsafe service: an empty auth
+/// token (it would accept callbacks signed with an empty key), a placeholder API token, a
+/// short one.
+#[test]
+fn serve_refuses_blank_secrets_and_placeholder_api_tokens() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("serve.db").display());
+    let start = |token: &str, api_tokens: &str| {
+        run(bin()
+            .env("DATABASE_URL", &db)
+            .env("PUBLIC_URL", support::PUBLIC_URL)
+            .env("TWILIO_ACCOUNT_SID", support::ACCOUNT)
+            .env("TWILIO_AUTH_TOKEN", token)
+            .env("API_TOKENS", api_tokens)
+            .env("LISTEN_ADDR", "127.0.0.1:0")
+            .arg("serve"))
+    };
+    let (code, out) = start("   ", support::API_TOKEN);
+    assert_ne!(code, 0);
+    assert!(out.contains("TWILIO_AUTH_TOKEN: is empty"), "{out}");
+    for weak in ["change-me", "CHANGE-ME", "short-token"] {
+        let (code, out) = start(support::TOKEN, weak);
+        assert_ne!(code, 0, "{weak}");
+        assert!(out.contains("API_TOKENS: "), "{weak}: {out}");
+    }
+}

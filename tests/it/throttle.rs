@@ -66,3 +66,63 @@ async fn an_address_that_keeps_failing_is_throttled() {
     );
     app.stop().await;
 }
+
+/// Wrong API tokens are throttled per address (`AUTH_FAILURES_PER_MINUTE`): past the limit
+/// the address is answered 429 with `Retry-After` on `/v1` and on `/ui/login`, even with the
+/// right token, until its minute ends; another address is unaffected.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn guessing_api_tokens_is_throttled() {
+    let app = TestApp::spawn_with(Backend::Sqlite, None, |env| {
+        env.push(("AUTH_FAILURES_PER_MINUTE", "5".into()));
+        env.push(("CLIENT_IP_HEADER", "X-Forwarded-For".into()));
+    })
+    .await;
+    let get = |from: &'static str, token: &'static str| {
+        app.client
+            .get(app.url("/v1/profiles"))
+            .bearer_auth(token)
+            .header("X-Forwarded-For", from)
+            .send()
+    };
+    let guesser = "203.0.113.7";
+    for n in 0..5 {
+        assert_eq!(
+            get(guesser, "wrong-token-0123456789").await.unwrap().status(),
+            401,
+            "guess {n}"
+        );
+    }
+    for token in ["wrong-token-0123456789", support::API_TOKEN] {
+        let throttled = get(guesser, token).await.unwrap();
+        assert_eq!(throttled.status(), 429);
+        let wait: u64 = throttled.headers()["retry-after"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!((1..=60).contains(&wait), "{wait}");
+    }
+    let login = app
+        .client
+        .post(app.url("/ui/login"))
+        .header("X-Forwarded-For", guesser)
+        .header("Origin", app.url(""))
+        .form(&[("token", support::API_TOKEN), ("next", "/ui")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), 429, "the dashboard's sign-in shares the limit");
+    assert_eq!(
+        get("198.51.100.2", support::API_TOKEN).await.unwrap().status(),
+        200
+    );
+    // A request without any token is not a guess.
+    let app2 = TestApp::spawn_with(Backend::Sqlite, None, |env| {
+        env.push(("AUTH_FAILURES_PER_MINUTE", "1".into()));
+    })
+    .await;
+    for _ in 0..3 {
+        let bare = app2.client.get(app2.url("/v1/profiles")).send().await.unwrap();
+        assert_eq!(bare.status(), 401);
+    }
+}

@@ -15,7 +15,7 @@ use trusthub_hooks::twilio::signature;
 
 pub const TOKEN: &str = "12345678901234567890123456789012";
 pub const ACCOUNT: &str = "ACaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
-pub const API_TOKEN: &str = "test-api-token";
+pub const API_TOKEN: &str = "test-api-token-0123456789";
 pub const PUBLIC_URL: &str = "https://hooks.example.com/th";
 pub mod fake_trusthub;
 pub mod process;

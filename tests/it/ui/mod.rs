@@ -65,7 +65,12 @@ async fn pages_need_a_session(backend: Backend) {
 
 async fn sign_in_takes_only_configured_tokens(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    for wrong in ["", "wrong", "test-api-toke", "test-api-token2"] {
+    for wrong in [
+        "",
+        "wrong",
+        "test-api-token-012345678",
+        "test-api-token-01234567890",
+    ] {
         let response = sign_in(&app, wrong).await;
         assert_eq!(response.status(), 401, "{wrong:?}");
         assert!(client::session_cookie(&response).is_none(), "{wrong:?}");
