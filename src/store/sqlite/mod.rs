@@ -51,6 +51,23 @@ fn insert_row(
     })
 }
 
+/// Creates the database file readable and writable by its owner only, unless it exists: it
+/// holds every callback and the webhook secrets, and SQLite gives its WAL and shared-memory
+/// files the database file's permissions. (SQLite itself would create it 0644.)
+fn private_file(path: &std::path::Path) -> Result<(), StoreError> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let created = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path);
+    match created {
+        Ok(_) => Ok(()),
+        Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(error) => Err(StoreError::Unavailable(format!("{}: {error}", path.display()))),
+    }
+}
+
 impl SqliteStore {
     pub async fn connect(url: &str, synchronous: SqliteSynchronous) -> Result<Self, StoreError> {
         // Gone at exit with every callback it acknowledged: never what a receiver wants.
@@ -75,6 +92,7 @@ impl SqliteStore {
             // writer's stalls on I/O shrank with it: p99 lower in five interleaved pairs of
             // seven (medians 43 vs 48 ms), the same throughput. 1 KiB pages: p99 worse.
             .page_size(2048);
+        private_file(options.get_filename())?;
         // Creates the file, in WAL mode, before the writer opens it. No ping before each use
         // (a round trip to sqlx's SQLite thread).
         let migrator = SqlitePoolOptions::new()
@@ -140,6 +158,32 @@ mod tests {
             .unwrap()
             .query_row(query, [], |row| row.get(0))
             .unwrap()
+    }
+
+    /// A new database and its WAL are readable by their owner only; an existing file keeps
+    /// the permissions it has.
+    #[tokio::test]
+    async fn a_new_database_is_private_to_its_owner() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let store = migrated(dir.path(), "new.db").await;
+        let first = callback("a", 1, "pending-review", 0, None);
+        store.record_callback(first).await.unwrap();
+        let mode = |name: &str| {
+            std::fs::metadata(dir.path().join(name))
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o777
+        };
+        assert_eq!(mode("new.db"), 0o600);
+        assert_eq!(mode("new.db-wal"), 0o600);
+        store.close().await;
+        let shared = dir.path().join("shared.db");
+        std::fs::write(&shared, b"").unwrap();
+        std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o640)).unwrap();
+        migrated(dir.path(), "shared.db").await.close().await;
+        assert_eq!(mode("shared.db"), 0o640, "an operator's choice is kept");
     }
 
     /// A new database gets 2 KiB pages. One made with 4 KiB pages (before 2026-12-03) keeps
