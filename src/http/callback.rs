@@ -61,15 +61,10 @@ pub async fn receive(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let peer = peer.map(|Extension(ConnectInfo(addr))| addr);
-    let result = match state.guard().admit(peer, &headers) {
-        Ok(client) => handle(state, client, uri, headers, body).await,
-        Err(wait) => Err(ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "too_many_failures",
-            "too many failed signature checks from this address; try again later",
-        )
-        .retry_after(wait)),
-    };
+    // The limiter is asked only once a check has failed: a callback that verifies is never
+    // refused, so forgers sharing Twilio's addresses cannot get Twilio throttled.
+    let client = state.guard().client(peer, &headers);
+    let result = handle(state, client, uri, headers, body).await;
     let outcome = match &result {
         Ok(response) => response
             .headers()
@@ -134,7 +129,18 @@ async fn handle(
     let verified = match verdict.result {
         Ok(verified) => verified,
         Err(rejection) => {
-            state.guard().failed(client);
+            if let Some(wait) = state.guard().blocked(client) {
+                return Err(ApiError::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "too_many_failures",
+                    "too many failed signature checks from this address; try again later",
+                )
+                .retry_after(wait));
+            }
+            // An account this deployment does not serve is no guess at one of its secrets.
+            if !matches!(rejection, Rejection::UnknownAccount(_)) {
+                state.guard().failed(client);
+            }
             let tried: Vec<String> = verdict.attempts.iter().map(ToString::to_string).collect();
             tracing::warn!(%rejection, %url, ?tried, "refused a status callback");
             let code = match rejection {

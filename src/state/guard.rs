@@ -108,16 +108,26 @@ impl SignatureGuard {
 
     /// The client's address, or how long it must wait while it is over the limit.
     pub fn admit(&self, peer: Option<SocketAddr>, headers: &HeaderMap) -> Result<Option<IpAddr>, Duration> {
-        let Some(peer) = peer else { return Ok(None) };
-        let header = self.client_ip_header.as_ref().map(HeaderName::as_str);
-        let client = client_addr(peer.ip(), header, headers);
-        match self.limiter.blocked(client, Instant::now()) {
-            None => Ok(Some(client)),
+        let client = self.client(peer, headers);
+        match self.blocked(client) {
+            None => Ok(client),
             Some(wait) => Err(wait),
         }
     }
 
-    /// Counts a failed signature check.
+    /// The client's address (the peer, or behind a proxy `CLIENT_IP_HEADER`'s), without
+    /// asking the limiter.
+    pub fn client(&self, peer: Option<SocketAddr>, headers: &HeaderMap) -> Option<IpAddr> {
+        let header = self.client_ip_header.as_ref().map(HeaderName::as_str);
+        peer.map(|peer| client_addr(peer.ip(), header, headers))
+    }
+
+    /// How long `client` must wait while it is over the limit.
+    pub fn blocked(&self, client: Option<IpAddr>) -> Option<Duration> {
+        self.limiter.blocked(client?, Instant::now())
+    }
+
+    /// Counts a failed check.
     pub fn failed(&self, client: Option<IpAddr>) {
         if let Some(client) = client {
             self.limiter.failed(client, Instant::now());
@@ -146,8 +156,29 @@ pub fn client_addr(peer: IpAddr, header: Option<&str>, headers: &HeaderMap) -> I
         .and_then(|name| headers.get_all(name).iter().next_back())
         .and_then(|value| value.to_str().ok())
         .and_then(|value| value.rsplit(',').next())
-        .and_then(|last| last.trim().parse().ok())
+        .and_then(address)
         .unwrap_or(peer)
+}
+
+/// An address as proxies write it: `ip`, `ip:port`, `[v6]`, `[v6]:port`, or a `Forwarded`
+/// element (`for=...;proto=https`, quoted or not).
+fn address(text: &str) -> Option<IpAddr> {
+    let mut text = text.trim();
+    if let Some(forwarded) = text.split(';').map(str::trim).find_map(|pair| {
+        pair.get(..4)
+            .filter(|k| k.eq_ignore_ascii_case("for="))
+            .map(|_| &pair[4..])
+    }) {
+        text = forwarded.trim().trim_matches('"');
+    }
+    if let Ok(ip) = text.parse() {
+        return Some(ip);
+    }
+    if let Ok(socket) = text.parse::<SocketAddr>() {
+        return Some(socket.ip());
+    }
+    let bracketed = text.strip_prefix('[')?.split(']').next()?;
+    bracketed.parse().ok()
 }
 
 #[cfg(test)]
@@ -156,6 +187,33 @@ mod tests {
 
     fn ip(s: &str) -> IpAddr {
         s.parse().unwrap()
+    }
+
+    #[test]
+    fn every_form_proxies_write_is_read() {
+        let peer = ip("10.0.0.1");
+        for (value, expected) in [
+            ("203.0.113.7", "203.0.113.7"),
+            ("198.51.100.1, 203.0.113.7:4711", "203.0.113.7"),
+            ("2001:db8::1", "2001:db8::1"),
+            ("[2001:db8::1]", "2001:db8::1"),
+            ("[2001:db8::1]:4711", "2001:db8::1"),
+            ("for=203.0.113.7;proto=https", "203.0.113.7"),
+            (
+                "for=192.0.2.1, For=\"[2001:db8::1]:4711\";proto=https",
+                "2001:db8::1",
+            ),
+            ("unknown", "10.0.0.1"),
+            ("", "10.0.0.1"),
+        ] {
+            let mut headers = HeaderMap::new();
+            headers.insert("x-client", value.parse().unwrap());
+            assert_eq!(
+                client_addr(peer, Some("x-client"), &headers),
+                ip(expected),
+                "{value}"
+            );
+        }
     }
 
     #[test]

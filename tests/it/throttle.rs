@@ -36,9 +36,8 @@ async fn an_address_that_keeps_failing_is_throttled() {
         let refused = post("203.0.113.5", "forged".into()).await.unwrap();
         assert_eq!(refused.status(), 403);
     }
-    // Over the limit: refused before verification, even with a good signature, until the
-    // minute ends.
-    let throttled = post("203.0.113.5", good.clone()).await.unwrap();
+    // Over the limit, the address's forgeries are answered 429 until the minute ends...
+    let throttled = post("203.0.113.5", "forged".into()).await.unwrap();
     assert_eq!(throttled.status(), 429);
     let wait: u64 = throttled.headers()["retry-after"]
         .to_str()
@@ -48,6 +47,9 @@ async fn an_address_that_keeps_failing_is_throttled() {
     assert!((1..=60).contains(&wait), "Retry-After {wait}");
     let body: serde_json::Value = throttled.json().await.unwrap();
     assert_eq!(body["code"], "too_many_failures");
+    // ...but a callback that verifies is never refused: Twilio's egress addresses are shared
+    // by all its customers, and a forger among them must not get Twilio throttled.
+    assert_eq!(post("203.0.113.5", good.clone()).await.unwrap().status(), 204);
     // The address the proxy saw is what counts: the client-supplied part (192.0.2.99) and
     // other clients are unaffected.
     assert_eq!(post("198.51.100.1", good.clone()).await.unwrap().status(), 204);
@@ -64,6 +66,46 @@ async fn an_address_that_keeps_failing_is_throttled() {
         metrics.contains("outcome=\"too_many_failures\""),
         "counted in /metrics"
     );
+    app.stop().await;
+}
+
+/// Callbacks naming an account this deployment does not serve are refused 403 but never
+/// counted: they guess at no secret of ours, and forging a stranger's `AccountSid` must not
+/// block the address Twilio's own callbacks come from.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn strangers_accounts_are_not_counted() {
+    let app = TestApp::spawn_with(Backend::Sqlite, None, |env| {
+        env.push(("SIGNATURE_FAILURES_PER_MINUTE", "3".into()));
+    })
+    .await;
+    let sid = bundle(8);
+    let stranger = [
+        ("AccountSid", "ACffffffffffffffffffffffffffffffff"),
+        ("BundleSid", sid.as_str()),
+        ("Status", "in-review"),
+    ];
+    for _ in 0..10 {
+        let refused = app.post_signed(&stranger, "not-our-token").await;
+        assert_eq!(refused.status(), 403);
+        let body: serde_json::Value = refused.json().await.unwrap();
+        assert_eq!(body["code"], "unknown_account");
+    }
+    assert_eq!(
+        app.post_signed(&callback(&sid, "in-review"), TOKEN)
+            .await
+            .status(),
+        204
+    );
+    // A forgery for our account after them is the address's first failure, not its eleventh.
+    let forged = app
+        .post_form(
+            "/th/twilio/status-callback",
+            &callback(&sid, "twilio-approved"),
+            Some("forged"),
+            &[],
+        )
+        .await;
+    assert_eq!(forged.status(), 403);
     app.stop().await;
 }
 
