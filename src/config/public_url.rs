@@ -15,6 +15,11 @@ pub struct PublicUrl {
 }
 
 impl PublicUrl {
+    /// Whether Twilio (and a browser) reach the service over https.
+    pub fn is_https(&self) -> bool {
+        self.base.starts_with("https://")
+    }
+
     pub fn parse(raw: &str) -> Result<Self, ConfigError> {
         // The text is kept as written (Twilio signs it byte for byte), so refuse what the URL
         // parser would silently forgive: surrounding or inner whitespace (a pasted newline),

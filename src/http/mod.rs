@@ -21,12 +21,13 @@ pub use server::Limits;
 use crate::config::CALLBACK_PATH;
 use crate::state::AppState;
 use axum::extract::DefaultBodyLimit;
-use axum::http::{HeaderName, Request};
+use axum::http::{header, HeaderName, HeaderValue, Request};
 use axum::routing::post;
 use axum::Router;
 use std::future::Future;
 use tokio::net::TcpListener;
 use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
+use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::RequestBodyTimeoutLayer;
 use tower_http::trace::TraceLayer;
 
@@ -50,6 +51,11 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::require_token,
+        ))
+        // Answers carry profiles, evaluations and webhook secrets: no cache keeps them.
+        .layer(SetResponseHeaderLayer::overriding(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
         ));
     Router::new()
         .merge(callback)
@@ -61,6 +67,14 @@ pub fn router(state: &AppState) -> Router<AppState> {
 /// What wraps every route: a 404 for the rest, request ids, tracing, and the body deadline.
 pub fn layers(routes: Router<AppState>, state: AppState, body_read_timeout: std::time::Duration) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
+    // Under an https PUBLIC_URL, browsers are told to use nothing else (the dashboard's
+    // session cookie included); over plain http the header would mean nothing.
+    let hsts = state.public_url().is_https().then(|| {
+        SetResponseHeaderLayer::if_not_present(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000"),
+        )
+    });
     routes
         .fallback(|| async { ApiError::not_found("no such route") })
         .with_state(state)
@@ -74,6 +88,7 @@ pub fn layers(routes: Router<AppState>, state: AppState, body_read_timeout: std:
             tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id = %id)
         }))
         .layer(SetRequestIdLayer::new(request_id, RandomRequestId))
+        .layer(tower::util::option_layer(hsts))
         .layer(RequestBodyTimeoutLayer::new(body_read_timeout))
 }
 

@@ -149,7 +149,7 @@ pub fn set_cookie(value: Option<&str>, secure: bool) -> HeaderValue {
 
 /// Whether cookies must be `Secure`: the service is reached over https.
 pub fn secure(state: &AppState) -> bool {
-    state.public_url().callback_url().starts_with("https://")
+    state.public_url().is_https()
 }
 
 /// Lets a request with a valid session through (with its [`Session`]), and sends any other

@@ -247,3 +247,36 @@ both_backends!(
     errors_are_json_with_codes,
     health_and_readiness,
 );
+
+/// `/v1` answers are never cached (`Cache-Control: no-store`: they carry profiles,
+/// evaluations and webhook secrets); under an https `PUBLIC_URL` every answer carries HSTS,
+/// under http none does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_answers_are_not_cached_and_https_is_pinned() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let listed = app
+        .client
+        .get(app.url("/v1/profiles"))
+        .bearer_auth(support::API_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(listed.status(), 200);
+    assert_eq!(listed.headers()["cache-control"], "no-store");
+    assert_eq!(listed.headers()["strict-transport-security"], "max-age=31536000");
+    let refused = app.client.get(app.url("/v1/profiles")).send().await.unwrap();
+    assert_eq!(refused.status(), 401);
+    assert_eq!(refused.headers()["cache-control"], "no-store");
+    let health = app.client.get(app.url("/healthz")).send().await.unwrap();
+    assert_eq!(health.headers()["strict-transport-security"], "max-age=31536000");
+    app.stop().await;
+
+    let plain = TestApp::spawn_with(Backend::Sqlite, None, |env| {
+        env.retain(|(k, _)| *k != "PUBLIC_URL");
+        env.push(("PUBLIC_URL", "http://127.0.0.1:8080/th".into()));
+    })
+    .await;
+    let health = plain.client.get(plain.url("/healthz")).send().await.unwrap();
+    assert!(health.headers().get("strict-transport-security").is_none());
+    plain.stop().await;
+}
