@@ -147,7 +147,13 @@ async fn handle(
                 Rejection::UnknownAccount(_) => "unknown_account",
                 _ => "invalid_signature",
             };
-            return Err(ApiError::new(StatusCode::FORBIDDEN, code, rejection.to_string()));
+            // The reason stays in the log: the answer does not tell a forger which accounts or
+            // shared keys exist.
+            let message = match rejection {
+                Rejection::UnknownAccount(_) => "the callback's AccountSid is not served here",
+                _ => "the signature does not verify",
+            };
+            return Err(ApiError::new(StatusCode::FORBIDDEN, code, message));
         }
     };
     let report = read_report(&fields, unreadable);

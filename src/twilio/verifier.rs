@@ -55,7 +55,9 @@ pub struct Attempt {
 pub enum Rejection {
     #[error("no X-Twilio-Signature header")]
     MissingSignature,
-    #[error("account {0} is not served by this deployment")]
+    /// The posted account, unverified: at most 64 characters, shown escaped (`{:?}`) so that
+    /// a forged value cannot write control characters into a log.
+    #[error("account {0:?} is not served by this deployment")]
     UnknownAccount(String),
     #[error("no auth token is configured")]
     NoCredentials,
@@ -145,7 +147,7 @@ impl Verifier {
         let signature = signature.ok_or(Rejection::MissingSignature)?;
         if let Some(account) = request.account {
             if !self.serves(account) {
-                return Err(Rejection::UnknownAccount(account.to_owned()));
+                return Err(Rejection::UnknownAccount(account.chars().take(64).collect()));
             }
         }
         let credentials = self.credentials(request)?;
@@ -226,5 +228,18 @@ impl fmt::Display for Attempt {
             "{mark} {} with {} ({})",
             self.url, self.credential, self.algorithm
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Rejection;
+
+    /// A forged AccountSid reaches the log escaped: no terminal escape or line break of its own.
+    #[test]
+    fn an_unknown_account_is_logged_escaped() {
+        let shown = Rejection::UnknownAccount("AC\u{1b}[2J\nforged line".into()).to_string();
+        assert!(!shown.contains('\u{1b}') && !shown.contains('\n'), "{shown}");
+        assert!(shown.contains("\\u{1b}[2J\\nforged line"), "{shown}");
     }
 }

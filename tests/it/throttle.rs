@@ -89,6 +89,11 @@ async fn strangers_accounts_are_not_counted() {
         assert_eq!(refused.status(), 403);
         let body: serde_json::Value = refused.json().await.unwrap();
         assert_eq!(body["code"], "unknown_account");
+        let message = body["message"].as_str().unwrap();
+        assert!(
+            !message.contains("ACffff"),
+            "the answer names no account: {message}"
+        );
     }
     assert_eq!(
         app.post_signed(&callback(&sid, "in-review"), TOKEN)
