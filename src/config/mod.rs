@@ -61,7 +61,7 @@ pub const ENV_VARS: &[&str] = &[
 /// The whole configuration. Secrets are `SecretString`: never in logs or `Debug` output.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Config {
-    pub database_url: String,
+    pub database_url: DatabaseUrl,
     pub listen_addr: String,
     pub public_url: Option<String>,
     pub twilio_account_sid: Option<String>,
@@ -261,6 +261,35 @@ const DEFAULTS: fn() -> Defaults = || Defaults {
     accounts: Vec::new(),
     shared_keys: Vec::new(),
 };
+
+/// `DATABASE_URL`, whose password never shows in `Debug` output or in an error.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct DatabaseUrl(String);
+
+impl std::ops::Deref for DatabaseUrl {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?}", redact_password(&self.0))
+    }
+}
+
+/// `url` with its password, if it has one, replaced by `***`.
+pub fn redact_password(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("***"));
+            parsed.to_string()
+        }
+        _ => url.to_owned(),
+    }
+}
 
 /// The alert email subject when `email_subject_template` is not set.
 pub const DEFAULT_SUBJECT: &str = "[Trust Hub] {name} is now {status}";

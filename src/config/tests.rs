@@ -12,7 +12,7 @@ fn env(pairs: &[(&'static str, &str)]) -> Vec<(&'static str, String)> {
 #[test]
 fn defaults_need_nothing() {
     let config = Config::load_from(None, env(&[])).unwrap();
-    assert_eq!(config.database_url, "sqlite://trusthub-hooks.db");
+    assert_eq!(&*config.database_url, "sqlite://trusthub-hooks.db");
     assert_eq!(config.listen_addr().unwrap().to_string(), "127.0.0.1:8080");
     assert!(config.api_tokens.is_empty());
     assert!(!config.webhook_allow_private);
@@ -244,4 +244,23 @@ fn blank_signing_secrets_are_refused() {
         env(&[("TWILIO_ACCOUNT_SID", AC1), ("TWILIO_AUTH_TOKEN", "t")]),
     );
     assert!(ok.is_ok());
+}
+
+/// A password in DATABASE_URL shows neither in the configuration's `Debug` output nor in the
+/// error a wrong scheme gives.
+#[test]
+fn the_database_password_stays_out_of_debug_and_errors() {
+    let url = "postgres://trusthub:s3cret-pw@db.internal:5432/trusthub";
+    let config = Config::load_from(None, env(&[("DATABASE_URL", url)])).unwrap();
+    assert_eq!(&*config.database_url, url, "the store still gets it whole");
+    let debug = format!("{config:?}");
+    assert!(
+        !debug.contains("s3cret-pw") && debug.contains("trusthub:***@db.internal"),
+        "{debug}"
+    );
+    assert_eq!(
+        redact_password("sqlite://trusthub-hooks.db"),
+        "sqlite://trusthub-hooks.db"
+    );
+    assert!(!redact_password("mysql://u:s3cret-pw@h/db").contains("s3cret-pw"));
 }

@@ -251,7 +251,7 @@ pub async fn connect(url: &str, synchronous: SqliteSynchronous) -> Result<DynSto
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         Ok(Arc::new(PostgresStore::connect(url).await?))
     } else {
-        Err(StoreError::UnsupportedUrl(url.to_owned()))
+        Err(StoreError::UnsupportedUrl(crate::config::redact_password(url)))
     }
 }
 
