@@ -33,6 +33,7 @@ pub const ENV_VARS: &[&str] = &[
     "ALERT_EMAIL_FROM",
     "ALERT_EMAIL_TO",
     "WEBHOOK_ALLOW_PRIVATE",
+    "ALLOW_INSECURE_PUBLIC_URL",
     "LOG_FORMAT",
     "SQLITE_SYNCHRONOUS",
     "TWILIO_TIMEOUT_SECS",
@@ -78,6 +79,9 @@ pub struct Config {
     pub alert_email_to: Vec<String>,
     #[serde(deserialize_with = "flag")]
     pub webhook_allow_private: bool,
+    /// A plain-http `PUBLIC_URL` beyond loopback is accepted (behind a network you trust).
+    #[serde(deserialize_with = "flag")]
+    pub allow_insecure_public_url: bool,
     pub log_format: LogFormat,
     pub sqlite_synchronous: SqliteSynchronous,
     /// Per-request timeout of Twilio REST calls.
@@ -196,6 +200,7 @@ struct Defaults {
     api_tokens: Vec<String>,
     alert_email_to: Vec<String>,
     webhook_allow_private: bool,
+    allow_insecure_public_url: bool,
     log_format: LogFormat,
     sqlite_synchronous: SqliteSynchronous,
     twilio_timeout_secs: u64,
@@ -232,6 +237,7 @@ const DEFAULTS: fn() -> Defaults = || Defaults {
     api_tokens: Vec::new(),
     alert_email_to: Vec::new(),
     webhook_allow_private: false,
+    allow_insecure_public_url: false,
     log_format: LogFormat::Text,
     sqlite_synchronous: SqliteSynchronous::Normal,
     twilio_timeout_secs: 30,
@@ -424,7 +430,7 @@ impl Config {
                 "required: the scheme://host[:port][/prefix] that Twilio calls",
             )
         })?;
-        PublicUrl::parse(url)
+        PublicUrl::parse(url)?.require_tls(self.allow_insecure_public_url)
     }
 
     /// Every account served: `TWILIO_ACCOUNT_SID` first, then the file's `[[accounts]]`;

@@ -10,6 +10,8 @@ pub const CALLBACK_PATH: &str = "/twilio/status-callback";
 pub struct PublicUrl {
     /// Scheme, host, port and prefix, without a trailing slash.
     base: String,
+    /// Whether the host is this machine (127.0.0.0/8, ::1, localhost): local testing.
+    loopback: bool,
     /// The path prefix (`/prefix`), or empty.
     prefix: String,
 }
@@ -18,6 +20,23 @@ impl PublicUrl {
     /// Whether Twilio (and a browser) reach the service over https.
     pub fn is_https(&self) -> bool {
         self.base.starts_with("https://")
+    }
+
+    /// Refuses plain http beyond this machine unless `allow_insecure`: Twilio's callbacks
+    /// would cross the network readable, and a captured one could be replayed.
+    pub fn require_tls(self, allow_insecure: bool) -> Result<Self, ConfigError> {
+        if self.is_https() || self.loopback || allow_insecure {
+            return Ok(self);
+        }
+        Err(invalid(
+            "PUBLIC_URL",
+            format!(
+                "{:?} is plain http: Twilio's callbacks would cross the network unencrypted, to be \
+                 read and replayed. Use https (TLS at your proxy), or set ALLOW_INSECURE_PUBLIC_URL=true \
+                 (http on 127.0.0.1, ::1 and localhost is always allowed, for local testing)",
+                self.base
+            ),
+        ))
     }
 
     pub fn parse(raw: &str) -> Result<Self, ConfigError> {
@@ -53,7 +72,17 @@ impl PublicUrl {
         }
         let base = raw.trim_end_matches('/').to_owned();
         let prefix = parsed.path().trim_end_matches('/').to_owned();
-        Ok(Self { base, prefix })
+        let loopback = match parsed.host() {
+            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+            Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
+            None => false,
+        };
+        Ok(Self {
+            base,
+            loopback,
+            prefix,
+        })
     }
 
     /// The path prefix requests arrive under, or `""`.

@@ -264,3 +264,37 @@ fn the_database_password_stays_out_of_debug_and_errors() {
     );
     assert!(!redact_password("mysql://u:s3cret-pw@h/db").contains("s3cret-pw"));
 }
+
+/// A plain-http PUBLIC_URL is refused beyond loopback unless explicitly allowed.
+#[test]
+fn plain_http_public_urls_need_loopback_or_an_explicit_allowance() {
+    let public = |url: &str, allow: &str| {
+        Config::load_from(
+            None,
+            env(&[("PUBLIC_URL", url), ("ALLOW_INSECURE_PUBLIC_URL", allow)]),
+        )
+        .unwrap()
+        .public_url()
+    };
+    for local in [
+        "http://127.0.0.1:8080",
+        "http://127.0.0.2/th",
+        "http://[::1]:8080",
+        "http://LOCALHOST:8080",
+        "https://hooks.example.com",
+    ] {
+        assert!(public(local, "false").is_ok(), "{local}");
+    }
+    for remote in [
+        "http://hooks.example.com",
+        "http://10.0.0.5:8080/th",
+        "http://localhost.example.com",
+    ] {
+        let err = public(remote, "false").unwrap_err().to_string();
+        assert!(
+            err.starts_with("PUBLIC_URL: ") && err.contains("ALLOW_INSECURE_PUBLIC_URL"),
+            "{err}"
+        );
+        assert!(public(remote, "true").is_ok(), "{remote} allowed explicitly");
+    }
+}

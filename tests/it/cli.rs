@@ -241,3 +241,30 @@ fn serve_refuses_blank_secrets_and_placeholder_api_tokens() {
         assert!(out.contains("API_TOKENS: "), "{weak}: {out}");
     }
 }
+
+/// `serve` refuses a plain-http PUBLIC_URL beyond this machine (callbacks could be read and
+/// replayed on the way), naming the variable and the way out; loopback http starts.
+#[test]
+fn serve_refuses_plain_http_beyond_loopback() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("serve.db").display());
+    let (code, out) = run(bin()
+        .env("DATABASE_URL", &db)
+        .env("PUBLIC_URL", "http://hooks.example.com")
+        .env("TWILIO_ACCOUNT_SID", support::ACCOUNT)
+        .env("TWILIO_AUTH_TOKEN", support::TOKEN)
+        .env("LISTEN_ADDR", "127.0.0.1:0")
+        .arg("serve"));
+    assert_ne!(code, 0);
+    assert!(
+        out.contains("PUBLIC_URL: ") && out.contains("ALLOW_INSECURE_PUBLIC_URL"),
+        "{out}"
+    );
+    let serve = ServeProcess::start(&[
+        ("DATABASE_URL", db),
+        ("PUBLIC_URL", "http://127.0.0.1:8080".into()),
+        ("TWILIO_ACCOUNT_SID", support::ACCOUNT.into()),
+        ("TWILIO_AUTH_TOKEN", support::TOKEN.into()),
+    ]);
+    assert_eq!(serve.terminate(), Some(0));
+}

@@ -121,6 +121,7 @@ async fn sign_in_takes_only_configured_tokens(backend: Backend) {
     let plain = TestApp::spawn_with(backend, None, |env| {
         env.retain(|(k, _)| *k != "PUBLIC_URL");
         env.push(("PUBLIC_URL", "http://hooks.internal:8080".into()));
+        env.push(("ALLOW_INSECURE_PUBLIC_URL", "true".into()));
     })
     .await;
     let cookie = set_cookie_header(&sign_in(&plain, API_TOKEN).await);
