@@ -51,7 +51,11 @@ impl Mailer {
         let url = url::Url::parse(smtp_url).map_err(|e| format!("SMTP_URL: not a URL: {e}"))?;
         let host = url.host_str().ok_or("SMTP_URL: no host")?.to_owned();
         let tls = TlsParameters::new(host.clone()).map_err(|e| format!("SMTP_URL: {e}"))?;
+        // Credentials go only over TLS: opportunistic STARTTLS would send them in the clear to
+        // a server whose STARTTLS a man in the middle stripped.
+        let credentials = !url.username().is_empty();
         let (tls, default_port) = match url.scheme() {
+            "smtp" if credentials => (Tls::Required(tls), 25),
             "smtp" => (Tls::Opportunistic(tls), 25),
             "smtps" => (Tls::Wrapper(tls), 465),
             other => return Err(format!("SMTP_URL: scheme {other:?} is neither smtp nor smtps")),

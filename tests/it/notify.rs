@@ -561,3 +561,37 @@ async fn webhooks_ignore_the_environment_proxy() {
     assert_eq!(event["data"]["sid"], sid.as_str());
     assert!(proxy.hits().is_empty(), "nothing went through the proxy");
 }
+
+/// With credentials in `smtp://`, TLS is required before them: a server that offers AUTH
+/// without STARTTLS (a stripped STARTTLS, say) never receives the password, and the email
+/// fails, saying why. (Without credentials, `smtp://` still sends in the clear when the
+/// server offers no TLS: the other email tests.)
+async fn smtp_credentials_never_go_in_the_clear(backend: Backend) {
+    let smtp = SmtpServer::start_offering_auth_in_clear().await;
+    let url = format!("smtp://alerts:hunter2-password@127.0.0.1:{}", smtp.port);
+    let extra = vec![
+        ("SMTP_URL", url),
+        ("ALERT_EMAIL_FROM", "alerts@example.com".to_owned()),
+        ("ALERT_EMAIL_TO", "ops@example.com".to_owned()),
+        ("DELIVERY_MAX_ATTEMPTS", "1".to_owned()),
+    ];
+    let app = app(backend, None, extra).await;
+    assert_eq!(
+        app.post_signed(&callback(&bundle(5), "in-review"), TOKEN)
+            .await
+            .status(),
+        204
+    );
+    let dead = delivery_in(&app, "dead").await;
+    assert_eq!(dead["channel"], "email");
+    let error = dead["last_error"]
+        .as_str()
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    assert!(error.contains("tls"), "{dead}");
+    assert!(smtp.verbs().iter().any(|v| v == "EHLO"), "it did connect");
+    assert!(!smtp.verbs().iter().any(|v| v == "AUTH"), "{:?}", smtp.verbs());
+    assert!(smtp.messages().is_empty());
+}
+
+both_backends!(smtp_credentials_never_go_in_the_clear);

@@ -47,6 +47,11 @@ impl Received {
 struct State {
     messages: Vec<Received>,
     data_replies: VecDeque<String>,
+    /// Every command's verb, in order, across sessions.
+    verbs: Vec<String>,
+    /// Whether EHLO offers AUTH (and AUTH is accepted), with no STARTTLS: a server whose
+    /// STARTTLS a man in the middle stripped.
+    offers_auth: bool,
 }
 
 pub struct SmtpServer {
@@ -63,9 +68,22 @@ impl Drop for SmtpServer {
 
 impl SmtpServer {
     pub async fn start() -> Self {
+        Self::start_with(State::default()).await
+    }
+
+    /// A server that offers AUTH without STARTTLS.
+    pub async fn start_offering_auth_in_clear() -> Self {
+        Self::start_with(State {
+            offers_auth: true,
+            ..State::default()
+        })
+        .await
+    }
+
+    async fn start_with(state: State) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
-        let state = Arc::new(Mutex::new(State::default()));
+        let state = Arc::new(Mutex::new(state));
         let shared = state.clone();
         let task = tokio::spawn(async move {
             while let Ok((socket, _)) = listener.accept().await {
@@ -90,6 +108,11 @@ impl SmtpServer {
 
     pub fn messages(&self) -> Vec<Received> {
         self.state.lock().unwrap().messages.clone()
+    }
+
+    /// Every command verb received so far (EHLO, MAIL, AUTH...).
+    pub fn verbs(&self) -> Vec<String> {
+        self.state.lock().unwrap().verbs.clone()
     }
 }
 
@@ -118,8 +141,17 @@ async fn session(socket: tokio::net::TcpStream, state: Arc<Mutex<State>>) {
             .next()
             .unwrap_or_default()
             .to_ascii_uppercase();
+        let offers_auth = {
+            let mut s = state.lock().unwrap();
+            s.verbs.push(verb.clone());
+            s.offers_auth
+        };
         let answer: String = match verb.as_str() {
+            "EHLO" if offers_auth => {
+                "250-test.smtp\r\n250-8BITMIME\r\n250-AUTH PLAIN LOGIN\r\n250 SIZE 10485760\r\n".into()
+            }
             "EHLO" => "250-test.smtp\r\n250-8BITMIME\r\n250 SIZE 10485760\r\n".into(),
+            "AUTH" if offers_auth => "235 2.7.0 Authentication successful\r\n".into(),
             "HELO" | "NOOP" => "250 OK\r\n".into(),
             "RSET" => {
                 from.clear();
