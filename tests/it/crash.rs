@@ -146,9 +146,11 @@ async fn killed_under_load_loses_no_acknowledged_callback(backend: Backend) {
     let first = ServeProcess::start(&env);
     let url = first.url("/th/twilio/status-callback");
     let acked = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    // Set just before the kill: a failed request before it is a failure, not the kill.
+    let killing = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let clients: Vec<_> = (0..16u32)
         .map(|client| {
-            let (url, acked) = (url.clone(), acked.clone());
+            let (url, acked, killing) = (url.clone(), acked.clone(), killing.clone());
             tokio::spawn(async move {
                 let http = reqwest::Client::new();
                 let signed_url = format!("{}/twilio/status-callback", support::PUBLIC_URL);
@@ -166,7 +168,11 @@ async fn killed_under_load_loses_no_acknowledged_callback(backend: Backend) {
                         Ok(answer) if answer.status() == 204 => acked.lock().unwrap().push(sid),
                         Ok(answer) => panic!("{sid}: {} before the kill", answer.status()),
                         // The process is gone: this client is done.
-                        Err(_) => return,
+                        Err(error) => {
+                            let killed = killing.load(std::sync::atomic::Ordering::SeqCst);
+                            assert!(killed, "{sid}: {error} before the kill");
+                            return;
+                        }
                     }
                 }
             })
@@ -176,6 +182,7 @@ async fn killed_under_load_loses_no_acknowledged_callback(backend: Backend) {
         (acked.lock().unwrap().len() >= 300).then_some(())
     })
     .await;
+    killing.store(true, std::sync::atomic::Ordering::SeqCst);
     first.kill9();
     for client in clients {
         client.await.unwrap();

@@ -240,7 +240,7 @@ impl TestApp {
         request.send().await.unwrap()
     }
 
-    /// GET under `/v1` with the test API token; returns status and JSON.
+    /// GET under `/v1` with the test API token; returns status and JSON. Panics on a 5xx.
     pub async fn api_get(&self, path: &str) -> (u16, Value) {
         let response = self
             .client
@@ -250,7 +250,10 @@ impl TestApp {
             .await
             .unwrap();
         let status = response.status().as_u16();
-        (status, response.json().await.unwrap_or(Value::Null))
+        let body = response.text().await.unwrap_or_default();
+        // A 5xx is the failure it is, not an empty answer to wait on.
+        assert!(status < 500, "GET {path}: the server failed: {status} {body}");
+        (status, serde_json::from_str(&body).unwrap_or(Value::Null))
     }
 
     /// Stops the server and waits for it to finish.

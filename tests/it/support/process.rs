@@ -48,7 +48,8 @@ impl ServeProcess {
             .as_u16()
     }
 
-    /// GETs a path with the test API token; `None` until it answers JSON.
+    /// GETs a path with the test API token; `None` while the server cannot be reached (a
+    /// restart), and a panic on a 5xx: a failure, not something to wait out.
     pub async fn api_json(&self, client: &reqwest::Client, path: &str) -> Option<serde_json::Value> {
         let response = client
             .get(self.url(path))
@@ -56,7 +57,13 @@ impl ServeProcess {
             .send()
             .await
             .ok()?;
-        response.json().await.ok()
+        let status = response.status();
+        let body = response.text().await.ok()?;
+        assert!(
+            !status.is_server_error(),
+            "GET {path}: the server failed: {status} {body}"
+        );
+        serde_json::from_str(&body).ok()
     }
 
     /// Starts `serve` on port 0 with `env` and waits (with a deadline) for its address.
