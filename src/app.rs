@@ -16,6 +16,8 @@ use tokio::sync::{watch, Notify};
 
 /// A service ready to run: migrated, listening, its job worker built.
 pub struct Application {
+    /// The SQLite database's `ServeLock`, held while this application lives.
+    _lock: Option<store::ServeLock>,
     state: AppState,
     limits: http::Limits,
     listener: TcpListener,
@@ -39,10 +41,24 @@ impl Application {
         if config.api_tokens.is_empty() {
             tracing::warn!("API_TOKENS is empty: /v1 refuses every request");
         }
+        // One process serves a SQLite file: held until this process ends.
+        let lock = if config.database_url.starts_with("sqlite:") {
+            Some(store::ServeLock::acquire(&config.database_url).context("DATABASE_URL")?)
+        } else {
+            None
+        };
         let store = store::connect(&config.database_url, config.sqlite_synchronous)
             .await
             .context("DATABASE_URL: cannot open the database")?;
         store.migrate().await.context("applying migrations")?;
+        if lock.is_some() {
+            // Only a dead predecessor can have left jobs running: theirs now, not after
+            // their leases (JOB_LEASE_SECS) run out.
+            let reclaimed = store.reclaim_running_jobs().await.context("reclaiming jobs")?;
+            if reclaimed > 0 {
+                tracing::info!(reclaimed, "took back the jobs a previous process left running");
+            }
+        }
         let addr = config.listen_addr()?;
         let listener = listen(addr).with_context(|| format!("LISTEN_ADDR: cannot listen on {addr}"))?;
         let wake = Arc::new(Notify::new());
@@ -70,6 +86,7 @@ impl Application {
         let sync_interval =
             (config.sync_interval_secs > 0).then(|| Duration::from_secs(config.sync_interval_secs));
         Ok(Self {
+            _lock: lock,
             state,
             limits: http::Limits::from_config(config),
             listener,

@@ -28,7 +28,7 @@ pub use model::{
     Page, Profile, ProfileDetail, ProfileQuery, Recorded, Transition, TransitionRow, Webhook,
 };
 pub use postgres::PostgresStore;
-pub use sqlite::SqliteStore;
+pub use sqlite::{ServeLock, SqliteStore};
 
 /// A shared store handle.
 pub type DynStore = Arc<dyn Store>;
@@ -168,6 +168,12 @@ pub trait JobStore: Send + Sync {
 
     /// Queues a dead job again with a fresh schedule. False unless it was dead.
     async fn revive_job(&self, id: i64) -> Result<bool, StoreError>;
+
+    /// Queues again, at once, every job marked running: for a starting process that alone
+    /// serves its database (SQLite, under `sqlite::ServeLock`), whose running jobs belonged
+    /// to the process before it, dead. Returns how many. (PostgreSQL's replicas share the
+    /// jobs: theirs come back when their leases expire.)
+    async fn reclaim_running_jobs(&self) -> Result<u64, StoreError>;
 
     /// Queued, running and dead jobs by kind and state, with the oldest `run_at` of each.
     async fn job_counts(&self) -> Result<Vec<JobCount>, StoreError>;

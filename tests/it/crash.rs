@@ -227,3 +227,85 @@ async fn killed_under_load_loses_no_acknowledged_callback(backend: Backend) {
 }
 
 both_backends!(killed_under_load_loses_no_acknowledged_callback);
+
+/// SQLite: deliveries running when `serve` is killed (their subscriber hangs) are taken back
+/// by the restarted process at once, not after their lease (JOB_LEASE_SECS, 300 s by
+/// default): with the subscriber back, every event arrives within a minute.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_takes_back_the_jobs_a_killed_process_held() {
+    let db = TestDb::new(Backend::Sqlite).await;
+    // Takes connections and never answers: deliveries hang, running, until the kill.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let mut env = serve_env(&db.url);
+    env.extend([
+        ("WEBHOOK_ALLOW_PRIVATE", "true".to_owned()),
+        ("WEBHOOK_TIMEOUT_SECS", "600".to_owned()),
+        ("WORKER_POLL_MS", "50".to_owned()),
+    ]);
+    let client = reqwest::Client::new();
+    let first = ServeProcess::start(&env);
+    let created = client
+        .post(first.url("/v1/webhooks"))
+        .bearer_auth(API_TOKEN)
+        .json(&serde_json::json!({ "url": format!("http://127.0.0.1:{port}/hook") }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    for n in 1..=5 {
+        let posted = first
+            .post_signed(&client, &callback(&bundle(n), "in-review"))
+            .await;
+        assert_eq!(posted, 204);
+    }
+    support::wait_for(30, "five deliveries running", || async {
+        let jobs = first.api_json(&client, "/v1/jobs?state=running").await?;
+        let running = jobs["items"]
+            .as_array()?
+            .iter()
+            .filter(|j| j["kind"] == "deliver")
+            .count();
+        (running == 5).then_some(())
+    })
+    .await;
+    first.kill9();
+    drop(silent);
+
+    let receiver = support::receiver::Receiver::start_on(port).await;
+    let second = ServeProcess::start(&env);
+    support::wait_for(60, "five events delivered after the restart", || async {
+        let sids: std::collections::HashSet<String> = receiver
+            .hits()
+            .iter()
+            .filter_map(|hit| {
+                let event: Value = serde_json::from_slice(&hit.body).ok()?;
+                Some(event["data"]["sid"].as_str()?.to_owned())
+            })
+            .collect();
+        (sids.len() == 5).then_some(())
+    })
+    .await;
+    assert_eq!(second.terminate(), Some(0));
+}
+
+/// One process serves a SQLite file: a second `serve` on it is refused, saying why, while
+/// the first runs; once the first has stopped, a new one starts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_serve_on_one_sqlite_file_is_refused() {
+    let db = TestDb::new(Backend::Sqlite).await;
+    let env = serve_env(&db.url);
+    let first = ServeProcess::start(&env);
+    let output = support::process::bin()
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .env("LISTEN_ADDR", "127.0.0.1:0")
+        .arg("serve")
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(said.contains("another trusthub-hooks serve holds"), "{said}");
+    assert_eq!(first.terminate(), Some(0));
+    let again = ServeProcess::start(&env);
+    assert_eq!(again.terminate(), Some(0));
+}

@@ -136,6 +136,11 @@ impl PostgresStore {
 
 #[async_trait]
 impl JobStore for PostgresStore {
+    async fn reclaim_running_jobs(&self) -> Result<u64, StoreError> {
+        // Other replicas may hold running jobs: leave them to their leases.
+        Ok(0)
+    }
+
     async fn enqueue_jobs(&self, jobs: &[NewJob]) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
         for job in jobs {

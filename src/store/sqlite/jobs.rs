@@ -105,6 +105,22 @@ impl SqliteStore {
 
 #[async_trait]
 impl JobStore for SqliteStore {
+    async fn reclaim_running_jobs(&self) -> Result<u64, StoreError> {
+        self.writer
+            .write(move |tx| {
+                let now = micros(Utc::now());
+                let reclaimed = tx
+                    .prepare_cached(
+                        "update jobs set state = 'queued', worker = null, lease_until = null, run_at = ?1,
+                                         updated_at = ?1
+                         where state = 'running'",
+                    )?
+                    .execute([now])?;
+                Ok(reclaimed as u64)
+            })
+            .await
+    }
+
     async fn enqueue_jobs(&self, jobs: &[NewJob]) -> Result<(), StoreError> {
         let jobs = jobs.to_vec();
         self.writer

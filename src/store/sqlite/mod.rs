@@ -51,6 +51,38 @@ fn insert_row(
     })
 }
 
+/// The lock `serve` holds on a SQLite database for its whole life (an exclusive `flock` on
+/// `<file>.lock`): one process serves a file. Its writer thread owns the file's writes, and a
+/// starting process takes back at once every job marked running, which only a dead
+/// predecessor can have left.
+pub struct ServeLock {
+    _file: std::fs::File,
+}
+
+impl ServeLock {
+    /// Takes the lock of the database `url` names, or says which process to stop.
+    pub fn acquire(url: &str) -> Result<Self, StoreError> {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        let options = SqliteConnectOptions::from_str(url)?;
+        let path = format!("{}.lock", options.get_filename().display());
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .mode(0o600)
+            .open(&path)
+            .map_err(|e| StoreError::Unavailable(format!("{path}: {e}")))?;
+        match file.try_lock() {
+            Ok(()) => Ok(Self { _file: file }),
+            Err(std::fs::TryLockError::WouldBlock) => Err(StoreError::Unavailable(format!(
+                "another trusthub-hooks serve holds {path}: one process serves a SQLite database \
+                 (stop the other one first; several replicas need PostgreSQL)"
+            ))),
+            Err(std::fs::TryLockError::Error(e)) => Err(StoreError::Unavailable(format!("{path}: {e}"))),
+        }
+    }
+}
+
 /// Creates the database file readable and writable by its owner only, unless it exists: it
 /// holds every callback and the webhook secrets, and SQLite gives its WAL and shared-memory
 /// files the database file's permissions. (SQLite itself would create it 0644.)
