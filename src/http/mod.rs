@@ -16,7 +16,7 @@ pub use callback::fuzzing;
 pub use callback::MAX_BODY_BYTES;
 pub use error::ApiError;
 pub use openapi::ApiDoc;
-pub use server::Limits;
+pub use server::{serve, Limits};
 
 use crate::config::CALLBACK_PATH;
 use crate::state::AppState;
@@ -24,8 +24,6 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::{header, HeaderName, HeaderValue, Request};
 use axum::routing::post;
 use axum::Router;
-use std::future::Future;
-use tokio::net::TcpListener;
 use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::RequestBodyTimeoutLayer;
@@ -105,16 +103,6 @@ impl MakeRequestId for RandomRequestId {
         let text = id.hyphenated().encode_lower(&mut text);
         axum::http::HeaderValue::from_str(text).ok().map(RequestId::new)
     }
-}
-
-/// Serves `app` until `shutdown` completes, then finishes the requests in flight.
-pub async fn serve(
-    listener: TcpListener,
-    app: Router,
-    limits: Limits,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    server::serve(listener, app, limits, shutdown).await
 }
 
 #[cfg(test)]

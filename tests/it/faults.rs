@@ -32,6 +32,28 @@ async fn subscribe(app: &TestApp, receiver: &Receiver) {
     assert_eq!(response.status(), 201);
 }
 
+/// After an outage: Twilio retries the refused callback (`during`) and a new one arrives
+/// (`after`); each is stored, and every profile holds its one transition.
+async fn recovered(app: &TestApp, [before, during, after]: [&str; 3]) {
+    for sid in [during, after] {
+        let status = app
+            .post_signed(&callback(sid, "pending-review"), support::TOKEN)
+            .await
+            .status();
+        assert_eq!(status, 204, "{sid}");
+    }
+    for sid in [before, during, after] {
+        let (status, profile) = app.api_get(&format!("/v1/profiles/{sid}")).await;
+        assert_eq!(status, 200, "{sid}");
+        assert_eq!(profile["status"], "pending-review");
+        assert_eq!(
+            profile["transitions"].as_array().unwrap().len(),
+            1,
+            "{sid} stored once"
+        );
+    }
+}
+
 /// Waits until the subscriber has heard of each profile in `sids`: every transition was
 /// notified, however the notifications were batched into jobs.
 async fn every_transition_notified(receiver: &Receiver, sids: [&str; 3]) {
@@ -95,24 +117,7 @@ async fn postgres_unreachable_then_back() {
         (ready.status() == 200).then_some(())
     })
     .await;
-    // Twilio retries the refused callback; a new one arrives too.
-    for sid in [&during, &after] {
-        let status = app
-            .post_signed(&callback(sid, "pending-review"), support::TOKEN)
-            .await
-            .status();
-        assert_eq!(status, 204, "{sid}");
-    }
-    for sid in [&before, &during, &after] {
-        let (status, profile) = app.api_get(&format!("/v1/profiles/{sid}")).await;
-        assert_eq!(status, 200, "{sid}");
-        assert_eq!(profile["status"], "pending-review");
-        assert_eq!(
-            profile["transitions"].as_array().unwrap().len(),
-            1,
-            "{sid} stored once"
-        );
-    }
+    recovered(&app, [&before, &during, &after]).await;
     // The job worker, which failed to claim during the outage, works again: every
     // transition is notified.
     every_transition_notified(&receiver, [&before, &during, &after]).await;
@@ -157,24 +162,7 @@ async fn sqlite_locked_then_released() {
 
     lock.execute_batch("rollback").unwrap();
     drop(lock);
-    // Twilio retries the refused callback; a new one arrives too.
-    for sid in [&during, &after] {
-        let status = app
-            .post_signed(&callback(sid, "pending-review"), support::TOKEN)
-            .await
-            .status();
-        assert_eq!(status, 204, "{sid}");
-    }
-    for sid in [&before, &during, &after] {
-        let (status, profile) = app.api_get(&format!("/v1/profiles/{sid}")).await;
-        assert_eq!(status, 200, "{sid}");
-        assert_eq!(profile["status"], "pending-review");
-        assert_eq!(
-            profile["transitions"].as_array().unwrap().len(),
-            1,
-            "{sid} stored once"
-        );
-    }
+    recovered(&app, [&before, &during, &after]).await;
     // The job worker, which could not claim meanwhile, works again: every transition is
     // notified.
     every_transition_notified(&receiver, [&before, &during, &after]).await;

@@ -15,12 +15,19 @@ use tokio::time::{timeout, Instant};
 const CALLBACK: &str = "/th/twilio/status-callback";
 
 fn start() -> (ServeProcess, tempfile::TempDir) {
+    serve_with(&[
+        ("HEADER_READ_TIMEOUT_SECS", "1"),
+        ("BODY_READ_TIMEOUT_SECS", "1"),
+        ("MAX_CONNECTIONS", "64"),
+    ])
+}
+
+/// `serve` on a fresh SQLite file with these settings besides the test account's.
+fn serve_with(settings: &[(&'static str, &str)]) -> (ServeProcess, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("hostile.db").display());
     let mut env = serve_env(&url);
-    env.push(("HEADER_READ_TIMEOUT_SECS", "1".into()));
-    env.push(("BODY_READ_TIMEOUT_SECS", "1".into()));
-    env.push(("MAX_CONNECTIONS", "64".into()));
+    env.extend(settings.iter().map(|(name, value)| (*name, (*value).to_owned())));
     (ServeProcess::start(&env), dir)
 }
 
@@ -395,12 +402,7 @@ async fn never_reading(addr: &str, from: std::net::IpAddr) -> TcpStream {
 /// one, Twilio's next callback is still served (before, it waited forever).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn clients_that_never_read_do_not_hold_the_receiver() {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("hostile.db").display());
-    let mut env = serve_env(&url);
-    env.push(("MAX_CONNECTIONS", "8".into()));
-    env.push(("WRITE_TIMEOUT_SECS", "1".into()));
-    let serve = ServeProcess::start(&env);
+    let (serve, _dir) = serve_with(&[("MAX_CONNECTIONS", "8"), ("WRITE_TIMEOUT_SECS", "1")]);
     let loopback = "127.0.0.1".parse().unwrap();
     let mut stuck = Vec::new();
     for _ in 0..8 {
@@ -421,13 +423,11 @@ async fn clients_that_never_read_do_not_hold_the_receiver() {
 /// served meanwhile, at once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_address_cannot_take_every_connection() {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("hostile.db").display());
-    let mut env = serve_env(&url);
-    env.push(("MAX_CONNECTIONS", "8".into()));
-    env.push(("MAX_CONNECTIONS_PER_ADDRESS", "4".into()));
-    env.push(("WRITE_TIMEOUT_SECS", "60".into()));
-    let serve = ServeProcess::start(&env);
+    let (serve, _dir) = serve_with(&[
+        ("MAX_CONNECTIONS", "8"),
+        ("MAX_CONNECTIONS_PER_ADDRESS", "4"),
+        ("WRITE_TIMEOUT_SECS", "60"),
+    ]);
     let (one, other): (std::net::IpAddr, std::net::IpAddr) =
         ("127.0.0.1".parse().unwrap(), "127.0.0.2".parse().unwrap());
     let mut stuck = Vec::new();
