@@ -2,6 +2,7 @@
 
 pub mod client;
 pub mod models;
+mod origin;
 pub mod signature;
 mod trusthub;
 pub mod verifier;
