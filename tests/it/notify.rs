@@ -135,6 +135,24 @@ async fn webhooks_are_signed_and_delivered(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(again.status(), 404);
+    // A later event: a witness subscription hears of it, the deleted one does not.
+    let witness = Receiver::start().await;
+    subscribe(&app, &witness.url).await;
+    let approved = callback(&sid, "twilio-approved");
+    assert_eq!(app.post_signed(&approved, TOKEN).await.status(), 204);
+    let heard = crate::notify::hits(&witness, 1).await;
+    let event: Value = serde_json::from_slice(&heard[0].body).unwrap();
+    assert_eq!(event["data"]["to"], "twilio-approved");
+    assert_eq!(
+        receiver.hits().len(),
+        2,
+        "nothing more to the deleted subscription"
+    );
+    let all = deliveries(&app, "").await;
+    assert!(
+        all.iter().all(|d| d["webhook_id"] != id.as_str()),
+        "no delivery for the deleted subscription: {all:?}"
+    );
 }
 
 async fn retries_keep_the_id_and_honour_retry_after(backend: Backend) {
