@@ -102,7 +102,9 @@ pub fn verify(tokens: &ApiTokens, value: &str, now: DateTime<Utc>) -> Option<Ses
         return None;
     };
     let expires_at = DateTime::from_timestamp(expires.parse().ok()?, 0)?;
-    if expires_at <= now {
+    // Never longer than a session lives (with a little room for replicas' clocks): a cookie
+    // signed with a far expiry, by whoever holds a token's digest, is not honoured.
+    if expires_at <= now || expires_at > now + LIFETIME + chrono::Duration::minutes(5) {
         return None;
     }
     // Digest prefixes may collide: try each token they name; verify_slice is constant-time.
@@ -203,6 +205,18 @@ mod tests {
             verify(&tokens(&[&hashed]), &value, now).is_some(),
             "same token, as a digest"
         );
+    }
+
+    /// A correctly signed cookie whose expiry lies beyond a session's lifetime (ten years,
+    /// say) is refused; one issued now is accepted.
+    #[test]
+    fn expiries_past_a_sessions_lifetime_are_refused() {
+        let now = Utc::now();
+        let known = tokens(&[ONE]);
+        let far = issue(&digest_of(ONE), now + chrono::Duration::days(3650));
+        assert!(verify(&known, &far, now).is_none());
+        let fresh = issue(&digest_of(ONE), now + LIFETIME);
+        assert!(verify(&known, &fresh, now).is_some());
     }
 
     #[test]
