@@ -3,7 +3,7 @@
 use crate::config::Config;
 use crate::http;
 use crate::queue::Worker;
-use crate::state::{ApiTokens, AppState, Guards, SignatureGuard};
+use crate::state::{ApiTokens, AppState, FailureGuard, Guards};
 use crate::store;
 use crate::twilio::Verifier;
 use anyhow::Context as _;
@@ -71,12 +71,12 @@ impl Application {
             wake,
             config.webhook_allow_private,
             Guards {
-                signatures: SignatureGuard::new(
+                signatures: FailureGuard::new(
                     config.signature_failures_per_minute,
                     config.client_ip_header.as_deref(),
                 )
                 .map_err(anyhow::Error::msg)?,
-                authentications: SignatureGuard::new(
+                authentications: FailureGuard::new(
                     config.auth_failures_per_minute,
                     config.client_ip_header.as_deref(),
                 )

@@ -1,7 +1,7 @@
-//! Failed signature checks, counted per client address in fixed one-minute windows. An
-//! address over the limit is answered 429 without any verification until its window ends,
-//! which bounds what a forger can try and what a flood of forgeries costs. Callbacks that
-//! verify never count, so Twilio is throttled only if it shares an address with a forger.
+//! Failed checks (callback signatures, API tokens), counted per client address in fixed
+//! one-minute windows. An address over the limit has its failing requests answered 429 until
+//! its window ends, which bounds what a guesser can try. The callback receiver asks only once
+//! a signature has failed, so a callback that verifies is never refused.
 
 use axum::http::{HeaderMap, HeaderName};
 use std::collections::HashMap;
@@ -85,13 +85,14 @@ impl FailureLimiter {
     }
 }
 
-/// The limiter and how to tell the client's address.
-pub struct SignatureGuard {
+/// A limiter of failed checks and how to tell the client's address (one for signatures,
+/// one for API tokens: `state::Guards`).
+pub struct FailureGuard {
     limiter: FailureLimiter,
     client_ip_header: Option<HeaderName>,
 }
 
-impl SignatureGuard {
+impl FailureGuard {
     pub fn new(failures_per_minute: u32, client_ip_header: Option<&str>) -> Result<Self, String> {
         let client_ip_header = client_ip_header
             .filter(|name| !name.trim().is_empty())

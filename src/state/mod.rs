@@ -4,7 +4,7 @@
 mod guard;
 mod tokens;
 
-pub use guard::{client_addr, FailureLimiter, SignatureGuard};
+pub use guard::{client_addr, FailureGuard, FailureLimiter};
 pub use tokens::ApiTokens;
 
 use crate::config::PublicUrl;
@@ -16,9 +16,9 @@ use tokio::sync::Notify;
 /// The limiters of failed checks, per client address.
 pub struct Guards {
     /// Of callback signatures (`SIGNATURE_FAILURES_PER_MINUTE`).
-    pub signatures: SignatureGuard,
+    pub signatures: FailureGuard,
     /// Of API tokens, on `/v1` and `/ui/login` (`AUTH_FAILURES_PER_MINUTE`).
-    pub authentications: SignatureGuard,
+    pub authentications: FailureGuard,
 }
 
 /// What every handler shares.
@@ -35,9 +35,9 @@ struct Inner {
     /// `WEBHOOK_ALLOW_PRIVATE`: subscriptions may point at non-public addresses.
     webhook_allow_private: bool,
     /// Throttles addresses that keep failing signature checks.
-    guard: SignatureGuard,
+    guard: FailureGuard,
     /// Throttles addresses that keep presenting wrong API tokens (`/v1`, `/ui/login`).
-    auth_guard: SignatureGuard,
+    auth_guard: FailureGuard,
 }
 
 impl AppState {
@@ -62,12 +62,12 @@ impl AppState {
         }))
     }
 
-    pub fn guard(&self) -> &SignatureGuard {
+    pub fn guard(&self) -> &FailureGuard {
         &self.0.guard
     }
 
     /// The limiter of failed API-token checks.
-    pub fn auth_guard(&self) -> &SignatureGuard {
+    pub fn auth_guard(&self) -> &FailureGuard {
         &self.0.auth_guard
     }
 
