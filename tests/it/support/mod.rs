@@ -11,7 +11,6 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use trusthub_hooks::app::Application;
 use trusthub_hooks::config::{Config, SqliteSynchronous};
 use trusthub_hooks::store::{self, DynStore};
-use trusthub_hooks::twilio::signature;
 
 pub const TOKEN: &str = "12345678901234567890123456789012";
 pub const ACCOUNT: &str = "ACaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
@@ -22,6 +21,7 @@ pub mod process;
 pub mod proxy;
 pub mod receiver;
 pub mod smtp;
+pub mod twilio_sign;
 
 pub const PG_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
 
@@ -275,15 +275,19 @@ impl Drop for TestApp {
     }
 }
 
-/// A Twilio signature (HMAC-SHA1) computed with the library's signer, which the vector
-/// tests check against twilio-python.
+/// A Twilio signature (HMAC-SHA1), computed by the tests' own signer
+/// ([`twilio_sign`], checked against twilio-python), not by the code under test.
 pub fn sign(url: &str, params: &[(&str, &str)], token: &str) -> String {
-    let owned: Vec<(String, String)> = params.iter().map(|(a, b)| ((*a).into(), (*b).into())).collect();
-    signature::compute(
-        token.as_bytes(),
-        signature::Algorithm::HmacSha1,
-        &signature::signing_string(url, &owned),
-    )
+    twilio_sign::form(url, params, token)
+}
+
+/// The value of one series (name and labels exactly as rendered) in a Prometheus text
+/// exposition; 0 when absent, as an unregistered counter is.
+pub fn metric(exposition: &str, series: &str) -> f64 {
+    exposition
+        .lines()
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
+        .map_or(0.0, |value| value.trim().parse().unwrap())
 }
 
 /// A customer profile SID numbered `n`.
