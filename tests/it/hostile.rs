@@ -34,10 +34,15 @@ fn serve_with(settings: &[(&'static str, &str)]) -> (ServeProcess, tempfile::Tem
 /// Sends raw bytes on a new connection; the response's status, or `None` when the server
 /// closed the connection without answering.
 async fn exchange(addr: &str, request: &[u8]) -> Option<u16> {
+    exchange_within(addr, request, Duration::from_secs(10)).await
+}
+
+/// As [`exchange`], waiting up to `within` for the answer.
+async fn exchange_within(addr: &str, request: &[u8], within: Duration) -> Option<u16> {
     let mut stream = TcpStream::connect(addr).await.unwrap();
     // The server may answer (413, say) and close before reading everything: not an error.
     let _ = stream.write_all(request).await;
-    read_status(&mut stream, Duration::from_secs(10)).await
+    read_status(&mut stream, within).await
 }
 
 async fn read_status(stream: &mut TcpStream, within: Duration) -> Option<u16> {
@@ -164,24 +169,16 @@ async fn random_requests_never_get_a_5xx() {
     eprintln!("HOSTILE_SEED={seed}");
     let mut rng = StdRng::seed_from_u64(seed);
     let requests: Vec<Vec<u8>> = (0..count).map(|_| random_request(&mut rng)).collect();
-    let mut answered = 0;
     for chunk in requests.chunks(8) {
         let results = exchange_all(chunk, &serve.addr).await;
         for (request, status) in chunk.iter().zip(results) {
-            if let Some(status) = status {
-                answered += 1;
-                assert!(
-                    status < 500,
-                    "HOSTILE_SEED={seed}: {status} for {:?}",
-                    String::from_utf8_lossy(&request[..request.len().min(300)])
-                );
-            }
+            let shown = String::from_utf8_lossy(&request[..request.len().min(300)]);
+            // Every request is answered: a malformed one with its 4xx, never a dropped
+            // connection or a 5xx that a sender would retry.
+            let status = status.unwrap_or_else(|| panic!("HOSTILE_SEED={seed}: no answer to {shown:?}"));
+            assert!(status < 500, "HOSTILE_SEED={seed}: {status} for {shown:?}");
         }
     }
-    assert!(
-        answered > count / 2,
-        "most requests are answered, not dropped: {answered}/{count}"
-    );
     assert!(!serve.exited(), "serve crashed (HOSTILE_SEED={seed})");
     let peak = serve.memory_kib("VmHWM");
     assert!(peak < 100 * 1024, "peak RSS {peak} KiB");
@@ -211,7 +208,8 @@ async fn exchange_all(requests: &[Vec<u8>], addr: &str) -> Vec<Option<u16>> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_clients_are_cut_off() {
     let (serve, _dir) = start();
-    // Headers that never end: closed (or answered 408) once the header deadline passes.
+    // Headers that never end: disconnected without an answer once the header deadline
+    // (1 s here) passes, as the README says.
     let mut slow_head = TcpStream::connect(&serve.addr).await.unwrap();
     slow_head
         .write_all(format!("POST {CALLBACK} HTTP/1.1\r\nHost: x\r\n").as_bytes())
@@ -219,14 +217,14 @@ async fn slow_clients_are_cut_off() {
         .unwrap();
     let started = Instant::now();
     let status = read_status(&mut slow_head, Duration::from_secs(10)).await;
-    assert!(matches!(status, None | Some(408)), "{status:?}");
+    assert_eq!(status, None, "a trickled header is not answered");
     assert!(
-        started.elapsed() < Duration::from_secs(5),
+        (Duration::from_millis(900)..Duration::from_secs(5)).contains(&started.elapsed()),
         "cut off after {:?}",
         started.elapsed()
     );
 
-    // A body that never arrives in full: answered with a 4xx once the body deadline passes.
+    // A body that never arrives in full: answered 408 once the body deadline passes.
     let mut slow_body = TcpStream::connect(&serve.addr).await.unwrap();
     slow_body
         .write_all(
@@ -240,9 +238,9 @@ async fn slow_clients_are_cut_off() {
         .unwrap();
     let started = Instant::now();
     let status = read_status(&mut slow_body, Duration::from_secs(10)).await;
-    assert!(matches!(status, None | Some(400..=499)), "{status:?}");
+    assert_eq!(status, Some(408));
     assert!(
-        started.elapsed() < Duration::from_secs(5),
+        (Duration::from_millis(900)..Duration::from_secs(5)).contains(&started.elapsed()),
         "cut off after {:?}",
         started.elapsed()
     );
@@ -259,9 +257,12 @@ async fn a_connection_flood_is_bounded() {
         idle.push(TcpStream::connect(&serve.addr).await.unwrap());
     }
     let started = Instant::now();
-    let status = exchange(
+    // About ten rounds of 64 one-second header deadlines before this one is reached: the
+    // read waits twice the bound asserted below, so only a real stall fails.
+    let status = exchange_within(
         &serve.addr,
         b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        Duration::from_secs(60),
     )
     .await;
     assert_eq!(status, Some(200), "served again once the flood timed out");
