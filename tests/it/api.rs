@@ -1,6 +1,7 @@
 //! The `/v1` query API and health endpoints, on SQLite and PostgreSQL.
 
 use crate::support;
+use crate::support::process::{serve_env, ServeProcess};
 use crate::support::{bundle, callback, Backend, TestApp, API_TOKEN, TOKEN};
 use serde_json::Value;
 use std::collections::HashSet;
@@ -142,37 +143,60 @@ async fn health_and_readiness(backend: Backend) {
     }
 }
 
-async fn metrics_in_prometheus_format(backend: Backend) {
-    let app = TestApp::spawn_with(backend, None, support::fast_jobs).await;
+/// `/metrics` counts exactly what happened. Read from a `serve` of its own: the recorder is
+/// process-wide, so an app inside this test process would also count other tests' traffic.
+async fn metrics_count_exactly_what_happened(backend: Backend) {
+    let db = support::TestDb::new(backend).await;
+    let mut env = serve_env(&db.url);
+    env.push(("SIGNATURE_FAILURES_PER_MINUTE", "2".to_owned()));
+    let serve = ServeProcess::start(&env);
+    let client = reqwest::Client::new();
+    let scrape = || async {
+        let response = client.get(serve.url("/metrics")).send().await.unwrap();
+        assert_eq!(response.status(), 200);
+        let kind = response.headers()["content-type"].to_str().unwrap().to_owned();
+        assert!(kind.starts_with("text/plain"), "{kind}");
+        response.text().await.unwrap()
+    };
+    let before = scrape().await;
     let sid = bundle(7);
     assert_eq!(
-        app.post_signed(&callback(&sid, "in-review"), TOKEN)
-            .await
-            .status(),
+        serve.post_signed(&client, &callback(&sid, "in-review")).await,
         204
     );
-    assert_eq!(
-        app.post_signed(&callback(&sid, "twilio-approved"), "forged")
+    // Two forgeries refused, the third past SIGNATURE_FAILURES_PER_MINUTE throttled.
+    for expected in [403, 403, 429] {
+        let forged = client
+            .post(serve.url("/th/twilio/status-callback"))
+            .header("X-Twilio-Signature", "forged")
+            .form(&callback(&sid, "twilio-approved"))
+            .send()
             .await
-            .status(),
-        403
-    );
-    let response = app.client.get(app.url("/metrics")).send().await.unwrap();
-    assert_eq!(response.status(), 200);
-    assert!(response.headers()["content-type"]
-        .to_str()
-        .unwrap()
-        .starts_with("text/plain"));
-    let text = response.text().await.unwrap();
-    for needle in [
-        "trusthub_callbacks_total{outcome=\"stored\"}",
-        "trusthub_callbacks_total{outcome=\"invalid_signature\"}",
-        "trusthub_transitions_total{",
-        "trusthub_database_up 1",
-        "# TYPE trusthub_jobs gauge",
-    ] {
-        assert!(text.contains(needle), "{needle} missing from:\n{text}");
+            .unwrap();
+        assert_eq!(forged.status(), expected);
     }
+    let after = scrape().await;
+    let delta = |series: &str| support::metric(&after, series) - support::metric(&before, series);
+    for (series, expected) in [
+        ("trusthub_callbacks_total{outcome=\"stored\"}", 1.0),
+        ("trusthub_callbacks_total{outcome=\"invalid_signature\"}", 2.0),
+        ("trusthub_callbacks_total{outcome=\"too_many_failures\"}", 1.0),
+        (
+            "trusthub_transitions_total{to=\"in-review\",source=\"callback\",applied=\"true\"}",
+            1.0,
+        ),
+        (
+            "trusthub_transitions_total{to=\"twilio-approved\",source=\"callback\",applied=\"true\"}",
+            0.0,
+        ),
+    ] {
+        assert_eq!(delta(series), expected, "{series} in:\n{after}");
+    }
+    assert_eq!(support::metric(&after, "trusthub_database_up"), 1.0);
+    assert!(
+        after.lines().any(|l| l == "# TYPE trusthub_jobs gauge"),
+        "{after}"
+    );
 }
 
 /// Every `$ref` in a document, for checking that each resolves.
@@ -240,7 +264,7 @@ async fn openapi_describes_every_route(backend: Backend) {
 
 both_backends!(
     openapi_describes_every_route,
-    metrics_in_prometheus_format,
+    metrics_count_exactly_what_happened,
     bearer_tokens_are_required,
     no_api_tokens_refuses_everything,
     list_pages_filters_and_orders,

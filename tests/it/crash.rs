@@ -70,12 +70,11 @@ both_backends!(killed_mid_job_completes_after_restart);
 /// subscriber back: every event is delivered.
 async fn killed_while_deliveries_wait_loses_none(backend: Backend) {
     let db = TestDb::new(backend).await;
-    // A port nothing listens on yet: connections are refused until the receiver starts.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    // A port bound but not listening yet: connections are refused until the receiver
+    // starts on this same socket (kept, so no other process can take the port meanwhile).
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let port = socket.local_addr().unwrap().port();
     let mut env = serve_env(&db.url);
     env.extend([
         ("WEBHOOK_ALLOW_PRIVATE", "true".to_owned()),
@@ -113,7 +112,7 @@ async fn killed_while_deliveries_wait_loses_none(backend: Backend) {
     .await;
     first.kill9();
 
-    let receiver = support::receiver::Receiver::start_on(port).await;
+    let receiver = support::receiver::Receiver::start_from(socket.listen(1024).unwrap());
     let second = ServeProcess::start(&env);
     let hits = support::wait_for(30, "five events delivered after restart", || async {
         let hits = receiver.hits();
@@ -270,9 +269,11 @@ async fn a_restart_takes_back_the_jobs_a_killed_process_held() {
     })
     .await;
     first.kill9();
-    drop(silent);
 
-    let receiver = support::receiver::Receiver::start_on(port).await;
+    // The subscriber comes back on the same socket: the port never changes hands.
+    silent.set_nonblocking(true).unwrap();
+    let receiver =
+        support::receiver::Receiver::start_from(tokio::net::TcpListener::from_std(silent).unwrap());
     let second = ServeProcess::start(&env);
     support::wait_for(60, "five events delivered after the restart", || async {
         let sids: std::collections::HashSet<String> = receiver

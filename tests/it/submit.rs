@@ -421,12 +421,10 @@ async fn sync_records_missed_transitions(backend: Backend) {
 
 async fn simulate_is_accepted_by_a_running_serve(backend: Backend) {
     let db = TestDb::new(backend).await;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let public = format!("http://127.0.0.1:{port}");
+    // The public address is a proxy the test holds from the start, so its port never
+    // changes hands; serve listens wherever the system puts it.
+    let front = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let public = format!("http://{}", front.local_addr().unwrap());
     let env = vec![
         ("DATABASE_URL", db.url.clone()),
         ("PUBLIC_URL", public.clone()),
@@ -434,7 +432,8 @@ async fn simulate_is_accepted_by_a_running_serve(backend: Backend) {
         ("TWILIO_AUTH_TOKEN", TOKEN.to_owned()),
         ("API_TOKENS", support::API_TOKEN.to_owned()),
     ];
-    let serve = ServeProcess::start_on(port, &env);
+    let serve = ServeProcess::start(&env);
+    let _front = support::proxy::Proxy::start_from(front, serve.addr.parse().unwrap());
     let sid = bundle(42);
     let url = format!("{public}/twilio/status-callback");
     let run = |args: Vec<String>| {

@@ -68,14 +68,9 @@ impl ServeProcess {
 
     /// Starts `serve` on port 0 with `env` and waits (with a deadline) for its address.
     pub fn start(env: &[(&str, String)]) -> Self {
-        Self::start_on(0, env)
-    }
-
-    /// Starts `serve` on a given loopback port.
-    pub fn start_on(port: u16, env: &[(&str, String)]) -> Self {
         let mut child = bin()
             .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
-            .env("LISTEN_ADDR", format!("127.0.0.1:{port}"))
+            .env("LISTEN_ADDR", "127.0.0.1:0")
             .env("RUST_LOG", "info")
             .arg("serve")
             .stderr(Stdio::piped())

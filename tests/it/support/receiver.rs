@@ -54,12 +54,11 @@ async fn hit(State(state): State<Arc<Mutex<State_>>>, headers: HeaderMap, body: 
 
 impl Receiver {
     pub async fn start() -> Self {
-        Self::start_on(0).await
+        Self::start_from(tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap())
     }
 
-    /// On a given loopback port (0 for any).
-    pub async fn start_on(port: u16) -> Self {
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.unwrap();
+    /// On a listener the test bound earlier (and kept, so no other process can take its port).
+    pub fn start_from(listener: tokio::net::TcpListener) -> Self {
         let url = format!("http://{}/hook", listener.local_addr().unwrap());
         let state = Arc::new(Mutex::new(State_::default()));
         let app = axum::Router::new().fallback(hit).with_state(state.clone());
