@@ -130,12 +130,22 @@ impl ServeProcess {
     }
 
     /// SIGTERM, then the exit code (within a deadline).
-    pub fn terminate(mut self) -> Option<i32> {
+    pub fn terminate(self) -> Option<i32> {
+        self.send_term();
+        self.wait_exit()
+    }
+
+    /// Asks for a graceful shutdown (SIGTERM) without waiting for it.
+    pub fn send_term(&self) {
         let sent = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
             .status()
             .unwrap();
         assert!(sent.success());
+    }
+
+    /// The exit code, once the process has exited (within a deadline).
+    pub fn wait_exit(mut self) -> Option<i32> {
         let deadline = Instant::now() + Duration::from_secs(15);
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {

@@ -20,6 +20,8 @@ struct State_ {
     script: VecDeque<(u16, Option<u64>)>,
     /// A `Location` for the next answer.
     location: Option<String>,
+    /// How long each answer waits after its request has been read.
+    delay: std::time::Duration,
 }
 
 pub struct Receiver {
@@ -35,8 +37,13 @@ impl Drop for Receiver {
 }
 
 async fn hit(State(state): State<Arc<Mutex<State_>>>, headers: HeaderMap, body: Bytes) -> Response {
+    let delay = {
+        let mut s = state.lock().unwrap();
+        s.hits.push(Hit { headers, body });
+        s.delay
+    };
+    tokio::time::sleep(delay).await;
     let mut s = state.lock().unwrap();
-    s.hits.push(Hit { headers, body });
     let (status, retry_after) = s.script.pop_front().unwrap_or((200, None));
     let mut response = StatusCode::from_u16(status).unwrap().into_response();
     if let Some(secs) = retry_after {
@@ -71,6 +78,11 @@ impl Receiver {
     /// The next requests get these answers: (status, Retry-After seconds).
     pub fn script(&self, answers: &[(u16, Option<u64>)]) {
         self.state.lock().unwrap().script.extend(answers.iter().copied());
+    }
+
+    /// Every answer from now on waits this long after its request arrived (a slow subscriber).
+    pub fn answer_after(&self, delay: std::time::Duration) {
+        self.state.lock().unwrap().delay = delay;
     }
 
     /// The next answer carries `Location: url`.
