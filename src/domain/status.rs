@@ -12,6 +12,8 @@ pub enum ProfileStatus {
     Draft,
     PendingReview,
     InReview,
+    /// Regulatory bundles only: approved on the documents, a final review still to come.
+    ProvisionallyApproved,
     TwilioRejected,
     TwilioApproved,
     Unknown(String),
@@ -19,23 +21,35 @@ pub enum ProfileStatus {
 
 impl ProfileStatus {
     /// Every status Twilio documents, in lifecycle order.
-    pub const KNOWN: [ProfileStatus; 5] = [
+    pub const KNOWN: [ProfileStatus; 6] = [
         Self::Draft,
         Self::PendingReview,
         Self::InReview,
+        Self::ProvisionallyApproved,
         Self::TwilioRejected,
         Self::TwilioApproved,
     ];
 
-    /// Parses a wire name; anything not documented becomes `Unknown`.
+    /// Parses a wire name, whatever its case and separators (`TWILIO_APPROVED`, the spelling
+    /// of Twilio's other compliance APIs, is `twilio-approved`); anything not documented
+    /// becomes `Unknown`, kept as it was sent.
     pub fn from_wire(raw: &str) -> Self {
-        match raw.trim() {
+        let raw = raw.trim();
+        let normal: String = raw
+            .chars()
+            .map(|c| match c {
+                '_' | ' ' => '-',
+                c => c.to_ascii_lowercase(),
+            })
+            .collect();
+        match normal.as_str() {
             "draft" => Self::Draft,
             "pending-review" => Self::PendingReview,
             "in-review" => Self::InReview,
+            "provisionally-approved" => Self::ProvisionallyApproved,
             "twilio-rejected" => Self::TwilioRejected,
             "twilio-approved" => Self::TwilioApproved,
-            other => Self::Unknown(other.to_owned()),
+            _ => Self::Unknown(raw.to_owned()),
         }
     }
 
@@ -44,6 +58,7 @@ impl ProfileStatus {
             Self::Draft => "draft",
             Self::PendingReview => "pending-review",
             Self::InReview => "in-review",
+            Self::ProvisionallyApproved => "provisionally-approved",
             Self::TwilioRejected => "twilio-rejected",
             Self::TwilioApproved => "twilio-approved",
             Self::Unknown(raw) => raw,
@@ -58,13 +73,20 @@ impl ProfileStatus {
         matches!(self, Self::TwilioRejected | Self::TwilioApproved)
     }
 
+    /// A reviewer's decision, final or provisional: what Twilio is asked to confirm before
+    /// anyone is told of it.
+    pub fn is_decision(&self) -> bool {
+        self.is_terminal() || *self == Self::ProvisionallyApproved
+    }
+
     /// Position in one review cycle; `None` for statuses we cannot place.
     fn rank(&self) -> Option<u8> {
         match self {
             Self::Draft => Some(0),
             Self::PendingReview => Some(1),
             Self::InReview => Some(2),
-            Self::TwilioRejected | Self::TwilioApproved => Some(3),
+            Self::ProvisionallyApproved => Some(3),
+            Self::TwilioRejected | Self::TwilioApproved => Some(4),
             Self::Unknown(_) => None,
         }
     }
@@ -103,11 +125,14 @@ pub enum Decision {
 /// Decides what a reported status does, given the profile's current status (`None` when the
 /// profile is new to us).
 ///
-/// Within one review cycle statuses only move forward (draft, pending-review, in-review, then a
-/// decision). After a decision, `draft` or `pending-review` start a new cycle (the profile was
-/// edited and resubmitted), the other decision replaces it (Twilio revised its review), and a
-/// late `in-review` is kept in history only. Statuses we cannot rank are always taken as news.
+/// Within one review cycle statuses only move forward (draft, pending-review, in-review,
+/// provisionally-approved, then a final decision). After a decision, `draft` or
+/// `pending-review` start a new cycle (the bundle was edited and resubmitted), a final
+/// decision replaces a provisional one or the other final one (Twilio revised its review),
+/// and a late `in-review` or `provisionally-approved` is kept in history only. A status we
+/// cannot place is news, except after a decision, which it never overwrites.
 pub fn decide(current: Option<&ProfileStatus>, reported: &ProfileStatus) -> Decision {
+    use ProfileStatus::*;
     let Some(current) = current else {
         return Decision::Advance;
     };
@@ -115,12 +140,16 @@ pub fn decide(current: Option<&ProfileStatus>, reported: &ProfileStatus) -> Deci
         return Decision::Unchanged;
     }
     let (Some(from), Some(to)) = (current.rank(), reported.rank()) else {
-        return Decision::Advance;
+        return if current.is_decision() && !reported.is_known() {
+            Decision::Late
+        } else {
+            Decision::Advance
+        };
     };
-    if current.is_terminal() {
+    if current.is_decision() {
         return match reported {
-            ProfileStatus::InReview => Decision::Late,
-            _ => Decision::Advance,
+            Draft | PendingReview | TwilioRejected | TwilioApproved => Decision::Advance,
+            InReview | ProvisionallyApproved | Unknown(_) => Decision::Late,
         };
     }
     if to > from {
@@ -142,33 +171,35 @@ mod tests {
             let json = serde_json::to_string(&status).unwrap();
             assert_eq!(serde_json::from_str::<ProfileStatus>(&json).unwrap(), status);
         }
-        let new = ProfileStatus::from_wire("provisionally-approved");
-        assert_eq!(new, Unknown("provisionally-approved".into()));
+        let new = ProfileStatus::from_wire("twilio-suspended");
+        assert_eq!(new, Unknown("twilio-suspended".into()));
         assert!(!new.is_known());
-        assert_eq!(new.as_wire(), "provisionally-approved");
+        assert_eq!(new.as_wire(), "twilio-suspended");
     }
 
     /// Every ordered pair of statuses, including one Twilio may add, with the expected decision.
     #[test]
     fn decide_every_pair() {
         use Decision::{Advance as A, Late as L, Unchanged as U};
-        let new = || Unknown("provisionally-approved".into());
+        let new = || Unknown("twilio-suspended".into());
         let statuses = [
             Draft,
             PendingReview,
             InReview,
+            ProvisionallyApproved,
             TwilioRejected,
             TwilioApproved,
             new(),
         ];
         // Rows: current status; columns: reported status, in the order of `statuses`.
-        let table: [[Decision; 6]; 6] = [
-            /* draft           */ [U, A, A, A, A, A],
-            /* pending-review  */ [L, U, A, A, A, A],
-            /* in-review       */ [L, L, U, A, A, A],
-            /* twilio-rejected */ [A, A, L, U, A, A],
-            /* twilio-approved */ [A, A, L, A, U, A],
-            /* unknown         */ [A, A, A, A, A, U],
+        let table: [[Decision; 7]; 7] = [
+            /* draft           */ [U, A, A, A, A, A, A],
+            /* pending-review  */ [L, U, A, A, A, A, A],
+            /* in-review       */ [L, L, U, A, A, A, A],
+            /* provisionally   */ [A, A, L, U, A, A, L],
+            /* twilio-rejected */ [A, A, L, L, U, A, L],
+            /* twilio-approved */ [A, A, L, L, A, U, L],
+            /* unknown         */ [A, A, A, A, A, A, U],
         ];
         for (row, current) in statuses.iter().enumerate() {
             for (col, reported) in statuses.iter().enumerate() {
@@ -182,5 +213,26 @@ mod tests {
         for reported in &statuses {
             assert_eq!(decide(None, reported), A, "first report {reported}");
         }
+    }
+
+    #[test]
+    fn any_case_and_separator_reads_as_the_status() {
+        for raw in [
+            "TWILIO_APPROVED",
+            "twilio_approved",
+            " Twilio-Approved ",
+            "twilio approved",
+        ] {
+            assert_eq!(ProfileStatus::from_wire(raw), TwilioApproved, "{raw}");
+        }
+        assert_eq!(
+            ProfileStatus::from_wire("PROVISIONALLY_APPROVED"),
+            ProvisionallyApproved
+        );
+        assert_eq!(
+            ProfileStatus::from_wire("Twilio_Suspended"),
+            Unknown("Twilio_Suspended".into()),
+            "an unknown status is kept as sent"
+        );
     }
 }

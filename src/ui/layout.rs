@@ -115,6 +115,7 @@ pub fn status_label(status: &str) -> String {
         "draft" => "Draft".into(),
         "pending-review" => "Pending review".into(),
         "in-review" => "In review".into(),
+        "provisionally-approved" => "Provisionally approved".into(),
         "twilio-rejected" => "Rejected".into(),
         "twilio-approved" => "Approved".into(),
         other => format!("{other} (unknown status)"),
@@ -125,10 +126,11 @@ pub fn status_label(status: &str) -> String {
 pub fn badge(status: &str) -> Markup {
     // Only known names become classes: a status from outside must not reach an attribute
     // unchecked, even escaped.
-    const KNOWN: [&str; 12] = [
+    const KNOWN: [&str; 13] = [
         "draft",
         "pending-review",
         "in-review",
+        "provisionally-approved",
         "twilio-rejected",
         "twilio-approved",
         "pending",

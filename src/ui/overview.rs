@@ -88,6 +88,7 @@ fn chart(counts: &[StatusCount]) -> Markup {
     let colour = |s: &str| match s {
         "twilio-rejected" => "#cf222e",
         "twilio-approved" => "#1a7f37",
+        "provisionally-approved" => "#4ac26b",
         "in-review" => "#0969da",
         "pending-review" => "#9a6700",
         _ => "#6e7781",

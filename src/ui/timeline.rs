@@ -15,7 +15,7 @@ pub fn render(rows: &[TransitionRow], deliveries: &[Delivery]) -> Markup {
                 @let t = &row.transition;
                 @let class = match t.to.as_wire() {
                     "twilio-rejected" => "rejected",
-                    "twilio-approved" => "approved",
+                    "twilio-approved" | "provisionally-approved" => "approved",
                     _ => "",
                 };
                 li class=(class) {

@@ -24,6 +24,7 @@ mod replicas;
 mod shutdown;
 mod signature_props;
 mod signature_vectors;
+mod statuses;
 mod store;
 mod submit;
 mod throttle;

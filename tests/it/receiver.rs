@@ -136,13 +136,13 @@ async fn unknown_statuses_are_kept_and_flagged(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let sid = bundle(3);
     assert_eq!(
-        app.post_signed(&callback(&sid, "provisionally-approved"), TOKEN)
+        app.post_signed(&callback(&sid, "twilio-suspended"), TOKEN)
             .await
             .status(),
         204
     );
     let (_, profile) = app.api_get(&format!("/v1/profiles/{sid}")).await;
-    assert_eq!(profile["status"], "provisionally-approved");
+    assert_eq!(profile["status"], "twilio-suspended");
     assert_eq!(profile["status_known"], false);
     assert_eq!(
         app.post_signed(&callback(&sid, "twilio-approved"), TOKEN)
