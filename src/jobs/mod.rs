@@ -1,8 +1,8 @@
 //! The kinds of job, one file each (`crate::queue::Job`): its payload, what running it does,
 //! its retry schedule. `worker` registers them all.
 
+pub mod confirm;
 pub mod deliver;
-pub mod fetch_evaluation;
 pub mod notify;
 pub mod sync;
 
@@ -22,7 +22,7 @@ pub fn worker(config: &Config, store: DynStore, wake: Arc<Notify>) -> anyhow::Re
         &config.trusthub_api_url,
         Duration::from_secs(config.twilio_timeout_secs),
     )?;
-    let evaluations = fetch_evaluation::EvaluationFetcher {
+    let confirmer = confirm::Confirmer {
         store: store.clone(),
         client: trusthub,
         credentials: CredentialBook::from_config(config),
@@ -37,7 +37,7 @@ pub fn worker(config: &Config, store: DynStore, wake: Arc<Notify>) -> anyhow::Re
     let sync = sync::SyncJob(Submitter::from_config(config, store.clone())?);
     Ok(Worker::new(store, WorkerConfig::from_config(config), wake)
         .register(sync)
-        .register(evaluations)
+        .register(confirmer)
         .register(fanout)
         .register(deliverer))
 }

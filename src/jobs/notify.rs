@@ -4,7 +4,7 @@
 //! queued after an evaluation fetch names its transition (`transition_id`, with why its
 //! evaluation is missing when it is).
 
-use crate::domain::{ProfileSid, ProfileStatus};
+use crate::domain::{ProfileSid, ProfileStatus, Source};
 use crate::notify::event::{Event, STATUS_CHANGED};
 use crate::notify::EmailSettings;
 use crate::queue::{retry_store, Job, JobError};
@@ -68,7 +68,7 @@ impl Job for Fanout {
         if !webhooks.is_empty() || emails {
             for &id in &ids {
                 let error = payload.evaluation_error.as_deref();
-                match self.deliveries(id, &webhooks, error).await? {
+                match self.deliveries(id, &webhooks, error, payload.confirmed).await? {
                     Some(found) => deliveries.extend(found),
                     None => missing.push(id),
                 }
@@ -105,6 +105,7 @@ impl Fanout {
         id: i64,
         webhooks: &[Webhook],
         evaluation_error: Option<&str>,
+        confirmed: Option<bool>,
     ) -> Result<Option<Vec<NewDelivery>>, JobError> {
         let Some(row) = self.store.transition(id).await.map_err(retry_store)? else {
             return Ok(None);
@@ -122,7 +123,16 @@ impl Fanout {
         } else {
             None
         };
-        let event = Event::status_changed(&row, profile.as_ref(), evaluation.as_ref(), evaluation_error);
+        // What Trust Hub itself reported (sync, submission) needed no confirming.
+        let t = &row.transition;
+        let confirmed = confirmed.or((t.source != Source::Callback && t.to.is_decision()).then_some(true));
+        let event = Event::status_changed(
+            &row,
+            profile.as_ref(),
+            evaluation.as_ref(),
+            evaluation_error,
+            confirmed,
+        );
         let body = serde_json::to_value(&event).expect("events serialize");
         let status = row.transition.to.to_string();
         let mut deliveries = Vec::new();

@@ -208,6 +208,11 @@ pub fn render(event: &Event, subject_template: &str) -> Rendered {
         text.push_str(&format!("\n{unavailable}\n"));
         html.push_str(&format!("<p>{}</p>\n", escape(unavailable)));
     }
+    if d.confirmed == Some(false) {
+        let note = "Unconfirmed: Trust Hub could not be reached to confirm this decision; check the console.";
+        text.push_str(&format!("\n{note}\n"));
+        html.push_str(&format!("<p><strong>{note}</strong></p>\n"));
+    }
     Rendered { subject, text, html }
 }
 

@@ -30,6 +30,10 @@ pub struct StatusChanged {
     /// Why a rejection carries no evaluation.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub evaluation_unavailable: Option<String>,
+    /// For a decision (approval, provisional approval, rejection): whether Trust Hub's API
+    /// confirmed it before it was announced (`false`: Trust Hub could not be reached in time).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub confirmed: Option<bool>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -40,12 +44,14 @@ pub struct EventEvaluation {
 }
 
 impl Event {
-    /// The event of a transition, with the evaluation that explains it (for a rejection).
+    /// The event of a transition, with the evaluation that explains it (for a rejection) and
+    /// whether Trust Hub confirmed it (for a decision).
     pub fn status_changed(
         row: &TransitionRow,
         profile: Option<&Profile>,
         evaluation: Option<&EvaluationRecord>,
         evaluation_error: Option<&str>,
+        confirmed: Option<bool>,
     ) -> Self {
         let t = &row.transition;
         let rejected = t.to == crate::domain::ProfileStatus::TwilioRejected;
@@ -72,6 +78,7 @@ impl Event {
                     results: e.results.clone(),
                 }),
                 evaluation_unavailable,
+                confirmed,
             },
         }
     }

@@ -94,6 +94,17 @@ pub trait CallbackStore: Send + Sync {
 
     /// One transition, by id.
     async fn transition(&self, id: i64) -> Result<Option<TransitionRow>, StoreError>;
+
+    /// Trust Hub contradicts an applied transition (a replayed or forged decision): it is
+    /// marked not applied, the profile goes back to the status before it when nothing has
+    /// moved it since, and Trust Hub's own status is then recorded as a `sync` report, with
+    /// the jobs that causes. `false` when the transition is unknown or not applied.
+    async fn overrule(
+        &self,
+        transition_id: i64,
+        trusthub: &StatusReport,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
 }
 
 /// The durable job queue.
@@ -259,6 +270,18 @@ pub async fn connect(url: &str, synchronous: SqliteSynchronous) -> Result<DynSto
     } else {
         Err(StoreError::UnsupportedUrl(crate::config::redact_password(url)))
     }
+}
+
+/// The status a profile returns to when transition `from -> to` is overruled: the one before
+/// it, unless the transition created the profile (`from` is `None`), the profile no longer
+/// has its status, or a later transition was applied (`superseded`).
+fn revert_to(
+    from: Option<&ProfileStatus>,
+    to: &ProfileStatus,
+    current: &ProfileStatus,
+    superseded: bool,
+) -> Option<ProfileStatus> {
+    (!superseded && current == to).then(|| from.cloned()).flatten()
 }
 
 /// The profile-level change a report makes, given the profile's current status.

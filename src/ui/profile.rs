@@ -6,7 +6,7 @@ use super::layout::{self, badge, notice, time, Nav};
 use super::session::Session;
 use super::timeline;
 use crate::domain::{ProfileSid, ProfileStatus};
-use crate::jobs::{fetch_evaluation, sync};
+use crate::jobs::{confirm, sync};
 use crate::state::AppState;
 use crate::store::outbox::TransitionJob;
 use crate::store::{DeliveryQuery, EvaluationRecord, ProfileDetail};
@@ -157,7 +157,8 @@ fn reasons(status: &ProfileStatus, record: Option<&EvaluationRecord>) -> Markup 
     }
 }
 
-/// Queues a fresh `fetch_evaluation` for the profile's current status and wakes the worker.
+/// Queues a fresh `confirm_decision` for the profile's current status (a rejection gets a new
+/// evaluation) and wakes the worker.
 pub async fn refetch(State(state): State<AppState>, Path(raw): Path<String>) -> Result<Response, UiError> {
     let sid = parse(&raw)?;
     let detail = detail(&state, &sid).await?;
@@ -174,8 +175,9 @@ pub async fn refetch(State(state): State<AppState>, Path(raw): Path<String>) -> 
         profile_sid: sid.to_string(),
         account_sid: detail.profile.account_sid.clone(),
         to: detail.profile.status.as_wire().to_owned(),
+        evaluate: true,
     };
-    let job = fetch_evaluation::again(&target, crate::store::now());
+    let job = confirm::again(&target, crate::store::now());
     state.store().enqueue_jobs(&[job]).await?;
     state.wake_worker();
     Ok(Redirect::to(&format!("/ui/profiles/{sid}?done=refetch")).into_response())

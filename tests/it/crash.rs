@@ -52,7 +52,7 @@ async fn killed_mid_job_completes_after_restart(backend: Backend) {
         let fetch = jobs["items"]
             .as_array()?
             .iter()
-            .find(|j| j["kind"] == "fetch_evaluation")?
+            .find(|j| j["kind"] == "confirm_decision")?
             .clone();
         (fetch["state"] == "done").then_some(fetch)
     })

@@ -34,14 +34,14 @@ async fn evaluation_of(app: &TestApp, sid: &str) -> Value {
     .await
 }
 
-/// The first `fetch_evaluation` job in `state` (other jobs, such as `notify`, are skipped).
+/// The first `confirm_decision` job in `state` (other jobs, such as `notify`, are skipped).
 async fn job_in_state(app: &TestApp, state: &str) -> Value {
-    wait_for(20, &format!("a {state} fetch_evaluation job"), || async {
+    wait_for(20, &format!("a {state} confirm_decision job"), || async {
         let (_, jobs) = app.api_get(&format!("/v1/jobs?state={state}")).await;
         jobs["items"]
             .as_array()?
             .iter()
-            .find(|j| j["kind"] == "fetch_evaluation")
+            .find(|j| j["kind"] == "confirm_decision")
             .cloned()
     })
     .await
@@ -61,7 +61,8 @@ async fn rejection_fetches_and_keeps_the_evaluation(backend: Backend) {
     let results = evaluation["results"].as_array().unwrap();
     assert_eq!(results[0]["error_code"], 22214);
     assert_eq!(results[0]["invalid"][0]["object_field"], "business_name");
-    // The calls made, in order, with basic auth as the account, the policy in a form body.
+    // The calls made, in order, with basic auth as the account, the policy in a form body:
+    // the profile (confirming the rejection), then a fresh evaluation.
     let calls: Vec<(String, String)> = fake
         .requests()
         .iter()
@@ -71,53 +72,69 @@ async fn rejection_fetches_and_keeps_the_evaluation(backend: Backend) {
     let evaluations_path = format!("{profile_path}/Evaluations");
     assert_eq!(
         calls,
-        [
-            ("GET".into(), profile_path),
-            ("GET".into(), evaluations_path.clone()),
-            ("POST".into(), evaluations_path)
-        ]
+        [("GET".into(), profile_path), ("POST".into(), evaluations_path)]
     );
     let requests = fake.requests();
     assert!(requests.iter().all(|r| r.username.as_deref() == Some(ACCOUNT)));
     assert_eq!(
-        requests[2].form,
+        requests[1].form,
         [("PolicySid".to_owned(), format!("RN{}", "1".repeat(32)))]
     );
     let (_, list) = app.api_get(&format!("/v1/profiles/{sid}/evaluations")).await;
     assert_eq!(list["items"].as_array().unwrap().len(), 1);
     assert_eq!(list["items"][0], evaluation);
-    // Approvals do not fetch anything.
+    // An approval is confirmed (the profile fetched) but nothing is evaluated.
     let other = bundle(2);
+    fake.add_profile(&other, ACCOUNT, "twilio-approved");
     assert_eq!(
         app.post_signed(&callback(&other, "twilio-approved"), TOKEN)
             .await
             .status(),
         204
     );
-    let (_, jobs) = app.api_get("/v1/jobs").await;
-    let fetches = jobs["items"]
-        .as_array()
-        .unwrap()
+    wait_for(20, "the approval confirmed", || async {
+        let (_, jobs) = app.api_get("/v1/jobs?state=done").await;
+        let confirmed = jobs["items"]
+            .as_array()?
+            .iter()
+            .filter(|j| j["kind"] == "confirm_decision")
+            .count();
+        (confirmed == 2).then_some(())
+    })
+    .await;
+    let other_calls: Vec<(String, String)> = fake
+        .requests()
         .iter()
-        .filter(|j| j["kind"] == "fetch_evaluation")
-        .count();
-    assert_eq!(fetches, 1);
+        .filter(|r| r.path.contains(&other))
+        .map(|r| (r.method.clone(), r.path.clone()))
+        .collect();
+    assert_eq!(
+        other_calls,
+        [("GET".into(), format!("/v1/CustomerProfiles/{other}"))]
+    );
 }
 
-async fn an_existing_evaluation_is_used(backend: Backend) {
+/// A profile once compliant (its customer evaluated it then), rejected after a human review:
+/// the alert carries a fresh, noncompliant evaluation, never the older compliant one.
+async fn a_rejection_gets_a_fresh_evaluation(backend: Backend) {
     let fake = FakeTrustHub::start().await;
     fake.add_account(ACCOUNT, TOKEN);
     let sid = bundle(3);
     fake.add_profile(&sid, ACCOUNT, "twilio-rejected");
-    fake.add_evaluation(&sid);
-    let newest = fake.add_evaluation(&sid);
+    fake.make_compliant(&sid);
+    let old = fake.add_evaluation(&sid);
+    assert_eq!(old["status"], "compliant");
+    fake.make_noncompliant(&sid);
     let app = app_with(backend, &fake, &[]).await;
     reject(&app, &sid).await;
     let evaluation = evaluation_of(&app, &sid).await;
-    assert_eq!(evaluation["sid"], newest["sid"]);
+    assert_ne!(evaluation["sid"], old["sid"]);
+    assert_eq!(evaluation["status"], "noncompliant", "{evaluation}");
     assert!(
-        fake.requests().iter().all(|r| r.method == "GET"),
-        "nothing created"
+        fake.requests()
+            .iter()
+            .any(|r| r.method == "POST" && r.path.ends_with("/Evaluations")),
+        "a new evaluation was created"
     );
 }
 
@@ -214,7 +231,7 @@ async fn trust_hub_down_blocks_nothing(backend: Backend) {
         let job = jobs["items"]
             .as_array()?
             .iter()
-            .find(|j| j["kind"] == "fetch_evaluation")?
+            .find(|j| j["kind"] == "confirm_decision")?
             .clone();
         Some(job).filter(|j| j["attempts"].as_u64().unwrap_or(0) >= 2)
     })
@@ -238,7 +255,7 @@ async fn trust_hub_down_blocks_nothing(backend: Backend) {
 
 both_backends!(
     rejection_fetches_and_keeps_the_evaluation,
-    an_existing_evaluation_is_used,
+    a_rejection_gets_a_fresh_evaluation,
     faults_are_retried_until_it_works,
     unauthorized_is_permanent_and_revivable,
     unknown_profile_is_recorded_as_dead,

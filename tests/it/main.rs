@@ -12,6 +12,7 @@ mod support;
 
 mod api;
 mod cli;
+mod confirm;
 mod crash;
 mod dashboard_store;
 mod evaluations;

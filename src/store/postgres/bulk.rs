@@ -163,5 +163,5 @@ async fn insert_jobs(
     let Some(&(_, _, last)) = applied.last() else {
         return Ok(());
     };
-    super::jobs::follow_up(tx, &follow_ups(&applied), open_notify, last).await
+    super::jobs::follow_up(tx, &follow_ups(Source::Callback, &applied), open_notify, last).await
 }

@@ -6,8 +6,8 @@ use crate::domain::{Decision, ProfileSid, ProfileStatus, StatusReport};
 use crate::store::outbox::follow_ups;
 pub(super) use crate::store::rows::{profile, transition};
 use crate::store::{
-    page, plan, CallbackRecord, CallbackStore, Page, Profile, ProfileDetail, ProfileQuery, Recorded,
-    StoreError, TransitionRow,
+    page, plan, revert_to, CallbackRecord, CallbackStore, Page, Profile, ProfileDetail, ProfileQuery,
+    Recorded, StoreError, TransitionRow,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -80,10 +80,58 @@ async fn apply(
     .fetch_one(&mut *tx)
     .await?;
     if decision == Decision::Advance {
-        let planned = follow_ups(&[(transition_id, report, at)]);
+        let planned = follow_ups(source, &[(transition_id, report, at)]);
         super::jobs::follow_up(tx, &planned, &mut None, at).await?;
     }
     Ok(decision)
+}
+
+/// `CallbackStore::overrule` inside the caller's transaction.
+async fn overrule(
+    tx: &mut PgConnection,
+    transition_id: i64,
+    trusthub: &StatusReport,
+    at: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let found: Option<(String, Option<String>, String)> = sqlx::query_as(
+        "update transitions set applied = false where id = $1 and applied
+         returning profile_sid, from_status, to_status",
+    )
+    .bind(transition_id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some((sid, from, to)) = found else {
+        return Ok(false);
+    };
+    let current: String = sqlx::query_scalar("select status from profiles where sid = $1 for update")
+        .bind(&sid)
+        .fetch_one(&mut *tx)
+        .await?;
+    let superseded: bool = sqlx::query_scalar(
+        "select exists (select 1 from transitions where profile_sid = $1 and id > $2 and applied)",
+    )
+    .bind(&sid)
+    .bind(transition_id)
+    .fetch_one(&mut *tx)
+    .await?;
+    let from = from.as_deref().map(ProfileStatus::from_wire);
+    let back = revert_to(
+        from.as_ref(),
+        &ProfileStatus::from_wire(&to),
+        &ProfileStatus::from_wire(&current),
+        superseded,
+    );
+    if let Some(status) = back {
+        sqlx::query("update profiles set status = $2, status_known = $3, updated_at = $4 where sid = $1")
+            .bind(&sid)
+            .bind(status.as_wire())
+            .bind(status.is_known())
+            .bind(at)
+            .execute(&mut *tx)
+            .await?;
+    }
+    apply(tx, trusthub, Source::Sync, None, at).await?;
+    Ok(true)
 }
 
 /// Stores one callback in its own transaction: callbacks the bulk path does not take, and
@@ -177,6 +225,18 @@ impl CallbackStore for PostgresStore {
         let decision = apply(&mut tx, report, source, None, at).await?;
         tx.commit().await?;
         Ok(decision)
+    }
+
+    async fn overrule(
+        &self,
+        transition_id: i64,
+        trusthub: &StatusReport,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let overruled = overrule(&mut tx, transition_id, trusthub, at).await?;
+        tx.commit().await?;
+        Ok(overruled)
     }
 
     async fn list_profiles(&self, query: &ProfileQuery) -> Result<Page<Profile>, StoreError> {

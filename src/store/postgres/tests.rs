@@ -229,7 +229,8 @@ async fn concurrent_batches_over_the_same_profiles_never_deadlock() {
             "{sid}"
         );
     }
-    // Every transition waits to be notified, once.
+    // Every transition waits to be notified, once: the approvals after their confirmation
+    // with Trust Hub, the others in `pending_notifications`.
     let (notified, distinct): (i64, i64) = sqlx::query_as(
         "select count(*), count(distinct p.transition_id) from transitions t
          join pending_notifications p on p.transition_id = t.id",
@@ -239,8 +240,15 @@ async fn concurrent_batches_over_the_same_profiles_never_deadlock() {
     .unwrap();
     assert_eq!(
         (notified, distinct),
-        (3 * i64::from(profiles), 3 * i64::from(profiles))
+        (2 * i64::from(profiles), 2 * i64::from(profiles))
     );
+    let (confirms, distinct): (i64, i64) = sqlx::query_as(
+        "select count(*), count(distinct payload->>'transition_id') from jobs where kind = 'confirm_decision'",
+    )
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    assert_eq!((confirms, distinct), (i64::from(profiles), i64::from(profiles)));
     for replica in &replicas {
         replica.close().await;
     }

@@ -65,7 +65,7 @@ pub fn record(
         .map(|(t, id)| (id, t.report, t.at))
         .collect();
     if let Some(&(_, _, last)) = applied.last() {
-        super::jobs::follow_up(tx, &follow_ups(&applied), open_notify, last)?;
+        super::jobs::follow_up(tx, &follow_ups(Source::Callback, &applied), open_notify, last)?;
     }
     Ok(outcomes)
 }

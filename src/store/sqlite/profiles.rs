@@ -6,8 +6,8 @@ use crate::domain::{Decision, ProfileSid, ProfileStatus, StatusReport};
 use crate::store::outbox::follow_ups;
 pub(super) use crate::store::rows::{profile, transition};
 use crate::store::{
-    json_text, page, plan, CallbackRecord, CallbackStore, Page, Profile, ProfileDetail, ProfileQuery,
-    Recorded, StoreError, TransitionRow,
+    json_text, page, plan, revert_to, CallbackRecord, CallbackStore, Page, Profile, ProfileDetail,
+    ProfileQuery, Recorded, StoreError, TransitionRow,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -86,10 +86,53 @@ pub(super) fn apply(
     )?
     .ok_or_else(|| StoreError::Corrupt("a transition was not inserted".to_owned()))?;
     if decision == Decision::Advance {
-        let planned = follow_ups(&[(transition_id, report, at)]);
+        let planned = follow_ups(source, &[(transition_id, report, at)]);
         super::jobs::follow_up(tx, &planned, open_notify, at)?;
     }
     Ok(decision)
+}
+
+/// `CallbackStore::overrule` inside the caller's transaction.
+fn overrule(
+    tx: &Connection,
+    transition_id: i64,
+    trusthub: &StatusReport,
+    at: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let found: Option<(String, Option<String>, String)> = tx
+        .prepare_cached(
+            "select profile_sid, from_status, to_status from transitions where id = ?1 and applied",
+        )?
+        .query_row([transition_id], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+        .optional()?;
+    let Some((sid, from, to)) = found else {
+        return Ok(false);
+    };
+    tx.prepare_cached("update transitions set applied = 0 where id = ?1")?
+        .execute([transition_id])?;
+    let current: String = tx
+        .prepare_cached("select status from profiles where sid = ?1")?
+        .query_row([&sid], |row| row.get(0))?;
+    let superseded: bool = tx
+        .prepare_cached(
+            "select exists (select 1 from transitions where profile_sid = ?1 and id > ?2 and applied)",
+        )?
+        .query_row(params![sid, transition_id], |row| row.get(0))?;
+    let from = from.as_deref().map(ProfileStatus::from_wire);
+    let back = revert_to(
+        from.as_ref(),
+        &ProfileStatus::from_wire(&to),
+        &ProfileStatus::from_wire(&current),
+        superseded,
+    );
+    if let Some(status) = back {
+        tx.prepare_cached(
+            "update profiles set status = ?2, status_known = ?3, updated_at = ?4 where sid = ?1",
+        )?
+        .execute(params![sid, status.as_wire(), status.is_known(), micros(at)])?;
+    }
+    apply(tx, trusthub, Source::Sync, None, at, &mut None)?;
+    Ok(true)
 }
 
 /// Stores a callback inside the caller's transaction (a savepoint of the writer's).
@@ -172,6 +215,18 @@ impl CallbackStore for SqliteStore {
         let report = report.clone();
         self.writer
             .write(move |tx| apply(tx, &report, source, None, at, &mut None))
+            .await
+    }
+
+    async fn overrule(
+        &self,
+        transition_id: i64,
+        trusthub: &StatusReport,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let report = trusthub.clone();
+        self.writer
+            .write(move |tx| overrule(tx, transition_id, &report, at))
             .await
     }
 

@@ -123,6 +123,11 @@ impl FakeTrustHub {
         self.with(|s| s.compliant.insert(sid.into()));
     }
 
+    /// The profile no longer meets its policy (edited since its last evaluation).
+    pub fn make_noncompliant(&self, sid: &str) {
+        self.with(|s| s.compliant.remove(sid));
+    }
+
     /// Stores an evaluation as if the customer had created one.
     pub fn add_evaluation(&self, profile_sid: &str) -> Value {
         self.with(|s| s.create_evaluation(profile_sid))

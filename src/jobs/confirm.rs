@@ -1,0 +1,164 @@
+//! The `confirm_decision` job: before a reported decision is announced, ask Trust Hub for the
+//! bundle. When Trust Hub agrees, a rejection gets a fresh evaluation (the reasons as of this
+//! rejection, never an older compliant one) and the decision is announced as confirmed. When
+//! Trust Hub contradicts it (a replayed or forged callback), the transition is overruled and
+//! Trust Hub's own status recorded instead; nothing is announced for it. When Trust Hub cannot
+//! be reached within the retry window, the announcement goes out marked unconfirmed.
+
+use crate::domain::ProfileStatus;
+use crate::queue::{retry_store, Job, JobError};
+use crate::store::outbox::{confirm_job, notify_job, TransitionJob, CONFIRM_DECISION};
+use crate::store::{DynStore, NewJob};
+use crate::submit::evaluation_record;
+use crate::twilio::models::CustomerProfile;
+use crate::twilio::{CredentialBook, Credentials, TwilioClient, TwilioError};
+use async_trait::async_trait;
+use chrono::Utc;
+
+/// The `confirm_decision` job.
+pub struct Confirmer {
+    pub store: DynStore,
+    pub client: TwilioClient,
+    pub credentials: CredentialBook,
+    pub max_attempts: u32,
+}
+
+fn job_error(error: TwilioError) -> JobError {
+    if error.is_permanent() {
+        JobError::Permanent(format!("Trust Hub: {error}"))
+    } else {
+        JobError::Retry {
+            reason: format!("Trust Hub: {error}"),
+            after: error.retry_after(),
+        }
+    }
+}
+
+/// A confirmation of `target` with a fresh evaluation, asked for from the dashboard: a fresh
+/// key, as the decision's own job has run (and its notify is deduplicated).
+pub fn again(target: &TransitionJob, now: chrono::DateTime<Utc>) -> NewJob {
+    let target = TransitionJob {
+        evaluate: true,
+        ..target.clone()
+    };
+    let key = format!(
+        "{CONFIRM_DECISION}:{}:ui:{}",
+        target.transition_id,
+        now.timestamp_micros()
+    );
+    confirm_job(&target, now, key)
+}
+
+impl Confirmer {
+    /// Creates and stores a fresh evaluation of a rejected profile: Twilio evaluates the
+    /// bundle as it is now, so the reasons are this rejection's.
+    async fn evaluate(
+        &self,
+        creds: &Credentials,
+        profile: &CustomerProfile,
+        transition_id: i64,
+    ) -> Result<(), JobError> {
+        let policy = profile.policy_sid.as_deref().ok_or_else(|| {
+            JobError::Permanent(format!(
+                "profile {} has no policy_sid to evaluate against",
+                profile.sid
+            ))
+        })?;
+        let evaluation = self
+            .client
+            .create_evaluation(creds, &profile.sid, policy)
+            .await
+            .map_err(job_error)?;
+        let record = evaluation_record(profile, &evaluation, Some(transition_id));
+        self.store.save_evaluation(&record).await.map_err(retry_store)?;
+        tracing::info!(profile = %profile.sid, evaluation = %record.sid, status = %record.status, "stored evaluation");
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Job for Confirmer {
+    const KIND: &'static str = CONFIRM_DECISION;
+    type Payload = TransitionJob;
+
+    async fn run(&self, target: TransitionJob, attempt: u32) -> Result<Vec<NewJob>, JobError> {
+        let creds = self
+            .credentials
+            .for_account(target.account_sid.as_deref())
+            .ok_or_else(|| {
+                JobError::Permanent(format!(
+                    "no credentials for account {}",
+                    target.account_sid.as_deref().unwrap_or("(none)")
+                ))
+            })?;
+        let sid = target.profile_sid.as_str();
+        let profile = self
+            .client
+            .fetch_customer_profile(&creds, sid)
+            .await
+            .map_err(job_error)?;
+        let reported = ProfileStatus::from_wire(&target.to);
+        if profile.status != reported {
+            // Still under review: Trust Hub's API may not show the decision yet. Ask again
+            // later; past the window the decision goes out unconfirmed.
+            if matches!(
+                profile.status,
+                ProfileStatus::PendingReview | ProfileStatus::InReview
+            ) {
+                return Err(JobError::Retry {
+                    reason: format!(
+                        "Trust Hub still reports {sid} as {}, not {reported}",
+                        profile.status
+                    ),
+                    after: None,
+                });
+            }
+            let report = profile.report().ok_or_else(|| {
+                JobError::Permanent(format!("Trust Hub returned an unusable SID for {sid}"))
+            })?;
+            let overruled = self
+                .store
+                .overrule(target.transition_id, &report, crate::store::now())
+                .await
+                .map_err(retry_store)?;
+            tracing::warn!(
+                profile = sid,
+                transition = target.transition_id,
+                reported = %reported,
+                trusthub = %profile.status,
+                overruled,
+                "Trust Hub contradicts a reported decision: not announced, Trust Hub's status recorded"
+            );
+            return Ok(Vec::new());
+        }
+        let mut evaluation_error = None;
+        if reported == ProfileStatus::TwilioRejected || target.evaluate {
+            match self.evaluate(&creds, &profile, target.transition_id).await {
+                Ok(()) => {}
+                // The decision is confirmed: on the last attempt, or when retrying cannot
+                // help, it goes out without its evaluation, saying why.
+                Err(JobError::Retry { reason, .. }) if attempt >= self.max_attempts => {
+                    evaluation_error = Some(reason);
+                }
+                Err(JobError::Permanent(reason)) => evaluation_error = Some(reason),
+                Err(retry) => return Err(retry),
+            }
+        }
+        Ok(vec![notify_job(
+            target.transition_id,
+            true,
+            evaluation_error.as_deref(),
+            Utc::now(),
+        )])
+    }
+
+    fn max_attempts(&self) -> u32 {
+        self.max_attempts
+    }
+
+    /// Trust Hub could not be reached in time: the decision goes out marked unconfirmed (and a
+    /// rejection without its evaluation), saying why.
+    fn on_dead(&self, target: &TransitionJob, reason: &str) -> Vec<NewJob> {
+        vec![notify_job(target.transition_id, false, Some(reason), Utc::now())]
+    }
+}
