@@ -185,6 +185,18 @@ async fn handle(
     }
     let outcome = match recorded {
         Recorded::Duplicate => "duplicate",
+        Recorded::Foreign {
+            callback_id,
+            ref owner,
+        } => {
+            // Named in the log only: answers do not say which accounts exist.
+            tracing::warn!(callback_id, %owner, "refused a callback for a bundle of another account (kept for inspection)");
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "account_mismatch",
+                "this bundle belongs to another account than the one that signed the callback",
+            ));
+        }
         Recorded::Stored { decision, .. } => {
             if let (Some(status), Some(decision)) = (&status, decision) {
                 crate::metrics::transition(status, Source::Callback, decision);

@@ -17,13 +17,15 @@ pub(crate) struct ProfileState<R> {
     pub updated_at: DateTime<Utc>,
     pub account_sid: Option<String>,
     pub friendly_name: Option<String>,
+    /// The account the bundle belongs to, fixed by the first report that named one.
+    pub owner: Option<String>,
     /// Whether the row must be written at the end.
     pub changed: bool,
 }
 
 impl<R> ProfileState<R> {
     /// A profile that existed before the batch, as its row stands.
-    pub fn existing(row: R, status: ProfileStatus, updated_at: DateTime<Utc>) -> Self {
+    pub fn existing(row: R, status: ProfileStatus, updated_at: DateTime<Utc>, owner: Option<String>) -> Self {
         Self {
             row,
             status,
@@ -31,6 +33,7 @@ impl<R> ProfileState<R> {
             updated_at,
             account_sid: None,
             friendly_name: None,
+            owner,
             changed: false,
         }
     }
@@ -44,6 +47,7 @@ impl<R> ProfileState<R> {
             updated_at: at,
             account_sid: report.account_sid.as_ref().map(|a| a.as_str().to_owned()),
             friendly_name: report.friendly_name.clone(),
+            owner: report.account_sid.as_ref().map(|a| a.as_str().to_owned()),
             changed,
         }
     }
@@ -60,7 +64,8 @@ pub(crate) struct NewTransition<'a> {
 
 /// Applies one report to the batch's view of its profile, or makes the profile with the row
 /// `create` gives (and whether that row is still to insert) when the batch does not know it,
-/// and records the transition, unless the report changes nothing.
+/// and records the transition, unless the report changes nothing. A report naming another
+/// account than the bundle's is refused (`Err`: the account it belongs to) and changes nothing.
 pub(crate) fn apply<'a, R>(
     profiles: &mut HashMap<String, ProfileState<R>>,
     report: &'a StatusReport,
@@ -68,9 +73,15 @@ pub(crate) fn apply<'a, R>(
     callback_id: i64,
     transitions: &mut Vec<NewTransition<'a>>,
     create: impl FnOnce() -> (R, bool),
-) -> Decision {
+) -> Result<Decision, String> {
     let (from, decision) = match profiles.get_mut(report.profile_sid.as_str()) {
         Some(profile) => {
+            if let Some(owner) = super::foreign_owner(profile.owner.as_deref(), report) {
+                return Err(owner);
+            }
+            if profile.owner.is_none() {
+                profile.owner = report.account_sid.as_ref().map(|a| a.as_str().to_owned());
+            }
             let current = profile.status.clone();
             let decision = decide(Some(&current), &report.status);
             if decision == Decision::Advance {
@@ -102,7 +113,7 @@ pub(crate) fn apply<'a, R>(
             callback_id,
         });
     }
-    decision
+    Ok(decision)
 }
 
 #[cfg(test)]
@@ -136,7 +147,7 @@ mod tests {
             report("pending-review", None, None),
             report("in-review", None, None),
             report("pending-review", None, None),
-            report("twilio-approved", Some('c'), None),
+            report("twilio-approved", Some('b'), None),
         ];
         let mut profiles: HashMap<String, ProfileState<u8>> = HashMap::new();
         let mut transitions = Vec::new();
@@ -149,6 +160,7 @@ mod tests {
                     created += 1;
                     (7, true)
                 })
+                .unwrap()
             })
             .collect();
         assert_eq!(
@@ -188,7 +200,7 @@ mod tests {
         assert_eq!((profile.created_at, profile.updated_at), (Some(at(0)), at(4)));
         assert_eq!(
             profile.account_sid.as_deref(),
-            Some(&*format!("AC{}", "c".repeat(32)))
+            Some(&*format!("AC{}", "b".repeat(32)))
         );
         assert_eq!(
             profile.friendly_name.as_deref(),
@@ -206,24 +218,65 @@ mod tests {
         let sid = report("draft", None, None).profile_sid.to_string();
         profiles.insert(
             sid.clone(),
-            ProfileState::existing((), ProfileStatus::TwilioApproved, at(1)),
+            ProfileState::existing((), ProfileStatus::TwilioApproved, at(1), None),
         );
         let mut transitions = Vec::new();
         let never = || -> ((), bool) { panic!("the profile exists") };
         let late = report("in-review", None, None);
         assert_eq!(
             apply(&mut profiles, &late, at(2), 1, &mut transitions, never),
-            Decision::Late
+            Ok(Decision::Late)
         );
         let same = report("twilio-approved", None, None);
         assert_eq!(
             apply(&mut profiles, &same, at(3), 2, &mut transitions, never),
-            Decision::Unchanged
+            Ok(Decision::Unchanged)
         );
         assert_eq!(transitions.len(), 1);
         assert!(!transitions[0].applied);
         let profile = &profiles[&sid];
         assert!(!profile.changed);
         assert_eq!((profile.updated_at, profile.account_sid.as_ref()), (at(1), None));
+    }
+
+    /// A bundle's account is fixed by the first report that names one: a report from another
+    /// account (a callback signed by another configured account) is refused and changes
+    /// nothing; one naming no account, or the same one, applies.
+    #[test]
+    fn a_report_from_another_account_is_refused() {
+        let mut profiles = HashMap::new();
+        let sid = report("draft", None, None).profile_sid.to_string();
+        let owner = format!("AC{}", "a".repeat(32));
+        profiles.insert(
+            sid.clone(),
+            ProfileState::existing((), ProfileStatus::TwilioApproved, at(1), Some(owner.clone())),
+        );
+        let mut transitions = Vec::new();
+        let never = || -> ((), bool) { panic!("the profile exists") };
+        let foreign = report("twilio-rejected", Some('b'), None);
+        assert_eq!(
+            apply(&mut profiles, &foreign, at(2), 1, &mut transitions, never),
+            Err(owner.clone())
+        );
+        assert!(transitions.is_empty());
+        assert!(!profiles[&sid].changed);
+        let own = report("twilio-rejected", Some('a'), None);
+        assert_eq!(
+            apply(&mut profiles, &own, at(3), 2, &mut transitions, never),
+            Ok(Decision::Advance)
+        );
+        // A profile first known without an account takes the first one named.
+        let mut unowned = HashMap::new();
+        unowned.insert(
+            sid.clone(),
+            ProfileState::existing((), ProfileStatus::InReview, at(1), None),
+        );
+        let named = report("twilio-approved", Some('c'), None);
+        assert!(apply(&mut unowned, &named, at(2), 3, &mut transitions, never).is_ok());
+        let other = report("twilio-rejected", Some('d'), None);
+        assert_eq!(
+            apply(&mut unowned, &other, at(3), 4, &mut transitions, never),
+            Err(format!("AC{}", "c".repeat(32)))
+        );
     }
 }

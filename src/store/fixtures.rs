@@ -25,3 +25,13 @@ pub fn callback(token: &str, n: u32, status: &str, second: i64, name: Option<&st
         received_at: DateTime::from_timestamp(1_800_000_000 + second, 0).unwrap(),
     }
 }
+
+/// `record` as sent by another account than the fixtures' own (its bundles belong to that one).
+pub fn foreign(mut record: CallbackRecord) -> CallbackRecord {
+    let other = AccountSid::parse(&format!("AC{:032x}", 8)).unwrap();
+    record.account_sid = Some(other.clone());
+    if let Ok(report) = &mut record.report {
+        report.account_sid = Some(other);
+    }
+    record
+}

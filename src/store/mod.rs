@@ -48,6 +48,9 @@ pub enum StoreError {
     Corrupt(String),
     #[error("database unavailable: {0}")]
     Unavailable(String),
+    /// A report named another account than the one the bundle belongs to.
+    #[error("bundle {profile} belongs to account {owner}, not the one reported")]
+    ForeignAccount { profile: String, owner: String },
 }
 
 /// Everything a backend provides.
@@ -282,6 +285,15 @@ fn revert_to(
     superseded: bool,
 ) -> Option<ProfileStatus> {
     (!superseded && current == to).then(|| from.cloned()).flatten()
+}
+
+/// The account a bundle belongs to (`owner`) when `report` names another: such a report is
+/// refused, so that a callback signed by one account never rewrites another's bundle.
+fn foreign_owner(owner: Option<&str>, report: &StatusReport) -> Option<String> {
+    match (owner, &report.account_sid) {
+        (Some(owner), Some(named)) if owner != named.as_str() => Some(owner.to_owned()),
+        _ => None,
+    }
 }
 
 /// The profile-level change a report makes, given the profile's current status.

@@ -35,6 +35,9 @@ pub enum Recorded {
         callback_id: i64,
         decision: Option<Decision>,
     },
+    /// Stored for inspection but not applied: the bundle belongs to another account than
+    /// the one that signed the callback, `owner`.
+    Foreign { callback_id: i64, owner: String },
 }
 
 /// A profile and its current status.

@@ -10,6 +10,7 @@
 #[macro_use]
 mod support;
 
+mod accounts;
 mod api;
 mod cli;
 mod confirm;

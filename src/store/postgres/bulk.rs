@@ -73,7 +73,7 @@ pub async fn record(
         if !profiles.contains_key(item.sid()) && !created.contains(item.sid()) {
             return Err(StoreError::Corrupt(format!("profile {} vanished", item.sid())));
         }
-        let decision = apply(
+        let applied = apply(
             &mut profiles,
             item.report,
             at,
@@ -81,9 +81,12 @@ pub async fn record(
             &mut transitions,
             || ((), false),
         );
-        outcomes.push(Recorded::Stored {
-            callback_id,
-            decision: Some(decision),
+        outcomes.push(match applied {
+            Ok(decision) => Recorded::Stored {
+                callback_id,
+                decision: Some(decision),
+            },
+            Err(owner) => Recorded::Foreign { callback_id, owner },
         });
     }
     let transition_ids = write_profiles_and_transitions(tx, &profiles, &transitions).await?;

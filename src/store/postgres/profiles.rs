@@ -6,8 +6,8 @@ use crate::domain::{Decision, ProfileSid, ProfileStatus, StatusReport};
 use crate::store::outbox::follow_ups;
 pub(super) use crate::store::rows::{profile, transition};
 use crate::store::{
-    page, plan, revert_to, CallbackRecord, CallbackStore, Page, Profile, ProfileDetail, ProfileQuery,
-    Recorded, StoreError, TransitionRow,
+    foreign_owner, page, plan, revert_to, CallbackRecord, CallbackStore, Page, Profile, ProfileDetail,
+    ProfileQuery, Recorded, StoreError, TransitionRow,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -39,10 +39,17 @@ async fn apply(
     let (from, decision) = if created {
         (None, Decision::Advance)
     } else {
-        let current: String = sqlx::query_scalar("select status from profiles where sid = $1 for update")
-            .bind(report.profile_sid.as_str())
-            .fetch_one(&mut *tx)
-            .await?;
+        let (current, owner): (String, Option<String>) =
+            sqlx::query_as("select status, account_sid from profiles where sid = $1 for update")
+                .bind(report.profile_sid.as_str())
+                .fetch_one(&mut *tx)
+                .await?;
+        if let Some(owner) = foreign_owner(owner.as_deref(), report) {
+            return Err(StoreError::ForeignAccount {
+                profile: report.profile_sid.to_string(),
+                owner,
+            });
+        }
         let current = ProfileStatus::from_wire(&current);
         let decision = plan(Some(&current), report);
         if decision == Decision::Advance {
@@ -190,16 +197,25 @@ pub(super) async fn record_one(pool: &PgPool, callback: &CallbackRecord) -> Resu
         return Ok(Recorded::Duplicate);
     };
     let decision = match report {
-        Some(report) => Some(
-            apply(
+        Some(report) => {
+            let applied = apply(
                 &mut tx,
                 report,
                 Source::Callback,
                 Some(callback_id),
                 callback.received_at,
             )
-            .await?,
-        ),
+            .await;
+            match applied {
+                Ok(decision) => Some(decision),
+                // Kept for inspection (the callback row stays), not applied.
+                Err(StoreError::ForeignAccount { owner, .. }) => {
+                    tx.commit().await?;
+                    return Ok(Recorded::Foreign { callback_id, owner });
+                }
+                Err(e) => return Err(e),
+            }
+        }
         None => None,
     };
     tx.commit().await?;

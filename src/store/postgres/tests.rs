@@ -7,7 +7,7 @@ use super::bulk::{self, Eligible};
 use super::profiles::record_one;
 use super::PostgresStore;
 use crate::domain::Decision;
-use crate::store::fixtures::callback;
+use crate::store::fixtures::{callback, foreign};
 use crate::store::{CallbackRecord, Recorded, Store as _};
 use sqlx::{Connection as _, PgConnection};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -133,6 +133,7 @@ async fn a_batch_stores_exactly_what_one_at_a_time_stores() {
         callback("t7", 1, "twilio-approved", 8, None),
         callback("t8", 4, "pending-review", 9, Some("No Account")),
         callback("t9", 4, "in-review", 10, None),
+        foreign(callback("tf", 1, "twilio-rejected", 12, None)),
         callback("t0", 1, "pending-review", 11, None),
     ];
     let (batched, single) = (batched_db.store().await, single_db.store().await);
@@ -149,14 +150,21 @@ async fn a_batch_stores_exactly_what_one_at_a_time_stores() {
         .iter()
         .map(|o| match o {
             Recorded::Stored { decision, .. } => *decision,
-            Recorded::Duplicate => None,
+            Recorded::Duplicate | Recorded::Foreign { .. } => None,
         })
         .collect();
+    // A bundle's account is fixed: the report from another account is refused, in a batch
+    // as one at a time.
+    let refused = outcomes
+        .iter()
+        .filter(|o| matches!(o, Recorded::Foreign { owner, .. } if owner == &format!("AC{:032x}", 9)))
+        .count();
+    assert_eq!(refused, 1);
     // The cases this covers: advance, new profile (advanced again in the batch), late report,
     // duplicate token (in the batch and from before), unknown status, an unchanged repeat.
     assert!(decisions.contains(&Some(Decision::Late)));
     assert!(decisions.contains(&Some(Decision::Unchanged)));
-    assert_eq!(decisions.iter().filter(|d| d.is_none()).count(), 2);
+    assert_eq!(decisions.iter().filter(|d| d.is_none()).count(), 3);
     assert_eq!(dump(&batched).await, dump(&single).await);
     // The seed's job, and one for the whole batch.
     let notify_jobs: i64 = sqlx::query_scalar("select count(*) from jobs where kind = 'notify'")

@@ -43,7 +43,7 @@ pub fn record(
             outcomes.push(Recorded::Duplicate);
             continue;
         };
-        let decision = apply(
+        let applied = apply(
             &mut profiles,
             report,
             callback.received_at,
@@ -51,9 +51,12 @@ pub fn record(
             &mut transitions,
             || (None, true),
         );
-        outcomes.push(Recorded::Stored {
-            callback_id,
-            decision: Some(decision),
+        outcomes.push(match applied {
+            Ok(decision) => Recorded::Stored {
+                callback_id,
+                decision: Some(decision),
+            },
+            Err(owner) => Recorded::Foreign { callback_id, owner },
         });
     }
     upsert_profiles(tx, &profiles)?;
@@ -107,7 +110,8 @@ fn current_profiles(
     tx: &Connection,
     reports: &[&StatusReport],
 ) -> Result<HashMap<String, Profile>, StoreError> {
-    let mut select = tx.prepare_cached("select rowid, status, updated_at from profiles where sid = ?1")?;
+    let mut select =
+        tx.prepare_cached("select rowid, status, updated_at, account_sid from profiles where sid = ?1")?;
     let mut profiles = HashMap::with_capacity(reports.len());
     let mut read = HashSet::with_capacity(reports.len());
     for sid in reports.iter().map(|r| r.profile_sid.as_str()) {
@@ -120,12 +124,13 @@ fn current_profiles(
                     row.get::<_, i64>(0)?,
                     row.get::<_, String>(1)?,
                     row.get::<_, i64>(2)?,
+                    row.get::<_, Option<String>>(3)?,
                 ))
             })
             .optional()?;
-        if let Some((rowid, status, updated_at)) = row {
+        if let Some((rowid, status, updated_at, owner)) = row {
             let status = ProfileStatus::from_wire(&status);
-            let profile = ProfileState::existing(Some(rowid), status, time(updated_at)?);
+            let profile = ProfileState::existing(Some(rowid), status, time(updated_at)?, owner);
             profiles.insert(sid.to_owned(), profile);
         }
     }

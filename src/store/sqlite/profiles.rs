@@ -6,8 +6,8 @@ use crate::domain::{Decision, ProfileSid, ProfileStatus, StatusReport};
 use crate::store::outbox::follow_ups;
 pub(super) use crate::store::rows::{profile, transition};
 use crate::store::{
-    json_text, page, plan, revert_to, CallbackRecord, CallbackStore, Page, Profile, ProfileDetail,
-    ProfileQuery, Recorded, StoreError, TransitionRow,
+    foreign_owner, json_text, page, plan, revert_to, CallbackRecord, CallbackStore, Page, Profile,
+    ProfileDetail, ProfileQuery, Recorded, StoreError, TransitionRow,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -41,9 +41,17 @@ pub(super) fn apply(
     let (from, decision) = if created {
         (None, Decision::Advance)
     } else {
-        let current: String = tx
-            .prepare_cached("select status from profiles where sid = ?1")?
-            .query_row([report.profile_sid.as_str()], |row| row.get(0))?;
+        let (current, owner): (String, Option<String>) = tx
+            .prepare_cached("select status, account_sid from profiles where sid = ?1")?
+            .query_row([report.profile_sid.as_str()], |row| {
+                Ok((row.get(0)?, row.get(1)?))
+            })?;
+        if let Some(owner) = foreign_owner(owner.as_deref(), report) {
+            return Err(StoreError::ForeignAccount {
+                profile: report.profile_sid.to_string(),
+                owner,
+            });
+        }
         let current = ProfileStatus::from_wire(&current);
         let decision = plan(Some(&current), report);
         if decision == Decision::Advance {
@@ -184,14 +192,24 @@ pub(super) fn record_in(
         return Ok(Recorded::Duplicate);
     };
     let decision = match report {
-        Some(report) => Some(apply(
-            tx,
-            report,
-            Source::Callback,
-            Some(callback_id),
-            callback.received_at,
-            open_notify,
-        )?),
+        Some(report) => {
+            let applied = apply(
+                tx,
+                report,
+                Source::Callback,
+                Some(callback_id),
+                callback.received_at,
+                open_notify,
+            );
+            match applied {
+                Ok(decision) => Some(decision),
+                // Kept for inspection (the callback row stays), not applied.
+                Err(StoreError::ForeignAccount { owner, .. }) => {
+                    return Ok(Recorded::Foreign { callback_id, owner })
+                }
+                Err(e) => return Err(e),
+            }
+        }
         None => None,
     };
     Ok(Recorded::Stored {

@@ -111,6 +111,18 @@ impl TestDb {
 }
 
 impl TestDb {
+    /// A count read straight from the database (what no API shows), on either backend.
+    pub async fn count(&self, sql: &str) -> i64 {
+        use sqlx::Connection as _;
+        if self.pg_name.is_some() {
+            let mut db = sqlx::PgConnection::connect(&self.url).await.unwrap();
+            sqlx::query_scalar(sql).fetch_one(&mut db).await.unwrap()
+        } else {
+            let mut db = sqlx::SqliteConnection::connect(&self.url).await.unwrap();
+            sqlx::query_scalar(sql).fetch_one(&mut db).await.unwrap()
+        }
+    }
+
     /// The store on this database, opened as the service opens it, and migrated. Migrating
     /// again is a no-op (replicas start together and each migrates): done here too, so every
     /// test that opens a store checks it.

@@ -34,8 +34,15 @@ pub(super) struct Admitted {
 }
 
 /// A row of `admit`'s answer: the step, its key (token or SID), a callback's id, a locked
-/// profile's status and last change.
-type AdmitRow = (String, String, Option<i64>, Option<String>, Option<DateTime<Utc>>);
+/// profile's status, last change and account.
+type AdmitRow = (
+    String,
+    String,
+    Option<i64>,
+    Option<String>,
+    Option<DateTime<Utc>>,
+    Option<String>,
+);
 
 /// Steps (1) to (3) in one statement: inserts every callback whose token is new, creates each
 /// missing profile as its first new callback makes it (`firsts`), locks and reads the others.
@@ -75,11 +82,12 @@ pub(super) async fn admit(tx: &mut PgConnection, batch: &[Eligible<'_>]) -> Resu
              insert into profiles (sid, account_sid, status, status_known, friendly_name, created_at, updated_at)
              select sid, account_sid, status, status_known, friendly_name, at, at
              from firsts where sid <> all(array(select sid from created)) order by sid
-             on conflict (sid) do update set status = profiles.status returning sid, status, updated_at
+             on conflict (sid) do update set status = profiles.status
+             returning sid, status, updated_at, profiles.account_sid
          )
-         select 'callback', idempotency_token, id, null::text, null::timestamptz from inserted
-         union all select 'created', sid, null, null, null from created
-         union all select 'locked', sid, null, status, updated_at from locked",
+         select 'callback', idempotency_token, id, null::text, null::timestamptz, null::text from inserted
+         union all select 'created', sid, null, null, null, null from created
+         union all select 'locked', sid, null, status, updated_at, account_sid from locked",
     )
     .bind(batch.iter().map(|i| i.token).collect::<Vec<_>>())
     .bind(batch.iter().map(|i| i.callback.body_hash.as_str()).collect::<Vec<_>>())
@@ -96,7 +104,7 @@ pub(super) async fn admit(tx: &mut PgConnection, batch: &[Eligible<'_>]) -> Resu
     .fetch_all(&mut *tx)
     .await?;
     let mut admitted = Admitted::default();
-    for (step, key, id, status, updated_at) in rows {
+    for (step, key, id, status, updated_at, owner) in rows {
         match (step.as_str(), id, status, updated_at) {
             ("callback", Some(id), ..) => {
                 admitted.ids.insert(key, id);
@@ -105,7 +113,9 @@ pub(super) async fn admit(tx: &mut PgConnection, batch: &[Eligible<'_>]) -> Resu
                 admitted.created.insert(key);
             }
             ("locked", _, Some(status), Some(updated_at)) => {
-                admitted.profiles.insert(key, existing(&status, updated_at));
+                admitted
+                    .profiles
+                    .insert(key, existing(&status, updated_at, owner));
             }
             _ => {
                 return Err(StoreError::Corrupt(format!(
@@ -118,6 +128,6 @@ pub(super) async fn admit(tx: &mut PgConnection, batch: &[Eligible<'_>]) -> Resu
 }
 
 /// A profile that existed before the batch, as its row stands.
-fn existing(status: &str, updated_at: DateTime<Utc>) -> ProfileState {
-    ProfileState::existing((), ProfileStatus::from_wire(status), updated_at)
+fn existing(status: &str, updated_at: DateTime<Utc>, owner: Option<String>) -> ProfileState {
+    ProfileState::existing((), ProfileStatus::from_wire(status), updated_at, owner)
 }

@@ -2,7 +2,7 @@ use super::super::profiles::record_in;
 use super::super::{migrated, SqliteStore};
 use super::*;
 use crate::domain::Decision;
-use crate::store::fixtures::callback;
+use crate::store::fixtures::{callback, foreign};
 
 /// Every row the receiver writes, as JSON text. Jobs without their ids, and without the
 /// `notify` jobs that drain the pending notifications (a batch queues one for all, one at a
@@ -34,6 +34,7 @@ async fn a_batch_stores_exactly_what_one_at_a_time_stores() {
         callback("t6", 1, "twilio-approved", 7, Some("Acme")),
         callback("t7", 1, "twilio-approved", 8, None),
         callback("t8", 4, "pending-review", 9, Some("No Account")),
+        foreign(callback("tf", 1, "twilio-rejected", 12, None)),
         callback("t0", 1, "pending-review", 10, None),
     ];
     let dir = tempfile::tempdir().unwrap();
@@ -65,14 +66,21 @@ async fn a_batch_stores_exactly_what_one_at_a_time_stores() {
         .iter()
         .map(|o| match o {
             Recorded::Stored { decision, .. } => *decision,
-            Recorded::Duplicate => None,
+            Recorded::Duplicate | Recorded::Foreign { .. } => None,
         })
         .collect();
+    // A bundle's account is fixed: the report from another account is refused, in a batch
+    // as one at a time.
+    let refused = outcomes
+        .iter()
+        .filter(|o| matches!(o, Recorded::Foreign { owner, .. } if owner == &format!("AC{:032x}", 9)))
+        .count();
+    assert_eq!(refused, 1);
     // The cases this covers: advance, new profile, late report, duplicate token (twice),
     // unknown status, an unchanged repeat.
     assert!(decisions.contains(&Some(Decision::Late)));
     assert!(decisions.contains(&Some(Decision::Unchanged)));
-    assert_eq!(decisions.iter().filter(|d| d.is_none()).count(), 2);
+    assert_eq!(decisions.iter().filter(|d| d.is_none()).count(), 3);
     assert_eq!(dump(&batched).await, dump(&single).await);
     // The seed's job, and one for the whole batch.
     let notify_jobs: i64 = sqlx::query_scalar("select count(*) from jobs where kind = 'notify'")
