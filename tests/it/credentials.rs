@@ -54,6 +54,15 @@ fn two_pages_of_profiles(fake: &FakeTrustHub) {
     }
 }
 
+/// The `Authorization` header of each request that reached `receiver`.
+fn authorizations(receiver: &Receiver) -> Vec<Option<String>> {
+    receiver
+        .hits()
+        .iter()
+        .map(|hit| Some(hit.headers.get("authorization")?.to_str().ok()?.to_owned()))
+        .collect()
+}
+
 fn origin(receiver: &Receiver) -> String {
     receiver.url.trim_end_matches("/hook").to_owned()
 }
@@ -69,14 +78,16 @@ async fn a_foreign_next_page_url_gets_no_credentials() {
     two_pages_of_profiles(&fake);
     fake.send_next_pages_to(&origin(&elsewhere));
     let (code, out) = run(&db, &fake, &[], &["sync"]).await;
+    let sent = authorizations(&elsewhere);
+    assert!(
+        sent.iter().all(Option::is_none),
+        "credentials went elsewhere: {sent:?}"
+    );
+    assert!(elsewhere.hits().is_empty(), "nothing went elsewhere");
     assert_ne!(code, 0, "{out}");
     assert!(
         out.contains("next_page_url") && out.contains("leaves"),
         "the refusal is reported: {out}"
-    );
-    assert!(
-        elsewhere.hits().is_empty(),
-        "nothing, credentials least of all, went elsewhere"
     );
     assert_eq!(fake.requests().len(), 1, "only the first page was asked for");
 }
@@ -94,12 +105,17 @@ async fn a_redirect_elsewhere_is_not_followed() {
     let target = format!("{}/v1/CustomerProfiles?PageSize=100", origin(&elsewhere));
     fake.inject(vec![Fault::RedirectTo(target); 10]);
     let (code, out) = run(&db, &fake, &[], &["sync"]).await;
+    let sent = authorizations(&elsewhere);
+    assert!(
+        sent.iter().all(Option::is_none),
+        "credentials went elsewhere: {sent:?}"
+    );
+    assert!(elsewhere.hits().is_empty(), "the redirect was not followed");
     assert_ne!(code, 0, "{out}");
     assert!(
         out.contains("Twilio answered 307"),
         "the refusal is reported: {out}"
     );
-    assert!(elsewhere.hits().is_empty(), "the redirect was not followed");
     let statuses: Vec<u16> = fake.requests().iter().map(|r| r.status).collect();
     assert!(statuses.iter().all(|s| *s == 307), "{statuses:?}");
 }
