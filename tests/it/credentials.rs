@@ -218,3 +218,29 @@ async fn another_accounts_rejection_is_explained_with_its_credentials() {
         "every call as the profile's account: {requests:?}"
     );
 }
+
+/// A profile `sync` is asked for by name, never seen here before: Trust Hub answers 404 to
+/// every account but its own, so it is looked for in each configured account.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sync_finds_a_named_profile_of_another_account() {
+    let (db, fake) = (TestDb::new(Backend::Sqlite).await, FakeTrustHub::start().await);
+    fake.add_account(ACCOUNT, TOKEN);
+    fake.add_account(OTHER, OTHER_TOKEN);
+    let theirs = bundle(4);
+    fake.add_profile(&theirs, OTHER, "twilio-approved");
+    let file = other_account_file();
+    let config = [("TRUSTHUB_HOOKS_CONFIG", file.path().to_str().unwrap())];
+    let (code, out) = run(&db, &fake, &config, &["sync", &theirs]).await;
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains(&format!("{theirs}: twilio-approved - recorded")),
+        "{out}"
+    );
+    let store = db.store().await;
+    let sid = trusthub_hooks::domain::ProfileSid::parse(&theirs).unwrap();
+    let recorded = store.get_profile(&sid).await.unwrap().unwrap();
+    assert_eq!(recorded.profile.account_sid.as_deref(), Some(OTHER));
+    let (code, out) = run(&db, &fake, &config, &["sync", &bundle(5)]).await;
+    assert_ne!(code, 0, "a profile of no account: {out}");
+    assert!(out.contains("404"), "{out}");
+}
