@@ -167,6 +167,33 @@ impl Submitter {
         Ok(decision)
     }
 
+    /// A profile fetched as its account: the one recorded here, else each configured account
+    /// in turn, since Trust Hub answers 404 to any other account's credentials.
+    async fn fetch_in_its_account(&self, sid: &ProfileSid) -> Result<CustomerProfile, SubmitError> {
+        let known = self
+            .store
+            .get_profile(sid)
+            .await?
+            .and_then(|d| d.profile.account_sid);
+        let accounts: Vec<String> = self.credentials.accounts().map(str::to_owned).collect();
+        if known.is_some() || accounts.is_empty() {
+            let creds = self.credentials_for(sid).await?;
+            return Ok(self.trusthub.fetch_customer_profile(&creds, sid.as_str()).await?);
+        }
+        let mut not_found = None;
+        for account in &accounts {
+            let creds = self
+                .credentials
+                .for_account(Some(account))
+                .expect("listed accounts have credentials");
+            match self.trusthub.fetch_customer_profile(&creds, sid.as_str()).await {
+                Err(error) if error.status() == Some(404) => not_found = Some(error),
+                found => return Ok(found?),
+            }
+        }
+        Err(not_found.expect("at least one account was asked").into())
+    }
+
     /// Asks Trust Hub for the named profiles (or every profile of every configured account)
     /// and records each status no callback reported.
     pub async fn sync(&self, sids: &[ProfileSid]) -> Result<Vec<Synced>, SubmitError> {
@@ -181,8 +208,7 @@ impl Submitter {
             }
         } else {
             for sid in sids {
-                let creds = self.credentials_for(sid).await?;
-                profiles.push(self.trusthub.fetch_customer_profile(&creds, sid.as_str()).await?);
+                profiles.push(self.fetch_in_its_account(sid).await?);
             }
         }
         let mut synced = Vec::new();

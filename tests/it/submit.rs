@@ -21,6 +21,10 @@ struct Setup {
     env: Vec<(&'static str, String)>,
 }
 
+/// The approved primary customer profile `examples/secondary-profile.toml` names: Trust Hub
+/// assigns only a profile of the caller's own account.
+const PRIMARY: &str = "BU0123456789abcdef0123456789abcdef";
+
 async fn setup(backend: Backend) -> Setup {
     let db = TestDb::new(backend).await;
     let fake = FakeTrustHub::start().await;
@@ -34,6 +38,13 @@ async fn setup(backend: Backend) -> Setup {
         ("TWILIO_API_URL", fake.base.clone()),
     ];
     Setup { db, fake, env }
+}
+
+/// `setup`, with the primary profile `create` assigns.
+async fn setup_for_create(backend: Backend) -> Setup {
+    let s = setup(backend).await;
+    s.fake.add_profile(PRIMARY, ACCOUNT, "twilio-approved");
+    s
 }
 
 impl Setup {
@@ -56,6 +67,13 @@ impl Setup {
         })
         .await
         .unwrap()
+    }
+
+    /// The customer profiles Trust Hub holds besides the primary one.
+    fn bundles(&self) -> Vec<Value> {
+        let mut profiles = self.fake.profiles();
+        profiles.retain(|p| p["sid"] != PRIMARY);
+        profiles
     }
 
     /// The requests made since `from`, as "METHOD path".
@@ -194,7 +212,7 @@ fn write_spec(dir: &tempfile::TempDir, text: &str) -> String {
 }
 
 async fn create_runs_the_whole_flow(backend: Backend) {
-    let s = setup(backend).await;
+    let s = setup_for_create(backend).await;
     let dir = tempfile::tempdir().unwrap();
     let file = write_spec(&dir, EXAMPLE);
     let (code, out) = s.run(&["create", "--file", &file]).await;
@@ -203,7 +221,7 @@ async fn create_runs_the_whole_flow(backend: Backend) {
         out.contains("[ 1/14] find the policy RNdfbf3fae0e1107f8aded0e7cead80bf5 ... ok"),
         "{out}"
     );
-    let profiles = s.fake.profiles();
+    let profiles = s.bundles();
     assert_eq!(profiles.len(), 1);
     let profile = &profiles[0];
     let sid = profile["sid"].as_str().unwrap().to_owned();
@@ -277,7 +295,7 @@ async fn create_runs_the_whole_flow(backend: Backend) {
     )
     .unwrap();
     assert_eq!(document, json!({"address_sids": address_sid}));
-    assert!(form(&requests[12]).contains(&("ObjectSid", "BU0123456789abcdef0123456789abcdef")));
+    assert!(form(&requests[12]).contains(&("ObjectSid", PRIMARY)));
     assert_eq!(s.fake.phone_numbers(&sid), ["PN0123456789abcdef0123456789abcdef"]);
     assert_eq!(s.fake.assignments(&sid).len(), 5);
     let store = s.db.store().await;
@@ -297,7 +315,7 @@ async fn create_runs_the_whole_flow(backend: Backend) {
 }
 
 async fn create_resumes_after_a_failure_without_duplicates(backend: Backend) {
-    let s = setup(backend).await;
+    let s = setup_for_create(backend).await;
     let dir = tempfile::tempdir().unwrap();
     let file = write_spec(&dir, EXAMPLE);
     s.fake
@@ -316,7 +334,7 @@ async fn create_resumes_after_a_failure_without_duplicates(backend: Backend) {
         again[0], "POST /v1/SupportingDocuments",
         "resumes at the failed step: {again:?}"
     );
-    assert_eq!(s.fake.profiles().len(), 1, "one bundle");
+    assert_eq!(s.bundles().len(), 1, "one bundle");
     let kinds: Vec<String> = s
         .fake
         .objects()
@@ -331,11 +349,11 @@ async fn create_resumes_after_a_failure_without_duplicates(backend: Backend) {
         1
     );
     assert_eq!(kinds.iter().filter(|k| *k == "address").count(), 1);
-    assert_eq!(s.fake.profiles()[0]["status"], "pending-review");
+    assert_eq!(s.bundles()[0]["status"], "pending-review");
 }
 
 async fn create_adopts_a_bundle_whose_creation_was_not_recorded(backend: Backend) {
-    let s = setup(backend).await;
+    let s = setup_for_create(backend).await;
     let dir = tempfile::tempdir().unwrap();
     let file = write_spec(&dir, EXAMPLE);
     // Twilio created the bundle but the answer was lost (a slow answer past the timeout).
@@ -349,13 +367,13 @@ async fn create_adopts_a_bundle_whose_creation_was_not_recorded(backend: Backend
     let (code, out) = s.run(&["create", "--file", &file]).await;
     assert_ne!(code, 0, "{out}");
     support::wait_for(10, "the delayed creation", || async {
-        (s.fake.profiles().len() == 1).then_some(())
+        (s.bundles().len() == 1).then_some(())
     })
     .await;
     let (code, out) = s.run(&["create", "--file", &file]).await;
     assert_eq!(code, 0, "{out}");
     assert_eq!(
-        s.fake.profiles().len(),
+        s.bundles().len(),
         1,
         "the draft was adopted, not created again: {out}"
     );
@@ -390,13 +408,16 @@ async fn sync_records_missed_transitions(backend: Backend) {
         out.contains("120 profiles checked, 120 transitions recorded"),
         "{out}"
     );
-    let pages = s
+    let pages: Vec<String> = s
         .fake
         .requests()
-        .iter()
+        .into_iter()
         .filter(|r| r.path == "/v1/CustomerProfiles")
-        .count();
-    assert_eq!(pages, 2);
+        .map(|r| r.query)
+        .collect();
+    assert_eq!(pages.len(), 2);
+    // The second page is the one Trust Hub's next_page_url named, token and all.
+    assert!(pages[1].contains("PageToken=PABU"), "{pages:?}");
     // Twilio approves one; the callback never arrives; sync catches it.
     let sid = bundle(10);
     s.fake.set_status(&sid, "twilio-approved");
