@@ -206,6 +206,39 @@ async fn unknown_profile_is_recorded_as_dead(backend: Backend) {
     assert_eq!(dead["attempts"], 1, "404 buries at once: {dead}");
 }
 
+/// 403 (the credentials may not read this profile) is permanent too: one attempt, the
+/// reason kept, and the rejection announced unconfirmed rather than never.
+async fn forbidden_buries_at_once_and_still_announces(backend: Backend) {
+    let fake = FakeTrustHub::start().await;
+    fake.add_account(ACCOUNT, TOKEN);
+    let sid = bundle(7);
+    fake.add_profile(&sid, ACCOUNT, "twilio-rejected");
+    fake.inject_on(&format!("GET /v1/CustomerProfiles/{sid}"), Fault::Status(403));
+    let app = app_with(backend, &fake, &[]).await;
+    reject(&app, &sid).await;
+    let dead = job_in_state(&app, "dead").await;
+    assert_eq!(dead["attempts"], 1, "403 buries at once: {dead}");
+    assert!(dead["last_error"].as_str().unwrap().contains("403"), "{dead}");
+    assert_eq!(fake.requests().len(), 1, "not retried in line either");
+    let notify = wait_for(20, "the rejection's notify job", || async {
+        let (_, jobs) = app.api_get("/v1/jobs?state=done").await;
+        jobs["items"]
+            .as_array()?
+            .iter()
+            .find(|j| j["kind"] == "notify")
+            .cloned()
+    })
+    .await;
+    assert_eq!(notify["payload"]["confirmed"], false, "{notify}");
+    assert!(
+        notify["payload"]["evaluation_error"]
+            .as_str()
+            .unwrap()
+            .contains("403"),
+        "{notify}"
+    );
+}
+
 async fn trust_hub_down_blocks_nothing(backend: Backend) {
     // A Trust Hub that takes connections and never answers (the kernel completes them into
     // the backlog of a listener nobody accepts on): a call waits TWILIO_TIMEOUT_SECS, so a
@@ -259,5 +292,6 @@ both_backends!(
     faults_are_retried_until_it_works,
     unauthorized_is_permanent_and_revivable,
     unknown_profile_is_recorded_as_dead,
+    forbidden_buries_at_once_and_still_announces,
     trust_hub_down_blocks_nothing,
 );
