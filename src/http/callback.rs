@@ -156,7 +156,14 @@ async fn handle(
             return Err(ApiError::new(StatusCode::FORBIDDEN, code, message));
         }
     };
-    let report = read_report(&fields, unreadable);
+    let mut report = read_report(&fields, unreadable);
+    // A callback that names no account is the verifying account's: its follow-ups use that
+    // account's credentials, and it fixes the bundle's account.
+    if let Ok(report) = &mut report {
+        if report.account_sid.is_none() {
+            report.account_sid = verified.account.clone();
+        }
+    }
     let token = header(&headers, IDEMPOTENCY_HEADER)
         .map(str::trim)
         .filter(|t| !t.is_empty());

@@ -50,6 +50,15 @@ pub fn again(target: &TransitionJob, now: chrono::DateTime<Utc>) -> NewJob {
 }
 
 impl Confirmer {
+    /// The account stored for a bundle, if any.
+    async fn stored_account(&self, sid: &str) -> Result<Option<String>, JobError> {
+        let Ok(sid) = crate::domain::ProfileSid::parse(sid) else {
+            return Ok(None);
+        };
+        let detail = self.store.get_profile(&sid).await.map_err(retry_store)?;
+        Ok(detail.and_then(|d| d.profile.account_sid))
+    }
+
     /// Creates and stores a fresh evaluation of a rejected profile: Twilio evaluates the
     /// bundle as it is now, so the reasons are this rejection's.
     async fn evaluate(
@@ -82,15 +91,18 @@ impl Job for Confirmer {
     type Payload = TransitionJob;
 
     async fn run(&self, target: TransitionJob, attempt: u32) -> Result<Vec<NewJob>, JobError> {
-        let creds = self
-            .credentials
-            .for_account(target.account_sid.as_deref())
-            .ok_or_else(|| {
-                JobError::Permanent(format!(
-                    "no credentials for account {}",
-                    target.account_sid.as_deref().unwrap_or("(none)")
-                ))
-            })?;
+        // The account that verified the callback, else the one stored for the bundle, else
+        // the main account.
+        let account = match target.account_sid.clone() {
+            Some(account) => Some(account),
+            None => self.stored_account(&target.profile_sid).await?,
+        };
+        let creds = self.credentials.for_account(account.as_deref()).ok_or_else(|| {
+            JobError::Permanent(format!(
+                "no credentials for account {}",
+                account.as_deref().unwrap_or("(none)")
+            ))
+        })?;
         let sid = target.profile_sid.as_str();
         let profile = self
             .client

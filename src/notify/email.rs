@@ -154,6 +154,21 @@ pub fn render(event: &Event, subject_template: &str) -> Rendered {
         text.push_str(&format!("Twilio's reason: {reason}\n"));
         html.push_str(&format!("<p>Twilio's reason: {}</p>\n", escape(reason)));
     }
+    if let Some(errors) = &d.errors {
+        let codes: Vec<String> = errors
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|e| e.get("code").map_or_else(|| e.to_string(), ToString::to_string))
+            .collect();
+        let shown = if codes.is_empty() {
+            errors.to_string()
+        } else {
+            codes.join(", ")
+        };
+        text.push_str(&format!("Error codes on the bundle: {shown}\n"));
+        html.push_str(&format!("<p>Error codes on the bundle: {}</p>\n", escape(&shown)));
+    }
     if let Some(evaluation) = &d.evaluation {
         let parsed = crate::twilio::models::Evaluation {
             sid: evaluation.sid.clone(),

@@ -30,6 +30,9 @@ pub struct StatusChanged {
     /// Why a rejection carries no evaluation.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub evaluation_unavailable: Option<String>,
+    /// The bundle's own `errors`, as Trust Hub returned them with the rejection's evaluation.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub errors: Option<serde_json::Value>,
     /// For a decision (approval, provisional approval, rejection): whether Trust Hub's API
     /// confirmed it before it was announced (`false`: Trust Hub could not be reached in time).
     #[serde(skip_serializing_if = "Option::is_none", default)]
@@ -78,6 +81,9 @@ impl Event {
                     results: e.results.clone(),
                 }),
                 evaluation_unavailable,
+                errors: evaluation
+                    .map(|e| e.profile_errors.clone())
+                    .filter(|errors| !errors.is_null() && errors.as_array().is_none_or(|a| !a.is_empty())),
                 confirmed,
             },
         }

@@ -219,6 +219,49 @@ async fn another_accounts_rejection_is_explained_with_its_credentials() {
     );
 }
 
+/// A subaccount's callback that names no account (`AccountSid` left out) is the verifying
+/// account's: the rejection is confirmed and explained with the subaccount's credentials, not
+/// the main account's (to which Trust Hub answers 404).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_callback_without_account_is_followed_up_as_the_account_that_signed_it() {
+    let fake = FakeTrustHub::start().await;
+    fake.add_account(ACCOUNT, TOKEN);
+    fake.add_account(OTHER, OTHER_TOKEN);
+    let sid = bundle(5);
+    fake.add_profile(&sid, OTHER, "twilio-rejected");
+    let toml = format!("[[accounts]]\naccount_sid = \"{OTHER}\"\nauth_token = \"{OTHER_TOKEN}\"\n");
+    let base = fake.base.clone();
+    let app = TestApp::spawn_with(Backend::Sqlite, Some(&toml), move |env| {
+        env.push(("TRUSTHUB_API_URL", base));
+        fast_jobs(env);
+    })
+    .await;
+    for status in ["in-review", "twilio-rejected"] {
+        let params = [("BundleSid", sid.as_str()), ("Status", status)];
+        assert_eq!(app.post_signed(&params, OTHER_TOKEN).await.status(), 204);
+    }
+    let (_, profile) = app.api_get(&format!("/v1/profiles/{sid}")).await;
+    assert_eq!(
+        profile["account_sid"], OTHER,
+        "the signer's account is the bundle's: {profile}"
+    );
+    let job: Value = wait_for(20, "the confirm_decision job to end", || async {
+        let (_, jobs) = app.api_get("/v1/jobs").await;
+        jobs["items"]
+            .as_array()?
+            .iter()
+            .find(|j| j["kind"] == "confirm_decision" && (j["state"] == "done" || j["state"] == "dead"))
+            .cloned()
+    })
+    .await;
+    assert_eq!(job["state"], "done", "{job}");
+    let requests = fake.requests();
+    assert!(
+        !requests.is_empty() && requests.iter().all(|r| r.username.as_deref() == Some(OTHER)),
+        "every call as the signing account: {requests:?}"
+    );
+}
+
 /// A profile `sync` is asked for by name, never seen here before: Trust Hub answers 404 to
 /// every account but its own, so it is looked for in each configured account.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

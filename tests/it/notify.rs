@@ -394,6 +394,9 @@ async fn rejection_alerts_carry_the_reasons(backend: Backend) {
         .unwrap()
         .starts_with("EL"));
     assert_eq!(rejection["data"]["evaluation"]["results"][0]["error_code"], 22214);
+    // The bundle's own errors, and Trust Hub's confirmation of the decision.
+    assert_eq!(rejection["data"]["errors"], json!([{"code": 18601}]));
+    assert_eq!(rejection["data"]["confirmed"], true);
     // Email: all@ gets both transitions, rejections@ only the rejection.
     let messages = wait_for(20, "three alert emails", || async {
         let messages = smtp.messages();
@@ -417,6 +420,7 @@ async fn rejection_alerts_carry_the_reasons(backend: Backend) {
         assert!(part.contains("A Business End-User is missing"), "{part}");
         assert!(part.contains("The Business Name is missing"), "{part}");
         assert!(part.contains(sid.as_str()), "{part}");
+        assert!(part.contains("Error codes on the bundle: 18601"), "{part}");
     }
     assert!(text.contains("- Business: A Business End-User is missing. Please add one to the regulatory bundle. (error 22214)"), "{text}");
     assert!(
