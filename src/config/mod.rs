@@ -215,7 +215,7 @@ const DEFAULTS: fn() -> Defaults = || Defaults {
     twilio_timeout_secs: 30,
     worker_concurrency: 32,
     worker_poll_ms: 1000,
-    job_lease_secs: 300,
+    job_lease_secs: 30,
     job_retry_base_ms: 5000,
     job_retry_max_ms: 3_600_000,
     // With the defaults above: about 10 minutes of retries.

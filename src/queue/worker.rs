@@ -1,10 +1,12 @@
-//! The worker loop: claim due jobs under a lease, run them, record the outcome.
+//! The worker loop: claim due jobs under a short lease, renew the leases of the jobs in hand
+//! while they run (the worker's heartbeat), run them, record the outcome. A job whose lease
+//! was lost (another worker took it after it expired) is stopped before it records anything.
 
 use super::{Backoff, Job, JobError, JobHandler, Typed};
 use crate::config::Config;
 use crate::store::{ClaimedJob, DynStore, JobState, NewJob, Settlement, StoreError};
 use chrono::Utc;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -18,7 +20,8 @@ const CLAIM_GAP: Duration = Duration::from_millis(10);
 pub struct WorkerConfig {
     /// Jobs run at once.
     pub concurrency: u32,
-    /// How long a claimed job is ours; a crashed worker's jobs are claimed again after it.
+    /// How long a claimed job is ours without a heartbeat: renewed every third of it while
+    /// the job runs, so a crashed worker's jobs are claimed again about this long after.
     pub lease: Duration,
     /// How often to look for due jobs when not woken.
     pub poll: Duration,
@@ -55,6 +58,8 @@ struct Shared {
     store: DynStore,
     config: WorkerConfig,
     wake: Arc<Notify>,
+    /// The jobs running now, each with what stops it should its lease be lost.
+    held: Arc<Mutex<HashMap<i64, tokio::task::AbortHandle>>>,
 }
 
 impl Worker {
@@ -71,6 +76,7 @@ impl Worker {
                 store,
                 config,
                 wake,
+                held: Arc::default(),
             },
             handlers: HashMap::new(),
         }
@@ -102,6 +108,8 @@ impl Worker {
         let freed = Arc::new(Notify::new());
         let (ended, outcomes) = mpsc::unbounded_channel();
         let recorder = tokio::spawn(record_as_they_end(shared.clone(), outcomes));
+        let (stop_heartbeat, heartbeat_stopped) = watch::channel(false);
+        let heartbeat = tokio::spawn(heartbeat(shared.clone(), heartbeat_stopped));
         let enough = (concurrency / 4).max(1);
         loop {
             if *shutdown.borrow() {
@@ -173,8 +181,10 @@ impl Worker {
                 }
             }
         }
-        // Finish the jobs in hand and record their outcomes.
+        // Finish the jobs in hand (still renewing their leases) and record their outcomes.
         let _all = slots.acquire_many(concurrency as u32).await;
+        let _ = stop_heartbeat.send(true);
+        let _ = heartbeat.await;
         drop(ended);
         let _ = recorder.await;
         tracing::info!(worker = %shared.id, "job worker stopped");
@@ -206,6 +216,7 @@ impl Worker {
     ) -> impl Future<Output = ()> + Send + 'static {
         let handler = self.handlers.get(&job.kind).cloned();
         let config = self.shared.config.clone();
+        let held = self.shared.held.clone();
         async move {
             let outcome = match &handler {
                 Some(handler) => {
@@ -220,12 +231,22 @@ impl Worker {
                             span,
                         ))
                     };
-                    task.await.unwrap_or_else(|e| {
-                        Err(JobError::Retry {
+                    lock(&held).insert(job.id, task.abort_handle());
+                    let ran = task.await;
+                    lock(&held).remove(&job.id);
+                    match ran {
+                        Ok(outcome) => outcome,
+                        // Stopped by the heartbeat: the job is another worker's now, and
+                        // nothing of this run is recorded.
+                        Err(e) if e.is_cancelled() => {
+                            tracing::warn!(job = job.id, kind = %job.kind, "lease lost: the job was stopped");
+                            return;
+                        }
+                        Err(e) => Err(JobError::Retry {
                             reason: format!("handler panicked: {e}"),
                             after: None,
-                        })
-                    })
+                        }),
+                    }
                 }
                 None => Err(JobError::Retry {
                     reason: format!("no handler for job kind {:?} in this process", job.kind),
@@ -233,6 +254,47 @@ impl Worker {
                 }),
             };
             let _ = ended.send(settlement(&config, &job, handler.as_deref(), outcome));
+        }
+    }
+}
+
+/// Renews the leases of the jobs in hand every third of a lease until `stop`. A job the store
+/// no longer lists as ours is stopped; so is every job in hand when no renewal has succeeded
+/// for a whole lease (the database unreachable: their leases may have run out).
+async fn heartbeat(shared: Shared, mut stop: watch::Receiver<bool>) {
+    let lease = shared.config.lease;
+    let every = (lease / 3).max(Duration::from_millis(50));
+    let mut renewed = tokio::time::Instant::now();
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(every) => {}
+            _ = stop.changed() => return,
+        }
+        let ids: Vec<i64> = lock(&shared.held).keys().copied().collect();
+        if ids.is_empty() {
+            renewed = tokio::time::Instant::now();
+            continue;
+        }
+        let lost: Vec<i64> = match shared.store.renew_leases(&shared.id, &ids, lease).await {
+            Ok(kept) => {
+                renewed = tokio::time::Instant::now();
+                let kept: HashSet<i64> = kept.into_iter().collect();
+                ids.into_iter().filter(|id| !kept.contains(id)).collect()
+            }
+            Err(error) if renewed.elapsed() >= lease => {
+                tracing::warn!(%error, "leases not renewed for a whole lease: stopping the jobs in hand");
+                ids
+            }
+            Err(error) => {
+                tracing::warn!(%error, "renewing leases failed; retrying");
+                Vec::new()
+            }
+        };
+        let held = lock(&shared.held);
+        for id in lost {
+            if let Some(task) = held.get(&id) {
+                task.abort();
+            }
         }
     }
 }

@@ -189,6 +189,11 @@ pub trait JobStore: Send + Sync {
     /// jobs: theirs come back when their leases expire.)
     async fn reclaim_running_jobs(&self) -> Result<u64, StoreError>;
 
+    /// The worker's heartbeat: extends the lease of each job in `ids` that `worker` still
+    /// holds (running, under its name) to `lease` from now, and returns those; a job missing
+    /// from the answer was lost (its lease expired and another worker took it).
+    async fn renew_leases(&self, worker: &str, ids: &[i64], lease: Duration) -> Result<Vec<i64>, StoreError>;
+
     /// Queued, running and dead jobs by kind and state, with the oldest `run_at` of each.
     async fn job_counts(&self) -> Result<Vec<JobCount>, StoreError>;
 }

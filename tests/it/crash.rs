@@ -228,7 +228,7 @@ async fn killed_under_load_loses_no_acknowledged_callback(backend: Backend) {
 both_backends!(killed_under_load_loses_no_acknowledged_callback);
 
 /// SQLite: deliveries running when `serve` is killed (their subscriber hangs) are taken back
-/// by the restarted process at once, not after their lease (JOB_LEASE_SECS, 300 s by
+/// by the restarted process at once, not after their lease (JOB_LEASE_SECS, 30 s by
 /// default): with the subscriber back, every event arrives within a minute.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restart_takes_back_the_jobs_a_killed_process_held() {

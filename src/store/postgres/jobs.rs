@@ -141,6 +141,22 @@ impl JobStore for PostgresStore {
         Ok(0)
     }
 
+    async fn renew_leases(&self, worker: &str, ids: &[i64], lease: Duration) -> Result<Vec<i64>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let until = Utc::now() + chrono::Duration::from_std(lease).unwrap_or_default();
+        let held = sqlx::query_scalar(
+            "update jobs set lease_until = $1 where worker = $2 and state = 'running' and id = any($3) returning id",
+        )
+        .bind(until)
+        .bind(worker)
+        .bind(ids)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(held)
+    }
+
     async fn enqueue_jobs(&self, jobs: &[NewJob]) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
         for job in jobs {

@@ -121,6 +121,27 @@ impl JobStore for SqliteStore {
             .await
     }
 
+    async fn renew_leases(&self, worker: &str, ids: &[i64], lease: Duration) -> Result<Vec<i64>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (worker, ids) = (worker.to_owned(), json!(ids).to_string());
+        self.writer
+            .write(move |tx| {
+                let until = Utc::now() + chrono::Duration::from_std(lease).unwrap_or_default();
+                let mut renew = tx.prepare_cached(
+                    "update jobs set lease_until = ?1
+                     where worker = ?2 and state = 'running' and id in (select value from json_each(?3))
+                     returning id",
+                )?;
+                let held = renew
+                    .query_map(params![micros(until), worker, ids], |row| row.get(0))?
+                    .collect::<Result<Vec<i64>, _>>()?;
+                Ok(held)
+            })
+            .await
+    }
+
     async fn enqueue_jobs(&self, jobs: &[NewJob]) -> Result<(), StoreError> {
         let jobs = jobs.to_vec();
         self.writer

@@ -123,6 +123,18 @@ impl TestDb {
         }
     }
 
+    /// Runs one statement straight on the database (a test playing another process).
+    pub async fn execute(&self, sql: &str) {
+        use sqlx::Connection as _;
+        if self.pg_name.is_some() {
+            let mut db = sqlx::PgConnection::connect(&self.url).await.unwrap();
+            sqlx::query(sql).execute(&mut db).await.unwrap();
+        } else {
+            let mut db = sqlx::SqliteConnection::connect(&self.url).await.unwrap();
+            sqlx::query(sql).execute(&mut db).await.unwrap();
+        }
+    }
+
     /// The store on this database, opened as the service opens it, and migrated. Migrating
     /// again is a no-op (replicas start together and each migrates): done here too, so every
     /// test that opens a store checks it.
