@@ -24,6 +24,7 @@ mod notify;
 mod queue;
 mod receiver;
 mod replicas;
+mod retention;
 mod shutdown;
 mod signature_props;
 mod signature_vectors;
