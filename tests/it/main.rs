@@ -12,6 +12,7 @@ mod support;
 
 mod accounts;
 mod api;
+mod backup;
 mod cli;
 mod confirm;
 mod crash;
