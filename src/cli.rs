@@ -141,17 +141,7 @@ pub fn main() -> ExitCode {
             Command::Submit { profile_sid, force } => submit(&config, &profile_sid, force).await,
             Command::Create { file } => create(&config, &file).await,
             Command::Sync { profile_sids } => sync(&config, &profile_sids).await,
-            Command::Backup { to, force } => {
-                let copy = backup::backup(&config.database_url, &to, force)?;
-                println!(
-                    "backed up to {}: {} callbacks, {} transitions, {} bytes; integrity ok",
-                    to.display(),
-                    copy.callbacks,
-                    copy.transitions,
-                    copy.bytes
-                );
-                Ok(ExitCode::SUCCESS)
-            }
+            Command::Backup { to, force } => backup::run(&config.database_url, &to, force),
             Command::Simulate {
                 url,
                 profile_sid,

@@ -18,6 +18,19 @@ pub struct Copy {
     pub bytes: u64,
 }
 
+/// `backup`: copies, then says what the copy holds.
+pub fn run(database_url: &str, to: &Path, force: bool) -> anyhow::Result<std::process::ExitCode> {
+    let copy = backup(database_url, to, force)?;
+    println!(
+        "backed up to {}: {} callbacks, {} transitions, {} bytes; integrity ok",
+        to.display(),
+        copy.callbacks,
+        copy.transitions,
+        copy.bytes
+    );
+    Ok(std::process::ExitCode::SUCCESS)
+}
+
 /// Copies the database `database_url` names to `to` (replacing it only when `force`).
 pub fn backup(database_url: &str, to: &Path, force: bool) -> anyhow::Result<Copy> {
     if database_url.starts_with("postgres://") || database_url.starts_with("postgresql://") {
