@@ -23,6 +23,8 @@ pub struct Application {
     listener: TcpListener,
     worker: Worker,
     sync_interval: Option<Duration>,
+    /// `RETENTION_DAYS`, unless 0 (everything kept).
+    retention_days: Option<u32>,
 }
 
 impl Application {
@@ -92,6 +94,7 @@ impl Application {
             listener,
             worker,
             sync_interval,
+            retention_days: (config.retention_days > 0).then_some(config.retention_days),
         })
     }
 
@@ -106,7 +109,13 @@ impl Application {
         let (stop, stopped) = watch::channel(false);
         let worker = tokio::spawn(self.worker.run(stopped.clone()));
         if let Some(interval) = self.sync_interval {
-            tokio::spawn(enqueue_syncs(self.state.clone(), interval, stopped));
+            let sync = move |now| crate::jobs::sync::periodic(interval.as_secs(), now);
+            tokio::spawn(enqueue_every(self.state.clone(), interval, stopped.clone(), sync));
+        }
+        if let Some(days) = self.retention_days {
+            let interval = Duration::from_secs(crate::jobs::retention::INTERVAL_SECS);
+            let sweep = move |now| crate::jobs::retention::periodic(days, now);
+            tokio::spawn(enqueue_every(self.state.clone(), interval, stopped, sweep));
         }
         let shutdown = async move {
             shutdown.await;
@@ -142,18 +151,24 @@ fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
     socket.listen(4096)
 }
 
-/// Enqueues a `sync` job every interval until shutdown.
-async fn enqueue_syncs(state: AppState, interval: Duration, mut stopped: watch::Receiver<bool>) {
+/// Enqueues a periodic job (`sync`, `retention`) every interval, the first at once, until
+/// shutdown. Its key names the interval, so that of the replicas' copies one runs.
+async fn enqueue_every(
+    state: AppState,
+    interval: Duration,
+    mut stopped: watch::Receiver<bool>,
+    job: impl Fn(chrono::DateTime<chrono::Utc>) -> store::NewJob + Send + 'static,
+) {
     let mut ticks = tokio::time::interval(interval);
     loop {
         tokio::select! {
             _ = ticks.tick() => {}
             _ = stopped.changed() => return,
         }
-        let job = crate::jobs::sync::periodic(interval.as_secs(), chrono::Utc::now());
-        match state.store().enqueue_jobs(&[job]).await {
+        let job = job(chrono::Utc::now());
+        match state.store().enqueue_jobs(std::slice::from_ref(&job)).await {
             Ok(()) => state.wake_worker(),
-            Err(error) => tracing::warn!(%error, "could not enqueue the periodic sync"),
+            Err(error) => tracing::warn!(%error, kind = job.kind, "could not enqueue a periodic job"),
         }
     }
 }

@@ -1,4 +1,6 @@
-//! The command line: `serve`, `migrate`, `verify`.
+//! The command line: `serve`, `migrate`, `verify`, `backup` and the Trust Hub commands.
+
+mod backup;
 
 use crate::app::{self, Application};
 use crate::config::{Config, LogFormat};
@@ -57,6 +59,14 @@ enum Command {
     /// Record the current Trust Hub status of the named profiles (or of every profile of the
     /// configured accounts) where callbacks missed a change.
     Sync { profile_sids: Vec<String> },
+    /// Copy the SQLite database to FILE, consistently, while `serve` runs; checked by opening it.
+    Backup {
+        #[arg(long, value_name = "FILE")]
+        to: PathBuf,
+        /// Replace FILE if it exists.
+        #[arg(long)]
+        force: bool,
+    },
     /// Send one correctly signed status callback to URL, as Twilio would.
     Simulate {
         #[arg(long)]
@@ -131,6 +141,7 @@ pub fn main() -> ExitCode {
             Command::Submit { profile_sid, force } => submit(&config, &profile_sid, force).await,
             Command::Create { file } => create(&config, &file).await,
             Command::Sync { profile_sids } => sync(&config, &profile_sids).await,
+            Command::Backup { to, force } => backup::run(&config.database_url, &to, force),
             Command::Simulate {
                 url,
                 profile_sid,

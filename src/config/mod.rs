@@ -53,6 +53,7 @@ pub const ENV_VARS: &[&str] = &[
     "DELIVERY_RETRY_MAX_MS",
     "WEBHOOK_TIMEOUT_SECS",
     "SYNC_INTERVAL_SECS",
+    "RETENTION_DAYS",
     "HEADER_READ_TIMEOUT_SECS",
     "BODY_READ_TIMEOUT_SECS",
     "MAX_CONNECTIONS",
@@ -123,6 +124,10 @@ pub struct Config {
     /// `serve` reconciles every profile with Trust Hub this often; 0 turns it off.
     #[serde(deserialize_with = "number")]
     pub sync_interval_secs: u64,
+    /// Done jobs, finished deliveries and callbacks that made no transition are deleted
+    /// after this many days; 0 keeps everything.
+    #[serde(deserialize_with = "number")]
+    pub retention_days: u32,
     /// A request's headers must arrive within this (slow-loris clients are cut off).
     #[serde(deserialize_with = "number")]
     pub header_read_timeout_secs: u64,
@@ -187,6 +192,7 @@ struct Defaults {
     delivery_retry_max_ms: u64,
     webhook_timeout_secs: u64,
     sync_interval_secs: u64,
+    retention_days: u32,
     header_read_timeout_secs: u64,
     body_read_timeout_secs: u64,
     max_connections: u32,
@@ -226,6 +232,7 @@ const DEFAULTS: fn() -> Defaults = || Defaults {
     delivery_retry_max_ms: 7_200_000,
     webhook_timeout_secs: 15,
     sync_interval_secs: 0,
+    retention_days: 90,
     header_read_timeout_secs: 10,
     body_read_timeout_secs: 10,
     max_connections: 4096,
@@ -239,6 +246,9 @@ const DEFAULTS: fn() -> Defaults = || Defaults {
     accounts: Vec::new(),
     shared_keys: Vec::new(),
 };
+
+/// More than a century is a unit mistaken (hours, seconds?): 0 is how to keep everything.
+const MAX_RETENTION_DAYS: u32 = 36_500;
 
 /// A configuration that cannot be used, naming what to fix.
 #[derive(Debug, thiserror::Error)]
@@ -335,6 +345,15 @@ impl Config {
         }
         if let Some(url) = &self.public_url {
             PublicUrl::parse(url)?;
+        }
+        if self.retention_days > MAX_RETENTION_DAYS {
+            return Err(invalid(
+                "RETENTION_DAYS",
+                format!(
+                    "{} is over {MAX_RETENTION_DAYS} days: to keep everything, set 0",
+                    self.retention_days
+                ),
+            ));
         }
         Ok(())
     }

@@ -298,3 +298,15 @@ fn plain_http_public_urls_need_loopback_or_an_explicit_allowance() {
         assert!(public(remote, "true").is_ok(), "{remote} allowed explicitly");
     }
 }
+
+#[test]
+fn retention_keeps_90_days_unless_told_and_refuses_a_mistaken_unit() {
+    assert_eq!(Config::load_from(None, env(&[])).unwrap().retention_days, 90);
+    let off = Config::load_from(None, env(&[("RETENTION_DAYS", "0")])).unwrap();
+    assert_eq!(off.retention_days, 0);
+    let long = Config::load_from(None, env(&[("RETENTION_DAYS", "2160")])).unwrap();
+    assert_eq!(long.retention_days, 2160);
+    let err = Config::load_from(None, env(&[("RETENTION_DAYS", "7776000")])).unwrap_err();
+    assert!(err.to_string().starts_with("RETENTION_DAYS:"), "{err}");
+    assert!(Config::load_from(None, env(&[("RETENTION_DAYS", "-1")])).is_err());
+}

@@ -1,5 +1,6 @@
 //! Liveness, readiness and metrics: what is recorded (`crate::metrics`), then the queue's
-//! gauges as the database sees it now (so every replica reports the shared queue).
+//! gauges and each table's rows as the database sees them now (so every replica reports the
+//! shared database, and retention's effect shows).
 
 use crate::state::AppState;
 use crate::store::DynStore;
@@ -81,6 +82,19 @@ async fn render(store: &DynStore) -> String {
             tracing::warn!(%error, "metrics: cannot read the queue");
             out.push_str("# TYPE trusthub_database_up gauge\ntrusthub_database_up 0\n");
         }
+    }
+    // Exact counts (a scan of each table, read off the writer's path): estimates would not
+    // show a sweep's effect when it is small.
+    match store.row_counts().await {
+        Ok(counts) => {
+            out.push_str(
+                "# HELP trusthub_table_rows Rows in each table.\n# TYPE trusthub_table_rows gauge\n",
+            );
+            for (table, rows) in counts {
+                out.push_str(&format!("trusthub_table_rows{{table=\"{table}\"}} {rows}\n"));
+            }
+        }
+        Err(error) => tracing::warn!(%error, "metrics: cannot count the tables' rows"),
     }
     out
 }

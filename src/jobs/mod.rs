@@ -4,6 +4,7 @@
 pub mod confirm;
 pub mod deliver;
 pub mod notify;
+pub mod retention;
 pub mod sync;
 
 use crate::config::Config;
@@ -35,8 +36,10 @@ pub fn worker(config: &Config, store: DynStore, wake: Arc<Notify>) -> anyhow::Re
     };
     let deliverer = deliver::Deliverer::from_config(config, store.clone(), email)?;
     let sync = sync::SyncJob(Submitter::from_config(config, store.clone())?);
+    let retention = retention::RetentionJob { store: store.clone() };
     Ok(Worker::new(store, WorkerConfig::from_config(config), wake)
         .register(sync)
+        .register(retention)
         .register(confirmer)
         .register(fanout)
         .register(deliverer))

@@ -10,6 +10,7 @@ pub mod job;
 mod model;
 pub mod outbox;
 mod postgres;
+pub mod retention;
 mod rows;
 mod sqlite;
 
@@ -28,6 +29,7 @@ pub use model::{
     Page, Profile, ProfileDetail, ProfileQuery, Recorded, Transition, TransitionRow, Webhook,
 };
 pub use postgres::PostgresStore;
+pub use retention::{RetentionStore, SweptBatch, SweptTable};
 pub use sqlite::{ServeLock, SqliteStore};
 
 /// A shared store handle.
@@ -62,6 +64,7 @@ pub trait Store:
     + NotifyStore
     + CreationStore
     + DashboardStore
+    + RetentionStore
     + Send
     + Sync
     + 'static

@@ -12,6 +12,7 @@ mod support;
 
 mod accounts;
 mod api;
+mod backup;
 mod cli;
 mod confirm;
 mod crash;
@@ -25,6 +26,7 @@ mod notify;
 mod queue;
 mod receiver;
 mod replicas;
+mod retention;
 mod shutdown;
 mod signature_props;
 mod signature_vectors;

@@ -11,6 +11,7 @@ mod evaluations;
 mod jobs;
 mod notify;
 mod profiles;
+mod retention;
 #[cfg(test)]
 mod tests;
 

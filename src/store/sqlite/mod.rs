@@ -9,6 +9,7 @@ mod evaluations;
 mod jobs;
 mod notify;
 mod profiles;
+mod retention;
 mod wal_flush;
 mod writer;
 
