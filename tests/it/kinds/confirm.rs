@@ -140,6 +140,33 @@ async fn a_rejected_regulatory_bundle_is_evaluated_on_numbers_v2(backend: Backen
         (Some("regulatory_bundle"), Some("Acme DE numbers")),
         "{shown}"
     );
+    for (kind, expected) in [
+        ("regulatory_bundle", vec![sid.clone()]),
+        ("trust_product", vec![]),
+    ] {
+        let listed = serve
+            .api_json(&client, &format!("/v1/profiles?kind={kind}"))
+            .await
+            .unwrap();
+        let sids: Vec<String> = listed["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["sid"].as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(sids, expected, "?kind={kind}");
+    }
+    let bogus = client
+        .get(serve.url("/v1/profiles?kind=bundle"))
+        .bearer_auth(crate::support::API_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bogus.status(), 400);
+    assert_eq!(
+        bogus.json::<serde_json::Value>().await.unwrap()["code"],
+        "invalid_kind"
+    );
     assert_eq!(serve.terminate(), Some(0));
 }
 

@@ -2,13 +2,14 @@
 //! but live on other APIs: every follow-up goes to the bundle's own API, its kind learnt once.
 
 mod confirm;
+mod submit;
 mod sync;
 
 use crate::support;
 use crate::support::fake_trusthub::FakeTrustHub;
-use crate::support::process::{serve_env, ServeProcess};
+use crate::support::process::{bin, serve_env, ServeProcess};
 use crate::support::receiver::Receiver;
-use crate::support::{callback, TestDb, API_TOKEN, PUBLIC_URL, TOKEN};
+use crate::support::{callback, TestDb, ACCOUNT, API_TOKEN, PUBLIC_URL, TOKEN};
 use serde_json::Value;
 
 /// `serve` with the fake as both Trust Hub and the numbers API, and a webhook subscription
@@ -70,4 +71,39 @@ fn calls(fake: &FakeTrustHub, sid: &str) -> Vec<String> {
         .filter(|r| r.path.contains(sid))
         .map(|r| format!("{} {} -> {}", r.method, r.path, r.status))
         .collect()
+}
+
+const OTHER: &str = "ACbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
+const OTHER_TOKEN: &str = "other-token-0123456789abcdef0123";
+
+/// Runs the binary as a user would, with `OTHER` configured as a second account (off the
+/// runtime's threads, so the fake keeps answering).
+async fn cli(db: &TestDb, fake: &FakeTrustHub, args: &[&str]) -> (i32, String) {
+    use std::os::unix::fs::PermissionsExt as _;
+    let file = tempfile::NamedTempFile::new().unwrap();
+    let text = format!("[[accounts]]\naccount_sid = \"{OTHER}\"\nauth_token = \"{OTHER_TOKEN}\"\n");
+    std::fs::write(file.path(), text).unwrap();
+    std::fs::set_permissions(file.path(), std::fs::Permissions::from_mode(0o600)).unwrap();
+    let env = [
+        ("DATABASE_URL", db.url.clone()),
+        ("PUBLIC_URL", PUBLIC_URL.to_owned()),
+        ("TWILIO_ACCOUNT_SID", ACCOUNT.to_owned()),
+        ("TWILIO_AUTH_TOKEN", TOKEN.to_owned()),
+        ("TRUSTHUB_API_URL", fake.base.clone()),
+        ("TWILIO_NUMBERS_API_URL", fake.base.clone()),
+        ("TRUSTHUB_HOOKS_CONFIG", file.path().to_str().unwrap().to_owned()),
+    ];
+    let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+    tokio::task::spawn_blocking(move || {
+        let output = bin().envs(env).args(&args).output().unwrap();
+        drop(file);
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        (output.status.code().unwrap_or(-1), text)
+    })
+    .await
+    .unwrap()
 }

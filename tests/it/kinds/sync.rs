@@ -1,45 +1,12 @@
 //! `sync` with no arguments covers every kind of bundle in every configured account, each
 //! listed on its own API as its own account, and records each with its kind and name.
 
+use super::{cli, OTHER, OTHER_TOKEN};
 use crate::support::fake_trusthub::kinds::{REGULATORY_BUNDLE, TRUST_PRODUCT};
 use crate::support::fake_trusthub::FakeTrustHub;
-use crate::support::process::bin;
-use crate::support::{bundle, Backend, TestDb, ACCOUNT, PUBLIC_URL, TOKEN};
+use crate::support::{bundle, Backend, TestDb, ACCOUNT, TOKEN};
 use trusthub_hooks::domain::{BundleKind, ProfileSid};
 use trusthub_hooks::store::ProfileQuery;
-
-const OTHER: &str = "ACbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
-const OTHER_TOKEN: &str = "other-token-0123456789abcdef0123";
-
-/// `sync` as a user runs it, with `OTHER` configured as a second account.
-async fn sync(db: &TestDb, fake: &FakeTrustHub) -> (i32, String) {
-    use std::os::unix::fs::PermissionsExt as _;
-    let file = tempfile::NamedTempFile::new().unwrap();
-    let text = format!("[[accounts]]\naccount_sid = \"{OTHER}\"\nauth_token = \"{OTHER_TOKEN}\"\n");
-    std::fs::write(file.path(), text).unwrap();
-    std::fs::set_permissions(file.path(), std::fs::Permissions::from_mode(0o600)).unwrap();
-    let env = [
-        ("DATABASE_URL", db.url.clone()),
-        ("PUBLIC_URL", PUBLIC_URL.to_owned()),
-        ("TWILIO_ACCOUNT_SID", ACCOUNT.to_owned()),
-        ("TWILIO_AUTH_TOKEN", TOKEN.to_owned()),
-        ("TRUSTHUB_API_URL", fake.base.clone()),
-        ("TWILIO_NUMBERS_API_URL", fake.base.clone()),
-        ("TRUSTHUB_HOOKS_CONFIG", file.path().to_str().unwrap().to_owned()),
-    ];
-    tokio::task::spawn_blocking(move || {
-        let output = bin().envs(env).arg("sync").output().unwrap();
-        drop(file);
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        );
-        (output.status.code().unwrap_or(-1), text)
-    })
-    .await
-    .unwrap()
-}
 
 async fn sync_covers_every_kind_in_every_account(backend: Backend) {
     let db = TestDb::new(backend).await;
@@ -100,7 +67,7 @@ async fn sync_covers_every_kind_in_every_account(backend: Backend) {
     }
     fake.set_status(&bundles[5].0, "provisionally-approved");
 
-    let (code, out) = sync(&db, &fake).await;
+    let (code, out) = cli(&db, &fake, &["sync"]).await;
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("6 profiles checked"), "{out}");
     let store = db.store().await;
