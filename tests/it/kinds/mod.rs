@@ -2,6 +2,7 @@
 //! but live on other APIs: every follow-up goes to the bundle's own API, its kind learnt once.
 
 mod confirm;
+mod contract;
 mod submit;
 mod sync;
 
