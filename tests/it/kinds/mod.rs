@@ -3,6 +3,7 @@
 
 mod confirm;
 mod contract;
+mod dashboard;
 mod submit;
 mod sync;
 
