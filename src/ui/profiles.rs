@@ -130,8 +130,8 @@ fn filters(search: &ProfileSearch, statuses: &[String], accounts: &[String]) -> 
         }
         p.hint #q-hint {
             "The search matches any part of a profile's SID or friendly name, ignoring case. "
-            "Twilio's callbacks carry no name: a profile has one here once Trust Hub reported it "
-            "(sync, submit or create), until then search by SID."
+            "A bundle has a name here once Twilio returned it (a decision's confirmation, sync, "
+            "submit or create), until then search by SID."
         }
     }
 }
