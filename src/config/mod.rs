@@ -33,6 +33,7 @@ pub const ENV_VARS: &[&str] = &[
     "TWILIO_API_SECRET",
     "TRUSTHUB_API_URL",
     "TWILIO_API_URL",
+    "TWILIO_NUMBERS_API_URL",
     "API_TOKENS",
     "SMTP_URL",
     "ALERT_EMAIL_FROM",
@@ -77,6 +78,8 @@ pub struct Config {
     pub twilio_api_secret: Option<SecretString>,
     pub trusthub_api_url: String,
     pub twilio_api_url: String,
+    /// The numbers v2 API, where regulatory bundles live.
+    pub twilio_numbers_api_url: String,
     #[serde(deserialize_with = "secret_list")]
     pub api_tokens: Vec<SecretString>,
     pub smtp_url: Option<SecretString>,
@@ -174,6 +177,7 @@ struct Defaults {
     listen_addr: &'static str,
     trusthub_api_url: &'static str,
     twilio_api_url: &'static str,
+    twilio_numbers_api_url: &'static str,
     api_tokens: Vec<String>,
     alert_email_to: Vec<String>,
     webhook_allow_private: bool,
@@ -212,6 +216,7 @@ const DEFAULTS: fn() -> Defaults = || Defaults {
     listen_addr: "127.0.0.1:8080",
     trusthub_api_url: "https://trusthub.twilio.com",
     twilio_api_url: "https://api.twilio.com",
+    twilio_numbers_api_url: "https://numbers.twilio.com",
     api_tokens: Vec::new(),
     alert_email_to: Vec::new(),
     webhook_allow_private: false,

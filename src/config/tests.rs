@@ -20,6 +20,15 @@ fn defaults_need_nothing() {
 }
 
 #[test]
+fn the_numbers_api_is_twilios_unless_set() {
+    let config = Config::load_from(None, env(&[])).unwrap();
+    assert_eq!(config.twilio_numbers_api_url, "https://numbers.twilio.com");
+    let set = env(&[("TWILIO_NUMBERS_API_URL", "http://127.0.0.1:9999")]);
+    let config = Config::load_from(None, set).unwrap();
+    assert_eq!(config.twilio_numbers_api_url, "http://127.0.0.1:9999");
+}
+
+#[test]
 fn environment_overrides_file() {
     let mut file = tempfile::NamedTempFile::new().unwrap();
     writeln!(

@@ -1,7 +1,7 @@
 //! `GET /v1/profiles` and `GET /v1/profiles/{sid}`.
 
 use super::error::{ApiError, ErrorBody};
-use crate::domain::ProfileSid;
+use crate::domain::{BundleKind, ProfileSid};
 use crate::state::AppState;
 use crate::store::{Cursor, EvaluationRecord, Profile, ProfileDetail, ProfileQuery};
 use axum::extract::rejection::QueryRejection;
@@ -25,6 +25,8 @@ pub fn router() -> Router<AppState> {
 struct ListParams {
     status: Option<String>,
     account_sid: Option<String>,
+    /// Only bundles of this kind: `customer_profile`, `trust_product` or `regulatory_bundle`.
+    kind: Option<String>,
     #[param(minimum = 1, maximum = 500)]
     limit: Option<u32>,
     cursor: Option<String>,
@@ -76,7 +78,7 @@ fn blank_to_none(value: Option<String>) -> Option<String> {
 
 #[utoipa::path(get, path = "/v1/profiles", tag = "profiles", params(ListParams), security(("bearer" = [])),
     responses((status = 200, description = "profiles, most recently changed first", body = ListPage<Profile>),
-              (status = 400, description = "invalid limit, cursor or query", body = ErrorBody), (status = 401, description = "no or wrong bearer token", body = ErrorBody)))]
+              (status = 400, description = "invalid limit, cursor, kind or query", body = ErrorBody), (status = 401, description = "no or wrong bearer token", body = ErrorBody)))]
 async fn list(
     State(state): State<AppState>,
     params: Result<Query<ListParams>, QueryRejection>,
@@ -86,6 +88,7 @@ async fn list(
     let query = ProfileQuery {
         status: blank_to_none(params.status),
         account_sid: blank_to_none(params.account_sid),
+        kind: blank_to_none(params.kind).map(|k| kind(&k)).transpose()?,
         limit,
         after,
     };
@@ -102,6 +105,15 @@ struct Shown {
     detail: ProfileDetail,
     /// The latest Trust Hub evaluation (fetched on rejection), or `null`.
     evaluation: Option<EvaluationRecord>,
+}
+
+fn kind(raw: &str) -> Result<BundleKind, ApiError> {
+    BundleKind::parse(raw).ok_or_else(|| {
+        ApiError::bad_request(
+            "invalid_kind",
+            "kind must be customer_profile, trust_product or regulatory_bundle",
+        )
+    })
 }
 
 fn sid(raw: &str) -> Result<ProfileSid, ApiError> {

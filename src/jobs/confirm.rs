@@ -4,21 +4,24 @@
 //! Trust Hub contradicts it (a replayed or forged callback), the transition is overruled and
 //! Trust Hub's own status recorded instead; nothing is announced for it. When Trust Hub cannot
 //! be reached within the retry window, the announcement goes out marked unconfirmed.
+//!
+//! Every call goes to the bundle's kind's API. A bundle of unknown kind is discovered here,
+//! on first contact, and its kind stored (with its friendly name) so it is never probed again.
 
-use crate::domain::ProfileStatus;
+use crate::domain::{BundleKind, ProfileSid, ProfileStatus};
 use crate::queue::{retry_store, Job, JobError};
 use crate::store::outbox::{confirm_job, notify_job, TransitionJob, CONFIRM_DECISION};
 use crate::store::{DynStore, NewJob};
 use crate::submit::evaluation_record;
 use crate::twilio::models::CustomerProfile;
-use crate::twilio::{CredentialBook, Credentials, TwilioClient, TwilioError};
+use crate::twilio::{BundleApi, CredentialBook, Credentials, TwilioError};
 use async_trait::async_trait;
 use chrono::Utc;
 
 /// The `confirm_decision` job.
 pub struct Confirmer {
     pub store: DynStore,
-    pub client: TwilioClient,
+    pub bundles: BundleApi,
     pub credentials: CredentialBook,
     pub max_attempts: u32,
 }
@@ -50,13 +53,39 @@ pub fn again(target: &TransitionJob, now: chrono::DateTime<Utc>) -> NewJob {
 }
 
 impl Confirmer {
-    /// The account stored for a bundle, if any.
-    async fn stored_account(&self, sid: &str) -> Result<Option<String>, JobError> {
-        let Ok(sid) = crate::domain::ProfileSid::parse(sid) else {
-            return Ok(None);
+    /// The account and kind stored for a bundle, as far as known.
+    async fn stored(&self, sid: &ProfileSid) -> Result<(Option<String>, Option<BundleKind>), JobError> {
+        let detail = self.store.get_profile(sid).await.map_err(retry_store)?;
+        Ok(detail.map_or((None, None), |d| (d.profile.account_sid, d.profile.kind)))
+    }
+
+    /// The bundle from its kind's API (discovering the kind when unknown), its kind and
+    /// name then stored.
+    async fn fetch(
+        &self,
+        creds: &Credentials,
+        sid: &ProfileSid,
+        kind: Option<BundleKind>,
+    ) -> Result<(BundleKind, CustomerProfile), JobError> {
+        let found = match kind {
+            Some(kind) => (kind, self.bundles.fetch(creds, kind, sid.as_str()).await.map_err(job_error)?),
+            None => self
+                .bundles
+                .discover(creds, sid.as_str())
+                .await
+                .map_err(job_error)?
+                .ok_or_else(|| {
+                    JobError::Permanent(format!(
+                        "Trust Hub answered 404 for {sid} as a customer profile, trust product and regulatory bundle of account {}",
+                        creds.username
+                    ))
+                })?,
         };
-        let detail = self.store.get_profile(&sid).await.map_err(retry_store)?;
-        Ok(detail.and_then(|d| d.profile.account_sid))
+        self.store
+            .remember_bundle(sid, found.0, found.1.friendly_name.as_deref())
+            .await
+            .map_err(retry_store)?;
+        Ok(found)
     }
 
     /// Creates and stores a fresh evaluation of a rejected profile: Twilio evaluates the
@@ -64,18 +93,13 @@ impl Confirmer {
     async fn evaluate(
         &self,
         creds: &Credentials,
+        kind: BundleKind,
         profile: &CustomerProfile,
         transition_id: i64,
     ) -> Result<(), JobError> {
-        let policy = profile.policy_sid.as_deref().ok_or_else(|| {
-            JobError::Permanent(format!(
-                "profile {} has no policy_sid to evaluate against",
-                profile.sid
-            ))
-        })?;
         let evaluation = self
-            .client
-            .create_evaluation(creds, &profile.sid, policy)
+            .bundles
+            .evaluate(creds, kind, profile)
             .await
             .map_err(job_error)?;
         let record = evaluation_record(profile, &evaluation, Some(transition_id));
@@ -91,24 +115,19 @@ impl Job for Confirmer {
     type Payload = TransitionJob;
 
     async fn run(&self, target: TransitionJob, attempt: u32) -> Result<Vec<NewJob>, JobError> {
+        let sid = ProfileSid::parse(&target.profile_sid)
+            .map_err(|e| JobError::Permanent(format!("{:?}: {e}", target.profile_sid)))?;
+        let (stored_account, kind) = self.stored(&sid).await?;
         // The account that verified the callback, else the one stored for the bundle, else
         // the main account.
-        let account = match target.account_sid.clone() {
-            Some(account) => Some(account),
-            None => self.stored_account(&target.profile_sid).await?,
-        };
+        let account = target.account_sid.clone().or(stored_account);
         let creds = self.credentials.for_account(account.as_deref()).ok_or_else(|| {
             JobError::Permanent(format!(
                 "no credentials for account {}",
                 account.as_deref().unwrap_or("(none)")
             ))
         })?;
-        let sid = target.profile_sid.as_str();
-        let profile = self
-            .client
-            .fetch_customer_profile(&creds, sid)
-            .await
-            .map_err(job_error)?;
+        let (kind, profile) = self.fetch(&creds, &sid, kind).await?;
         let reported = ProfileStatus::from_wire(&target.to);
         if profile.status != reported {
             // Still under review: Trust Hub's API may not show the decision yet. Ask again
@@ -134,7 +153,7 @@ impl Job for Confirmer {
                 .await
                 .map_err(retry_store)?;
             tracing::warn!(
-                profile = sid,
+                profile = %sid,
                 transition = target.transition_id,
                 reported = %reported,
                 trusthub = %profile.status,
@@ -145,7 +164,7 @@ impl Job for Confirmer {
         }
         let mut evaluation_error = None;
         if reported == ProfileStatus::TwilioRejected || target.evaluate {
-            match self.evaluate(&creds, &profile, target.transition_id).await {
+            match self.evaluate(&creds, kind, &profile, target.transition_id).await {
                 Ok(()) => {}
                 // The decision is confirmed: on the last attempt, or when retrying cannot
                 // help, it goes out without its evaluation, saying why.

@@ -12,20 +12,15 @@ use crate::notify::EmailSettings;
 use crate::queue::{Worker, WorkerConfig};
 use crate::store::DynStore;
 use crate::submit::Submitter;
-use crate::twilio::{CredentialBook, TwilioClient};
+use crate::twilio::{BundleApi, CredentialBook};
 use std::sync::Arc;
-use std::time::Duration;
 use tokio::sync::Notify;
 
 /// The job worker with every kind of job this configuration supports.
 pub fn worker(config: &Config, store: DynStore, wake: Arc<Notify>) -> anyhow::Result<Worker> {
-    let trusthub = TwilioClient::new(
-        &config.trusthub_api_url,
-        Duration::from_secs(config.twilio_timeout_secs),
-    )?;
     let confirmer = confirm::Confirmer {
         store: store.clone(),
-        client: trusthub,
+        bundles: BundleApi::from_config(config)?,
         credentials: CredentialBook::from_config(config),
         max_attempts: config.evaluation_max_attempts.max(1),
     };

@@ -21,6 +21,10 @@ pub struct StatusChanged {
     pub sid: String,
     pub account_sid: Option<String>,
     pub friendly_name: Option<String>,
+    /// Which API the bundle lives on (`customer_profile`, `trust_product`,
+    /// `regulatory_bundle`); `null` when it could not be learnt.
+    #[serde(default)]
+    pub kind: Option<crate::domain::BundleKind>,
     pub from: Option<String>,
     pub to: String,
     pub at: DateTime<Utc>,
@@ -71,6 +75,7 @@ impl Event {
                 sid: row.profile_sid.clone(),
                 account_sid: profile.and_then(|p| p.account_sid.clone()),
                 friendly_name: profile.and_then(|p| p.friendly_name.clone()),
+                kind: profile.and_then(|p| p.kind),
                 from: t.from.as_ref().map(ToString::to_string),
                 to: t.to.to_string(),
                 at: t.at,

@@ -36,6 +36,7 @@ impl WebhookHealth {
 pub struct ProfileSearch {
     pub status: Option<String>,
     pub account_sid: Option<String>,
+    pub kind: Option<crate::domain::BundleKind>,
     /// Matches any part of the SID or of the friendly name, ignoring ASCII case.
     pub text: Option<String>,
     pub limit: u32,

@@ -15,7 +15,7 @@ mod rows;
 mod sqlite;
 
 use crate::config::SqliteSynchronous;
-use crate::domain::{Decision, ProfileSid, ProfileStatus, Source, StatusReport};
+use crate::domain::{BundleKind, Decision, ProfileSid, ProfileStatus, Source, StatusReport};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use std::sync::Arc;
@@ -97,6 +97,15 @@ pub trait CallbackStore: Send + Sync {
     async fn list_profiles(&self, query: &ProfileQuery) -> Result<Page<Profile>, StoreError>;
 
     async fn get_profile(&self, sid: &ProfileSid) -> Result<Option<ProfileDetail>, StoreError>;
+
+    /// What Twilio said a bundle is: its kind (fixed once known) and its friendly name (the
+    /// latest Twilio gave). Does nothing for a bundle not stored yet.
+    async fn remember_bundle(
+        &self,
+        sid: &ProfileSid,
+        kind: BundleKind,
+        friendly_name: Option<&str>,
+    ) -> Result<(), StoreError>;
 
     /// One transition, by id.
     async fn transition(&self, id: i64) -> Result<Option<TransitionRow>, StoreError>;

@@ -1,7 +1,7 @@
 //! The records the store keeps and returns.
 
 use super::Cursor;
-use crate::domain::{AccountSid, Decision, ProfileStatus, Source, StatusReport};
+use crate::domain::{AccountSid, BundleKind, Decision, ProfileStatus, Source, StatusReport};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -51,6 +51,9 @@ pub struct Profile {
     /// False when Twilio reported a status this version does not know.
     pub status_known: bool,
     pub friendly_name: Option<String>,
+    /// Which API the bundle lives on; `null` until this service has learnt it.
+    #[schema(value_type = Option<String>, example = "trust_product")]
+    pub kind: Option<BundleKind>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -82,6 +85,7 @@ pub struct ProfileDetail {
 pub struct ProfileQuery {
     pub status: Option<String>,
     pub account_sid: Option<String>,
+    pub kind: Option<BundleKind>,
     pub limit: u32,
     pub after: Option<Cursor>,
 }

@@ -4,7 +4,7 @@
 //! `timestamptz` and `jsonb`.
 
 use super::{Delivery, EvaluationRecord, JobInfo, Profile, StoreError, Transition, TransitionRow, Webhook};
-use crate::domain::{ProfileStatus, Source};
+use crate::domain::{BundleKind, ProfileStatus, Source};
 use chrono::{DateTime, Utc};
 use sqlx::{Decode, Postgres, Sqlite, Type};
 
@@ -75,6 +75,10 @@ pub(crate) fn profile(row: &impl Columns) -> Result<Profile, StoreError> {
         status: ProfileStatus::from_wire(&row.get::<String>("status")?),
         status_known: row.get("status_known")?,
         friendly_name: row.get("friendly_name")?,
+        kind: row
+            .get::<Option<String>>("kind")?
+            .as_deref()
+            .and_then(BundleKind::parse),
         created_at: row.time("created_at")?,
         updated_at: row.time("updated_at")?,
     })

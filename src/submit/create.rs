@@ -242,7 +242,8 @@ impl Run<'_> {
             ("StatusCallback", callback.as_str()),
         ];
         let profile = th.create_customer_profile(&self.creds, &form).await?;
-        self.submitter.record(&profile, Source::Submission).await?;
+        let kind = crate::domain::BundleKind::CustomerProfile;
+        self.submitter.record(kind, &profile, Source::Submission).await?;
         Ok(profile.sid)
     }
 

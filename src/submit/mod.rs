@@ -1,13 +1,14 @@
 //! Submitting profiles to Trust Hub and reconciling their status: `set-callback`, `submit`,
-//! `create` (the whole secondary-customer-profile flow) and `sync`.
+//! `create` (the whole secondary-customer-profile flow) and `sync`. Each call about a bundle
+//! goes to its kind's API (`crate::twilio::BundleApi`), the kind discovered when unknown.
 
 pub mod create;
 pub mod spec;
 
-use crate::domain::{Decision, ProfileSid, ProfileStatus, Source};
+use crate::domain::{BundleKind, Decision, ProfileSid, ProfileStatus, Source};
 use crate::store::{DynStore, EvaluationRecord};
 use crate::twilio::models::{CustomerProfile, Evaluation, Failure};
-use crate::twilio::{CredentialBook, Credentials, TwilioClient, TwilioError};
+use crate::twilio::{BundleApi, CredentialBook, Credentials, TwilioClient, TwilioError};
 use std::time::Duration;
 
 #[derive(Debug, thiserror::Error)]
@@ -44,6 +45,8 @@ pub struct Synced {
 pub struct Submitter {
     pub store: DynStore,
     pub trusthub: TwilioClient,
+    /// Bundles of every kind, each on its own API.
+    pub bundles: BundleApi,
     /// The 2010-04-01 API (Addresses).
     pub api: TwilioClient,
     pub credentials: CredentialBook,
@@ -59,6 +62,7 @@ impl Submitter {
         Ok(Self {
             store,
             trusthub: TwilioClient::new(&config.trusthub_api_url, timeout).map_err(setup)?,
+            bundles: BundleApi::from_config(config).map_err(setup)?,
             api: TwilioClient::new(&config.twilio_api_url, timeout).map_err(setup)?,
             credentials: CredentialBook::from_config(config),
             callback_url: config
@@ -100,10 +104,47 @@ impl Submitter {
     ) -> Result<CustomerProfile, SubmitError> {
         let url = self.callback(url)?;
         let creds = self.credentials_for(sid).await?;
-        Ok(self
-            .trusthub
-            .update_customer_profile(&creds, sid.as_str(), &[("StatusCallback", &url)])
-            .await?)
+        let form = [("StatusCallback", url.as_str())];
+        let (kind, bundle) = match self.stored_kind(sid).await? {
+            Some(kind) => (
+                kind,
+                self.bundles.update(&creds, kind, sid.as_str(), &form).await?,
+            ),
+            None => self
+                .bundles
+                .update_any(&creds, sid.as_str(), &form)
+                .await?
+                .ok_or_else(|| not_found(sid, &creds.username))?,
+        };
+        self.store
+            .remember_bundle(sid, kind, bundle.friendly_name.as_deref())
+            .await?;
+        Ok(bundle)
+    }
+
+    async fn stored_kind(&self, sid: &ProfileSid) -> Result<Option<BundleKind>, SubmitError> {
+        Ok(self.store.get_profile(sid).await?.and_then(|d| d.profile.kind))
+    }
+
+    /// A bundle from its kind's API, the kind discovered when not stored.
+    async fn fetch_bundle(
+        &self,
+        creds: &Credentials,
+        sid: &ProfileSid,
+    ) -> Result<(BundleKind, CustomerProfile), SubmitError> {
+        match self.stored_kind(sid).await? {
+            Some(kind) => Ok((kind, self.bundles.fetch(creds, kind, sid.as_str()).await?)),
+            None => self.discover(creds, sid).await,
+        }
+    }
+
+    async fn discover(
+        &self,
+        creds: &Credentials,
+        sid: &ProfileSid,
+    ) -> Result<(BundleKind, CustomerProfile), SubmitError> {
+        let found = self.bundles.discover(creds, sid.as_str()).await?;
+        found.ok_or_else(|| not_found(sid, &creds.username))
     }
 
     /// Evaluates the profile; unless noncompliant (or `force`), sets `StatusCallback`, then
@@ -111,14 +152,13 @@ impl Submitter {
     pub async fn submit(&self, sid: &ProfileSid, force: bool) -> Result<Submitted, SubmitError> {
         let url = self.callback(None)?;
         let creds = self.credentials_for(sid).await?;
-        let profile = self.trusthub.fetch_customer_profile(&creds, sid.as_str()).await?;
-        let policy = profile.policy_sid.clone().ok_or_else(|| {
-            SubmitError::Setup(format!("profile {sid} has no policy_sid to evaluate against"))
-        })?;
-        let evaluation = self
-            .trusthub
-            .create_evaluation(&creds, sid.as_str(), &policy)
-            .await?;
+        let (kind, profile) = self.fetch_bundle(&creds, sid).await?;
+        if kind != BundleKind::RegulatoryBundle && profile.policy_sid.is_none() {
+            return Err(SubmitError::Setup(format!(
+                "{kind} {sid} has no policy_sid to evaluate against"
+            )));
+        }
+        let evaluation = self.bundles.evaluate(&creds, kind, &profile).await?;
         self.keep(&profile, &evaluation).await?;
         let failures = evaluation.failures();
         let compliant = evaluation.status == "compliant";
@@ -126,21 +166,21 @@ impl Submitter {
             return Ok(Submitted::Refused { evaluation, failures });
         }
         // The callback first, so that Twilio reports the submission itself to us.
-        self.trusthub
-            .update_customer_profile(&creds, sid.as_str(), &[("StatusCallback", &url)])
+        self.bundles
+            .update(&creds, kind, sid.as_str(), &[("StatusCallback", &url)])
             .await?;
         let updated = self
-            .trusthub
-            .update_customer_profile(&creds, sid.as_str(), &[("Status", "pending-review")])
+            .bundles
+            .update(&creds, kind, sid.as_str(), &[("Status", "pending-review")])
             .await?;
         if self.store.get_profile(sid).await?.is_none() {
-            self.record(&profile, Source::Sync).await?;
+            self.record(kind, &profile, Source::Sync).await?;
         }
         let submitted = CustomerProfile {
             status: ProfileStatus::PendingReview,
             ..updated
         };
-        self.record(&submitted, Source::Submission).await?;
+        self.record(kind, &submitted, Source::Submission).await?;
         Ok(Submitted::Submitted {
             evaluation,
             forced: !compliant,
@@ -154,8 +194,13 @@ impl Submitter {
         Ok(())
     }
 
-    /// Records a profile's status as Trust Hub reports it.
-    async fn record(&self, profile: &CustomerProfile, source: Source) -> Result<Decision, SubmitError> {
+    /// Records a bundle's status as Twilio reports it, with its kind and name.
+    async fn record(
+        &self,
+        kind: BundleKind,
+        profile: &CustomerProfile,
+        source: Source,
+    ) -> Result<Decision, SubmitError> {
         let report = profile
             .report()
             .ok_or_else(|| SubmitError::Setup(format!("{:?} is not a customer profile SID", profile.sid)))?;
@@ -164,12 +209,19 @@ impl Submitter {
             .record_report(&report, source, crate::store::now())
             .await?;
         crate::metrics::transition(&report.status, source, decision);
+        self.store
+            .remember_bundle(&report.profile_sid, kind, profile.friendly_name.as_deref())
+            .await?;
         Ok(decision)
     }
 
-    /// A profile fetched as its account: the one recorded here, else each configured account
-    /// in turn, since Trust Hub answers 404 to any other account's credentials.
-    async fn fetch_in_its_account(&self, sid: &ProfileSid) -> Result<CustomerProfile, SubmitError> {
+    /// A bundle fetched as its account: the one recorded here, else each configured account
+    /// in turn, since Twilio answers 404 to any other account's credentials. On its kind's
+    /// API when known, else found by asking as each kind.
+    async fn fetch_in_its_account(
+        &self,
+        sid: &ProfileSid,
+    ) -> Result<(BundleKind, CustomerProfile), SubmitError> {
         let known = self
             .store
             .get_profile(sid)
@@ -178,24 +230,25 @@ impl Submitter {
         let accounts: Vec<String> = self.credentials.accounts().map(str::to_owned).collect();
         if known.is_some() || accounts.is_empty() {
             let creds = self.credentials_for(sid).await?;
-            return Ok(self.trusthub.fetch_customer_profile(&creds, sid.as_str()).await?);
+            return self.fetch_bundle(&creds, sid).await;
         }
-        let mut not_found = None;
         for account in &accounts {
             let creds = self
                 .credentials
                 .for_account(Some(account))
                 .expect("listed accounts have credentials");
-            match self.trusthub.fetch_customer_profile(&creds, sid.as_str()).await {
-                Err(error) if error.status() == Some(404) => not_found = Some(error),
-                found => return Ok(found?),
+            if let Some(found) = self.bundles.discover(&creds, sid.as_str()).await? {
+                return Ok(found);
             }
         }
-        Err(not_found.expect("at least one account was asked").into())
+        Err(SubmitError::Setup(format!(
+            "Twilio answered 404 for {sid} as a customer profile, trust product and regulatory bundle in every configured account ({})",
+            accounts.join(", ")
+        )))
     }
 
-    /// Asks Trust Hub for the named profiles (or every profile of every configured account)
-    /// and records each status no callback reported.
+    /// Asks Twilio for the named bundles (or every bundle of every kind in every configured
+    /// account) and records each status no callback reported.
     pub async fn sync(&self, sids: &[ProfileSid]) -> Result<Vec<Synced>, SubmitError> {
         let mut profiles = Vec::new();
         if sids.is_empty() {
@@ -204,7 +257,10 @@ impl Submitter {
                     .credentials
                     .for_account(Some(&account))
                     .expect("listed accounts have credentials");
-                profiles.extend(self.trusthub.list_customer_profiles(&creds, None).await?);
+                for kind in BundleKind::ALL {
+                    let listed = self.bundles.list(&creds, kind).await?;
+                    profiles.extend(listed.into_iter().map(|bundle| (kind, bundle)));
+                }
             }
         } else {
             for sid in sids {
@@ -212,8 +268,8 @@ impl Submitter {
             }
         }
         let mut synced = Vec::new();
-        for profile in profiles {
-            let decision = self.record(&profile, Source::Sync).await?;
+        for (kind, profile) in profiles {
+            let decision = self.record(kind, &profile, Source::Sync).await?;
             synced.push(Synced {
                 sid: profile.sid,
                 status: profile.status,
@@ -222,6 +278,12 @@ impl Submitter {
         }
         Ok(synced)
     }
+}
+
+fn not_found(sid: &ProfileSid, account: &str) -> SubmitError {
+    SubmitError::Setup(format!(
+        "Twilio answered 404 for {sid} as a customer profile, trust product and regulatory bundle of account {account}"
+    ))
 }
 
 /// What is kept of an evaluation fetched with its profile, now.

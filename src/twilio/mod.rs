@@ -1,5 +1,6 @@
 //! Twilio: request signatures, and the REST client for Trust Hub.
 
+pub mod bundles;
 pub mod client;
 pub mod models;
 mod origin;
@@ -7,5 +8,6 @@ pub mod signature;
 mod trusthub;
 pub mod verifier;
 
+pub use bundles::BundleApi;
 pub use client::{CredentialBook, Credentials, RetryPolicy, TwilioClient, TwilioError};
 pub use verifier::{Rejection, SignedRequest, Verdict, Verified, Verifier};

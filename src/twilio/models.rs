@@ -4,11 +4,13 @@
 use crate::domain::ProfileStatus;
 use serde::{Deserialize, Serialize};
 
-/// `trusthub.v1.customer_profile`.
+/// `trusthub.v1.customer_profile`, and the bundles shaped like it: `trusthub.v1.trust_product`
+/// and `numbers.v2.regulatory_compliance.bundle` (whose policy is its `regulation_sid`).
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct CustomerProfile {
     pub sid: String,
     pub account_sid: Option<String>,
+    #[serde(alias = "regulation_sid")]
     pub policy_sid: Option<String>,
     pub friendly_name: Option<String>,
     pub status: ProfileStatus,
@@ -38,12 +40,15 @@ impl CustomerProfile {
     }
 }
 
-/// `trusthub.v1.customer_profile.customer_profile_evaluation`, with `results` kept as returned.
+/// `trusthub.v1.customer_profile.customer_profile_evaluation` (and a trust product's or
+/// regulatory bundle's, named by their own fields), with `results` kept as returned.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct Evaluation {
     pub sid: String,
     pub account_sid: Option<String>,
+    #[serde(alias = "regulation_sid")]
     pub policy_sid: Option<String>,
+    #[serde(alias = "trust_product_sid", alias = "bundle_sid")]
     pub customer_profile_sid: Option<String>,
     /// `compliant` or `noncompliant`.
     pub status: String,

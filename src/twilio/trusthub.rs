@@ -1,33 +1,16 @@
-//! The Trust Hub v1 (and 2010-04-01 Addresses) calls this service makes.
+//! The Trust Hub v1 (and 2010-04-01 Addresses) calls of the `create` flow. Calls about an
+//! existing bundle go through `super::bundles::BundleApi`, which picks its kind's API.
 
 use super::client::{Credentials, TwilioClient, TwilioError};
 use super::models::{Created, CustomerProfile, Evaluation};
 
 impl TwilioClient {
-    pub async fn fetch_customer_profile(
-        &self,
-        creds: &Credentials,
-        sid: &str,
-    ) -> Result<CustomerProfile, TwilioError> {
-        self.get(creds, &format!("/v1/CustomerProfiles/{sid}")).await
-    }
-
     pub async fn create_customer_profile(
         &self,
         creds: &Credentials,
         form: &[(&str, &str)],
     ) -> Result<CustomerProfile, TwilioError> {
         self.post(creds, "/v1/CustomerProfiles", form).await
-    }
-
-    pub async fn update_customer_profile(
-        &self,
-        creds: &Credentials,
-        sid: &str,
-        form: &[(&str, &str)],
-    ) -> Result<CustomerProfile, TwilioError> {
-        self.post(creds, &format!("/v1/CustomerProfiles/{sid}"), form)
-            .await
     }
 
     /// Every customer profile, or those with this friendly name and policy.
@@ -58,20 +41,6 @@ impl TwilioClient {
         self.list(
             creds,
             &format!("/v1/CustomerProfiles/{sid}/Evaluations?PageSize=100"),
-        )
-        .await
-    }
-
-    pub async fn create_evaluation(
-        &self,
-        creds: &Credentials,
-        sid: &str,
-        policy_sid: &str,
-    ) -> Result<Evaluation, TwilioError> {
-        self.post(
-            creds,
-            &format!("/v1/CustomerProfiles/{sid}/Evaluations"),
-            &[("PolicySid", policy_sid)],
         )
         .await
     }

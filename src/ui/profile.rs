@@ -61,8 +61,11 @@ pub async fn show(
             Some("sync") => (notice("Asking Trust Hub for this profile's status: reload in a moment.")),
             _ => {}
         }
-        h1 { (p.friendly_name.as_deref().unwrap_or("Customer profile")) }
-        p { code.sid { (p.sid) } " " (badge(p.status.as_wire())) }
+        h1 { (p.friendly_name.as_deref().unwrap_or("Bundle")) }
+        p {
+            code.sid { (p.sid) } " " (badge(p.status.as_wire())) " "
+            span.kind { (super::profiles::kind_label(p.kind)) }
+        }
         p {
             "In this status for " (layout::duration(Utc::now() - p.updated_at))
             ", since " (time(p.updated_at)) ". "

@@ -4,7 +4,7 @@
 use super::error::UiError;
 use super::layout::{self, badge, query_value, time, Nav};
 use super::session::Session;
-use crate::domain::ProfileStatus;
+use crate::domain::{BundleKind, ProfileStatus};
 use crate::state::AppState;
 use crate::store::{Cursor, Page, Profile, ProfileSearch};
 use axum::extract::{Query, State};
@@ -20,6 +20,7 @@ const PAGE_SIZE: u32 = 50;
 pub struct Params {
     status: Option<String>,
     account: Option<String>,
+    kind: Option<String>,
     q: Option<String>,
     cursor: Option<String>,
 }
@@ -38,6 +39,7 @@ impl Params {
         [
             ("status", &self.status),
             ("account", &self.account),
+            ("kind", &self.kind),
             ("q", &self.q),
         ]
         .iter()
@@ -62,6 +64,7 @@ pub async fn list(
     let search = ProfileSearch {
         status: filled(&params.status),
         account_sid: filled(&params.account),
+        kind: filled(&params.kind).as_deref().and_then(BundleKind::parse),
         text: filled(&params.q),
         limit: PAGE_SIZE,
         after,
@@ -114,13 +117,32 @@ fn filters(search: &ProfileSearch, statuses: &[String], accounts: &[String]) -> 
                     }
                 }
             }
+            div {
+                label for="kind" { "Kind" }
+                select #kind name="kind" {
+                    option value="" { "Any kind" }
+                    @for k in BundleKind::ALL {
+                        option value=(k.as_str()) selected[search.kind == Some(k)] { (kind_label(Some(k))) }
+                    }
+                }
+            }
             div { button type="submit" { "Filter" } }
         }
         p.hint #q-hint {
             "The search matches any part of a profile's SID or friendly name, ignoring case. "
-            "Twilio's callbacks carry no name: a profile has one here once Trust Hub reported it "
-            "(sync, submit or create), until then search by SID."
+            "A bundle has a name here once Twilio returned it (a decision's confirmation, sync, "
+            "submit or create), until then search by SID."
         }
+    }
+}
+
+/// A bundle kind as people name it.
+pub fn kind_label(kind: Option<BundleKind>) -> &'static str {
+    match kind {
+        Some(BundleKind::CustomerProfile) => "Customer profile",
+        Some(BundleKind::TrustProduct) => "Trust product",
+        Some(BundleKind::RegulatoryBundle) => "Regulatory bundle",
+        None => "Not known yet",
     }
 }
 
@@ -134,9 +156,10 @@ fn table(page: &Page<Profile>, params: &Params) -> Markup {
     html! {
         div.table-wrap { table.stack {
             caption { "Most recently changed first" }
-            (layout::head(&["Profile", "Status", "Account", "In this status for", "Last change"], &[]))
+            (layout::head(&["Profile", "Kind", "Status", "Account", "In this status for", "Last change"], &[]))
             tbody { @for p in &page.items { tr {
                 td data-label="Profile" { (layout::profile_with_name(p)) }
+                td data-label="Kind" { (kind_label(p.kind)) }
                 td data-label="Status" { (badge(p.status.as_wire())) }
                 td data-label="Account" { code { (p.account_sid.as_deref().unwrap_or("—")) } }
                 td data-label="In this status for" { (layout::duration(now - p.updated_at)) }

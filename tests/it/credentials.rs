@@ -33,6 +33,7 @@ async fn run(db: &TestDb, fake: &FakeTrustHub, extra: &[(&str, &str)], args: &[&
         ("TRUSTHUB_API_URL".into(), fake.base.clone()),
     ];
     env.extend(extra.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+    crate::support::numbers_follow_trusthub(&mut env);
     let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
     tokio::task::spawn_blocking(move || {
         let output = bin().envs(env).args(&args).output().unwrap();
@@ -133,7 +134,11 @@ async fn an_api_key_is_used_where_the_auth_token_would_be() {
     let (code, out) = run(&db, &fake, &key, &["sync", &bundle(1)]).await;
     assert_eq!(code, 0, "{out}");
     let requests = fake.requests();
-    assert_eq!(requests.len(), 3, "two pages, then one profile");
+    assert_eq!(
+        requests.len(),
+        5,
+        "two pages of profiles, one of trust products, one of regulatory bundles, then one profile"
+    );
     assert!(
         requests
             .iter()
@@ -173,7 +178,10 @@ async fn sync_calls_each_account_with_its_own_credentials() {
         .map(|r| (r.status, r.username))
         .collect();
     let (a, b) = (Some(ACCOUNT.to_owned()), Some(OTHER.to_owned()));
-    assert_eq!(users, [(200, a), (200, b.clone()), (200, b)]);
+    // Each account's customer profiles, trust products and regulatory bundles, then the one.
+    let mut expected = vec![(200, a); 3];
+    expected.extend(vec![(200, b); 4]);
+    assert_eq!(users, expected);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -21,6 +21,7 @@ mod dashboard_store;
 mod evaluations;
 mod faults;
 mod hostile;
+mod kinds;
 mod leases;
 mod notify;
 mod queue;

@@ -364,7 +364,9 @@ async fn rejection_alerts_carry_the_reasons(backend: Backend) {
     let fake = FakeTrustHub::start().await;
     fake.add_account(ACCOUNT, TOKEN);
     let sid = bundle(6);
-    fake.add_profile(&sid, ACCOUNT, "twilio-rejected");
+    // Trust Hub knows the bundle by the name its callbacks carry.
+    let policy = crate::support::fake_trusthub::rules::TEST_POLICY;
+    fake.add_profile_with(&sid, ACCOUNT, "twilio-rejected", policy, "Acme Corp");
     let smtp = SmtpServer::start().await;
     let receiver = Receiver::start().await;
     let mut extra = email_config(&smtp);

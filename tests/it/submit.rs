@@ -36,6 +36,7 @@ async fn setup(backend: Backend) -> Setup {
         ("TWILIO_AUTH_TOKEN", TOKEN.to_owned()),
         ("TRUSTHUB_API_URL", fake.base.clone()),
         ("TWILIO_API_URL", fake.base.clone()),
+        ("TWILIO_NUMBERS_API_URL", fake.base.clone()),
     ];
     Setup { db, fake, env }
 }

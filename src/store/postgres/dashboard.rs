@@ -92,6 +92,7 @@ impl DashboardStore for PostgresStore {
              where ($1::text is null or status = $1) and ($2::text is null or account_sid = $2)
                and ($3::text is null or sid ilike $3 escape '\\' or friendly_name ilike $3 escape '\\')
                and ($4::timestamptz is null or (updated_at, sid) < ($4, $5::text))
+               and ($7::text is null or kind = $7)
              order by updated_at desc, sid desc limit $6",
         )
         .bind(search.status.as_deref())
@@ -100,6 +101,7 @@ impl DashboardStore for PostgresStore {
         .bind(search.after.as_ref().map(|c| c.updated_at))
         .bind(search.after.as_ref().map(|c| c.sid.as_str()))
         .bind(i64::from(search.limit) + 1)
+        .bind(search.kind.map(crate::domain::BundleKind::as_str))
         .fetch_all(&self.pool)
         .await?;
         let items = rows.iter().map(profile).collect::<Result<Vec<_>, _>>()?;

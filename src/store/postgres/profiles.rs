@@ -2,7 +2,7 @@
 
 use super::PostgresStore;
 use crate::domain::Source;
-use crate::domain::{Decision, ProfileSid, ProfileStatus, StatusReport};
+use crate::domain::{BundleKind, Decision, ProfileSid, ProfileStatus, StatusReport};
 use crate::store::outbox::follow_ups;
 pub(super) use crate::store::rows::{profile, transition};
 use crate::store::{
@@ -260,6 +260,7 @@ impl CallbackStore for PostgresStore {
             "select * from profiles
              where ($1::text is null or status = $1) and ($2::text is null or account_sid = $2)
                and ($3::timestamptz is null or (updated_at, sid) < ($3, $4::text))
+               and ($6::text is null or kind = $6)
              order by updated_at desc, sid desc limit $5",
         )
         .bind(query.status.as_deref())
@@ -267,6 +268,7 @@ impl CallbackStore for PostgresStore {
         .bind(query.after.as_ref().map(|c| c.updated_at))
         .bind(query.after.as_ref().map(|c| c.sid.as_str()))
         .bind(i64::from(query.limit) + 1)
+        .bind(query.kind.map(BundleKind::as_str))
         .fetch_all(&self.pool)
         .await?;
         let items = rows.iter().map(profile).collect::<Result<Vec<_>, _>>()?;
@@ -292,6 +294,24 @@ impl CallbackStore for PostgresStore {
             profile: profile(&row)?,
             transitions,
         }))
+    }
+
+    async fn remember_bundle(
+        &self,
+        sid: &ProfileSid,
+        kind: BundleKind,
+        friendly_name: Option<&str>,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "update profiles set kind = coalesce(kind, $2), friendly_name = coalesce($3, friendly_name)
+             where sid = $1",
+        )
+        .bind(sid.as_str())
+        .bind(kind.as_str())
+        .bind(friendly_name)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
     }
 
     async fn transition(&self, id: i64) -> Result<Option<TransitionRow>, StoreError> {

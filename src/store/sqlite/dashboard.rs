@@ -95,6 +95,7 @@ impl DashboardStore for SqliteStore {
              where ($1 is null or status = $1) and ($2 is null or account_sid = $2)
                and ($3 is null or sid like $3 escape '\\' or friendly_name like $3 escape '\\')
                and ($4 is null or (updated_at, sid) < ($4, $5))
+               and ($7 is null or kind = $7)
              order by updated_at desc, sid desc limit $6",
         )
         .bind(search.status.as_deref())
@@ -103,6 +104,7 @@ impl DashboardStore for SqliteStore {
         .bind(search.after.as_ref().map(|c| micros(c.updated_at)))
         .bind(search.after.as_ref().map(|c| c.sid.as_str()))
         .bind(i64::from(search.limit) + 1)
+        .bind(search.kind.map(crate::domain::BundleKind::as_str))
         .fetch_all(&self.reader)
         .await?;
         let items = rows.iter().map(profile).collect::<Result<Vec<_>, _>>()?;

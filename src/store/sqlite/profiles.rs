@@ -2,7 +2,7 @@
 
 use super::{insert_row, micros, SqliteStore};
 use crate::domain::Source;
-use crate::domain::{Decision, ProfileSid, ProfileStatus, StatusReport};
+use crate::domain::{BundleKind, Decision, ProfileSid, ProfileStatus, StatusReport};
 use crate::store::outbox::follow_ups;
 pub(super) use crate::store::rows::{profile, transition};
 use crate::store::{
@@ -252,7 +252,7 @@ impl CallbackStore for SqliteStore {
         let rows = sqlx::query(
             "select * from profiles
              where ($1 is null or status = $1) and ($2 is null or account_sid = $2)
-               and ($3 is null or (updated_at, sid) < ($3, $4))
+               and ($3 is null or (updated_at, sid) < ($3, $4)) and ($6 is null or kind = $6)
              order by updated_at desc, sid desc limit $5",
         )
         .bind(query.status.as_deref())
@@ -260,6 +260,7 @@ impl CallbackStore for SqliteStore {
         .bind(query.after.as_ref().map(|c| micros(c.updated_at)))
         .bind(query.after.as_ref().map(|c| c.sid.as_str()))
         .bind(i64::from(query.limit) + 1)
+        .bind(query.kind.map(BundleKind::as_str))
         .fetch_all(&self.reader)
         .await?;
         let items = rows.iter().map(profile).collect::<Result<Vec<_>, _>>()?;
@@ -285,6 +286,25 @@ impl CallbackStore for SqliteStore {
             profile: profile(&row)?,
             transitions,
         }))
+    }
+
+    async fn remember_bundle(
+        &self,
+        sid: &ProfileSid,
+        kind: BundleKind,
+        friendly_name: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let (sid, name) = (sid.to_string(), friendly_name.map(str::to_owned));
+        self.writer
+            .write(move |tx| {
+                tx.prepare_cached(
+                    "update profiles set kind = coalesce(kind, ?2), friendly_name = coalesce(?3, friendly_name)
+                     where sid = ?1",
+                )?
+                .execute(params![sid, kind.as_str(), name])?;
+                Ok(())
+            })
+            .await
     }
 
     async fn transition(&self, id: i64) -> Result<Option<TransitionRow>, StoreError> {

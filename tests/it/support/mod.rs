@@ -205,6 +205,7 @@ impl TestApp {
         let db = TestDb::new(backend).await;
         let mut env = base_env(&db);
         tweak(&mut env);
+        numbers_follow_trusthub(&mut env);
         let file = toml.map(|text| {
             let file = tempfile::NamedTempFile::new().unwrap();
             std::fs::write(file.path(), text).unwrap();
@@ -315,6 +316,19 @@ pub fn metric(exposition: &str, series: &str) -> f64 {
 }
 
 /// A customer profile SID numbered `n`.
+/// The fake Trust Hub serves the numbers v2 API too: a test that points `TRUSTHUB_API_URL`
+/// somewhere points `TWILIO_NUMBERS_API_URL` there as well, so no test calls Twilio itself.
+pub fn numbers_follow_trusthub<K: AsRef<str> + From<&'static str>>(env: &mut Vec<(K, String)>) {
+    let get = |name: &str| {
+        env.iter()
+            .find(|(k, _)| k.as_ref() == name)
+            .map(|(_, v)| v.clone())
+    };
+    if let (Some(trusthub), None) = (get("TRUSTHUB_API_URL"), get("TWILIO_NUMBERS_API_URL")) {
+        env.push(("TWILIO_NUMBERS_API_URL".into(), trusthub));
+    }
+}
+
 pub fn bundle(n: u32) -> String {
     format!("BU{n:032x}")
 }

@@ -68,8 +68,10 @@ impl ServeProcess {
 
     /// Starts `serve` on port 0 with `env` and waits (with a deadline) for its address.
     pub fn start(env: &[(&str, String)]) -> Self {
+        let mut env: Vec<(String, String)> = env.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect();
+        super::numbers_follow_trusthub(&mut env);
         let mut child = bin()
-            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+            .envs(env)
             .env("LISTEN_ADDR", "127.0.0.1:0")
             .env("RUST_LOG", "info")
             .arg("serve")

@@ -3,7 +3,7 @@
 //! headless Chromium (`browser`).
 
 mod browser;
-mod client;
+pub mod client;
 mod forms;
 
 use crate::support::{bundle, callback, Backend, TestApp, API_TOKEN, TOKEN};

@@ -7,6 +7,7 @@
 //! What only Twilio does (its reviewers' decisions) and a hostile server's tricks (a foreign
 //! `next_page_url`, a redirect) are explicit test-side controls.
 
+pub mod kinds;
 mod paging;
 mod routes;
 pub mod rules;
@@ -103,10 +104,35 @@ impl FakeTrustHub {
         });
     }
 
+    /// Adds a trust product (`kinds::TRUST_PRODUCT`) or regulatory bundle
+    /// (`kinds::REGULATORY_BUNDLE`) of `account`, shaped like Twilio's fetch example.
+    pub fn add_bundle(&self, kind: &str, sid: &str, account: &str, status: &str, name: &str) {
+        assert!(rules::is_sid(sid, "BU") && rules::is_sid(account, "AC"));
+        assert!(
+            [kinds::TRUST_PRODUCT, kinds::REGULATORY_BUNDLE].contains(&kind),
+            "{kind}"
+        );
+        assert!(
+            kinds::is_status_of(kind, status),
+            "{status} is not a {kind} status"
+        );
+        self.with(|s| {
+            let mut bundle = s.bundle_json(kind, sid, account, status, rules::TEST_POLICY);
+            bundle["friendly_name"] = json!(name);
+            s.profiles.insert(sid.into(), bundle);
+            s.kinds.insert(sid.into(), kind.into());
+        });
+    }
+
     /// Twilio's reviewers (or Twilio's own processing) move a profile: what no client can do.
     pub fn set_status(&self, sid: &str, status: &str) {
-        assert!(rules::STATUSES.contains(&status), "{status} is not a status");
-        self.with(|s| s.profiles.get_mut(sid).unwrap()["status"] = json!(status));
+        self.with(|s| {
+            assert!(
+                kinds::is_status_of(s.kind_of(sid), status),
+                "{status} is not a status"
+            );
+            s.profiles.get_mut(sid).unwrap()["status"] = json!(status)
+        });
     }
 
     pub fn profile(&self, sid: &str) -> Option<Value> {

@@ -47,11 +47,16 @@ impl FakeState {
                 ];
                 self.create_object(account, "AD", path, form, &required)
             }
-            (_, ["v1", "CustomerProfiles", sid, rest @ ..]) if self.owned_profile(account, sid).is_some() => {
+            (_, ["v1", "CustomerProfiles", sid, rest @ ..])
+                if self.owned_profile(account, sid).is_some() && self.kind_of(sid) == "customer_profile" =>
+            {
                 let sid = (*sid).to_owned();
                 self.profile_route(account, method, &sid, rest, path, query, form)
             }
-            _ => not_found(path),
+            (_, parts) => match super::kinds::addressed(parts) {
+                Some((kind, rest)) => self.kind_route(account, method, kind, rest, path, query, form),
+                None => not_found(path),
+            },
         }
     }
 
@@ -71,6 +76,7 @@ impl FakeState {
             .profiles
             .values()
             .filter(|p| p["account_sid"] == account)
+            .filter(|p| self.kind_of(p["sid"].as_str().unwrap_or_default()) == "customer_profile")
             .filter(|p| {
                 wanted(p, "status", "Status")
                     && wanted(p, "friendly_name", "FriendlyName")
@@ -87,7 +93,7 @@ impl FakeState {
     }
 
     /// Twilio's refusal of a form's `PolicySid`: missing, malformed or unknown.
-    fn refuse_policy(&self, form: &Form) -> Option<Response> {
+    pub(super) fn refuse_policy(&self, form: &Form) -> Option<Response> {
         let Some(policy) = field(form, "PolicySid") else {
             return Some(missing("PolicySid"));
         };
@@ -151,7 +157,7 @@ impl FakeState {
         }
     }
 
-    fn update_profile(&mut self, sid: &str, form: &Form) -> Response {
+    pub(super) fn update_profile(&mut self, sid: &str, form: &Form) -> Response {
         let properties = [
             ("StatusCallback", "status_callback"),
             ("FriendlyName", "friendly_name"),

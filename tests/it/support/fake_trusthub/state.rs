@@ -24,7 +24,10 @@ pub struct FakeState {
     pub api_keys: Vec<(String, String, String)>,
     /// Policies that exist (every account sees Twilio's policies).
     pub policies: HashSet<String>,
+    /// Every bundle: customer profiles, trust products and regulatory bundles.
     pub profiles: BTreeMap<String, Value>,
+    /// Bundle SID -> its kind, for every bundle that is not a customer profile.
+    pub kinds: HashMap<String, String>,
     /// Profile SID -> its evaluations, newest first (as Twilio lists them).
     pub evaluations: HashMap<String, Vec<Value>>,
     pub compliant: HashSet<String>,
