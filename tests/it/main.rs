@@ -14,6 +14,7 @@ mod api;
 mod cli;
 mod crash;
 mod dashboard_store;
+mod email;
 mod evaluations;
 mod faults;
 mod hostile;

@@ -1,10 +1,16 @@
-//! A small SMTP server (RFC 5321: EHLO/HELO, MAIL, RCPT, DATA with dot-unstuffing, RSET, NOOP,
-//! QUIT) on loopback, so that email tests speak real SMTP over TCP. Replies to DATA can be
-//! scripted (451 for a transient refusal, 550 for a permanent one).
+//! A small SMTP server on loopback, as strict as a real one, so that email tests speak real
+//! SMTP over TCP: commands in RFC 5321's order (EHLO or HELO, MAIL, RCPT..., DATA; 503
+//! otherwise), STARTTLS (RFC 3207) or TLS from the first byte (`smtps://`) with a self-signed
+//! certificate made at start, AUTH PLAIN and LOGIN (RFC 4954) offered and accepted over TLS
+//! only, and replies scripted per command. It records every command with whether TLS carried
+//! it, the credentials it was given and the messages it accepted.
+
+mod session;
+mod tls;
 
 use std::collections::VecDeque;
+use std::path::Path;
 use std::sync::{Arc, Mutex};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
 
 #[derive(Debug, Clone)]
@@ -12,6 +18,10 @@ pub struct Received {
     pub from: String,
     pub to: Vec<String>,
     pub data: Vec<u8>,
+    /// Whether the message came over TLS.
+    pub tls: bool,
+    /// The user the session authenticated as, if it did.
+    pub user: Option<String>,
 }
 
 impl Received {
@@ -43,20 +53,82 @@ impl Received {
     }
 }
 
+/// A command received: the connection it came on (numbered from 0), its verb, upper-cased,
+/// and whether TLS carried it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Command {
+    pub session: usize,
+    pub verb: String,
+    pub tls: bool,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+enum Security {
+    /// No TLS at all, as a development catcher.
+    #[default]
+    Plain,
+    StartTls,
+    /// TLS from the first byte (`smtps://`, port 465's way).
+    Implicit,
+}
+
+/// How a server behaves; `SmtpServer::setup()` starts one.
+#[derive(Debug, Clone, Default)]
+pub struct Setup {
+    security: Security,
+    /// AUTH offered and accepted without TLS: a server whose STARTTLS a man in the middle
+    /// stripped.
+    auth_in_clear: bool,
+    /// The one user and password accepted; MAIL before AUTH is refused (530).
+    account: Option<(String, String)>,
+}
+
+impl Setup {
+    pub fn starttls(mut self) -> Self {
+        self.security = Security::StartTls;
+        self
+    }
+
+    pub fn implicit_tls(mut self) -> Self {
+        self.security = Security::Implicit;
+        self
+    }
+
+    pub fn require_auth(mut self, user: &str, password: &str) -> Self {
+        self.account = Some((user.to_owned(), password.to_owned()));
+        self
+    }
+
+    pub async fn start(self) -> SmtpServer {
+        SmtpServer::start_with(self).await
+    }
+}
+
 #[derive(Default)]
 struct State {
+    sessions: usize,
     messages: Vec<Received>,
+    /// Every command, in order, across sessions.
+    commands: Vec<Command>,
+    /// Every (user, password) an AUTH carried, accepted or not.
+    credentials: Vec<(String, String)>,
+    /// Replies that the next command of a verb gets instead of its own: (verb, reply).
+    scripted: VecDeque<(String, String)>,
+    /// Replies to the end of the next messages' data instead of 250.
     data_replies: VecDeque<String>,
-    /// Every command's verb, in order, across sessions.
-    verbs: Vec<String>,
-    /// Whether EHLO offers AUTH (and AUTH is accepted), with no STARTTLS: a server whose
-    /// STARTTLS a man in the middle stripped.
-    offers_auth: bool,
+}
+
+struct Shared {
+    setup: Setup,
+    identity: Option<tls::Identity>,
+    state: Mutex<State>,
 }
 
 pub struct SmtpServer {
     pub port: u16,
-    state: Arc<Mutex<State>>,
+    shared: Arc<Shared>,
+    /// The certificate as a PEM file, for `SMTP_CA_FILE`.
+    certificate: Option<tempfile::NamedTempFile>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -67,147 +139,125 @@ impl Drop for SmtpServer {
 }
 
 impl SmtpServer {
+    /// A server without TLS or AUTH.
     pub async fn start() -> Self {
-        Self::start_with(State::default()).await
+        Self::setup().start().await
     }
 
-    /// A server that offers AUTH without STARTTLS.
+    pub fn setup() -> Setup {
+        Setup::default()
+    }
+
+    /// A server that offers and accepts AUTH without STARTTLS.
     pub async fn start_offering_auth_in_clear() -> Self {
-        Self::start_with(State {
-            offers_auth: true,
-            ..State::default()
-        })
+        Setup {
+            auth_in_clear: true,
+            ..Setup::default()
+        }
+        .start()
         .await
     }
 
-    async fn start_with(state: State) -> Self {
+    async fn start_with(setup: Setup) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
-        let state = Arc::new(Mutex::new(state));
-        let shared = state.clone();
+        let identity = (setup.security != Security::Plain).then(tls::self_signed);
+        let certificate = identity.as_ref().map(|identity| {
+            let file = tempfile::NamedTempFile::new().unwrap();
+            std::fs::write(file.path(), &identity.certificate_pem).unwrap();
+            file
+        });
+        let shared = Arc::new(Shared {
+            setup,
+            identity,
+            state: Mutex::new(State::default()),
+        });
+        let serving = shared.clone();
         let task = tokio::spawn(async move {
             while let Ok((socket, _)) = listener.accept().await {
-                tokio::spawn(session(socket, shared.clone()));
+                tokio::spawn(session::serve(socket, serving.clone()));
             }
         });
-        Self { port, state, task }
+        Self {
+            port,
+            shared,
+            certificate,
+            task,
+        }
     }
 
+    /// `smtp://` or, for implicit TLS, `smtps://`, without credentials.
     pub fn url(&self) -> String {
-        format!("smtp://127.0.0.1:{}", self.port)
+        let scheme = match self.shared.setup.security {
+            Security::Implicit => "smtps",
+            Security::Plain | Security::StartTls => "smtp",
+        };
+        format!("{scheme}://127.0.0.1:{}", self.port)
     }
 
-    /// The next messages' DATA get these replies instead of 250 (e.g. "451 4.3.0 try later").
+    /// The URL with credentials in it.
+    pub fn url_with(&self, user: &str, password: &str) -> String {
+        self.url().replacen("://", &format!("://{user}:{password}@"), 1)
+    }
+
+    /// The PEM file of the server's self-signed certificate.
+    pub fn certificate_file(&self) -> &Path {
+        self.certificate
+            .as_ref()
+            .expect("a server without TLS has no certificate")
+            .path()
+    }
+
+    /// A TLS client that trusts this server's certificate, for tests that speak SMTP by hand.
+    pub fn tls_connector(&self) -> tokio_rustls::TlsConnector {
+        let identity = self.shared.identity.as_ref();
+        identity.expect("a server without TLS").connector()
+    }
+
+    /// The next command with this verb gets `reply` (e.g. "451 4.3.0 try later") instead of
+    /// its own, changing nothing else; several calls queue.
+    pub fn fail_next(&self, verb: &str, reply: &str) {
+        self.state()
+            .scripted
+            .push_back((verb.to_ascii_uppercase(), reply.to_owned()));
+    }
+
+    /// The next messages' data get these replies instead of 250 (e.g. "451 4.3.0 try later").
     pub fn reply_to_next_data(&self, replies: &[&str]) {
-        self.state
-            .lock()
-            .unwrap()
+        self.state()
             .data_replies
             .extend(replies.iter().map(|r| (*r).to_owned()));
     }
 
     pub fn messages(&self) -> Vec<Received> {
-        self.state.lock().unwrap().messages.clone()
+        self.state().messages.clone()
+    }
+
+    /// Every command received so far.
+    pub fn commands(&self) -> Vec<Command> {
+        self.state().commands.clone()
     }
 
     /// Every command verb received so far (EHLO, MAIL, AUTH...).
     pub fn verbs(&self) -> Vec<String> {
-        self.state.lock().unwrap().verbs.clone()
+        self.commands().into_iter().map(|c| c.verb).collect()
     }
-}
 
-fn address(argument: &str) -> String {
-    let start = argument.find('<').map_or(0, |i| i + 1);
-    let end = argument.rfind('>').unwrap_or(argument.len());
-    argument[start..end].to_owned()
-}
-
-async fn session(socket: tokio::net::TcpStream, state: Arc<Mutex<State>>) {
-    let (read, mut write) = socket.into_split();
-    let mut lines = BufReader::new(read);
-    if write.write_all(b"220 test.smtp ESMTP ready\r\n").await.is_err() {
-        return;
+    /// Each connection's commands, as (verb, over TLS), in the order connections came.
+    pub fn sessions(&self) -> Vec<Vec<(String, bool)>> {
+        let mut sessions = vec![Vec::new(); self.state().sessions];
+        for command in self.commands() {
+            sessions[command.session].push((command.verb, command.tls));
+        }
+        sessions
     }
-    let (mut from, mut to) = (String::new(), Vec::new());
-    let mut line = String::new();
-    loop {
-        line.clear();
-        if lines.read_line(&mut line).await.unwrap_or(0) == 0 {
-            return;
-        }
-        let command = line.trim_end().to_owned();
-        let verb = command
-            .split_whitespace()
-            .next()
-            .unwrap_or_default()
-            .to_ascii_uppercase();
-        let offers_auth = {
-            let mut s = state.lock().unwrap();
-            s.verbs.push(verb.clone());
-            s.offers_auth
-        };
-        let answer: String = match verb.as_str() {
-            "EHLO" if offers_auth => {
-                "250-test.smtp\r\n250-8BITMIME\r\n250-AUTH PLAIN LOGIN\r\n250 SIZE 10485760\r\n".into()
-            }
-            "EHLO" => "250-test.smtp\r\n250-8BITMIME\r\n250 SIZE 10485760\r\n".into(),
-            "AUTH" if offers_auth => "235 2.7.0 Authentication successful\r\n".into(),
-            "HELO" | "NOOP" => "250 OK\r\n".into(),
-            "RSET" => {
-                from.clear();
-                to.clear();
-                "250 OK\r\n".into()
-            }
-            "MAIL" => {
-                from = address(&command);
-                to.clear();
-                "250 OK\r\n".into()
-            }
-            "RCPT" => {
-                to.push(address(&command));
-                "250 OK\r\n".into()
-            }
-            "DATA" => {
-                if write
-                    .write_all(b"354 End data with <CR><LF>.<CR><LF>\r\n")
-                    .await
-                    .is_err()
-                {
-                    return;
-                }
-                let mut data = Vec::new();
-                loop {
-                    line.clear();
-                    if lines.read_line(&mut line).await.unwrap_or(0) == 0 {
-                        return;
-                    }
-                    if line == ".\r\n" || line == ".\n" {
-                        break;
-                    }
-                    let unstuffed = line.strip_prefix('.').unwrap_or(&line);
-                    data.extend_from_slice(unstuffed.as_bytes());
-                }
-                let mut s = state.lock().unwrap();
-                match s.data_replies.pop_front() {
-                    Some(scripted) => format!("{scripted}\r\n"),
-                    None => {
-                        s.messages.push(Received {
-                            from: from.clone(),
-                            to: to.clone(),
-                            data,
-                        });
-                        "250 OK queued\r\n".into()
-                    }
-                }
-            }
-            "QUIT" => {
-                let _ = write.write_all(b"221 Bye\r\n").await;
-                return;
-            }
-            _ => "502 Command not implemented\r\n".into(),
-        };
-        if write.write_all(answer.as_bytes()).await.is_err() {
-            return;
-        }
+
+    /// Every (user, password) that AUTH received.
+    pub fn credentials(&self) -> Vec<(String, String)> {
+        self.state().credentials.clone()
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.shared.state.lock().unwrap()
     }
 }
