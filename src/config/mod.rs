@@ -36,6 +36,7 @@ pub const ENV_VARS: &[&str] = &[
     "TWILIO_NUMBERS_API_URL",
     "API_TOKENS",
     "SMTP_URL",
+    "SMTP_CA_FILE",
     "ALERT_EMAIL_FROM",
     "ALERT_EMAIL_TO",
     "WEBHOOK_ALLOW_PRIVATE",
@@ -83,6 +84,8 @@ pub struct Config {
     #[serde(deserialize_with = "secret_list")]
     pub api_tokens: Vec<SecretString>,
     pub smtp_url: Option<SecretString>,
+    /// Root certificates (PEM) trusted besides the web PKI's, for a relay with a private CA.
+    pub smtp_ca_file: Option<std::path::PathBuf>,
     pub alert_email_from: Option<String>,
     #[serde(deserialize_with = "string_list")]
     pub alert_email_to: Vec<String>,

@@ -2,10 +2,12 @@
 //! multipart text and HTML, recipients masked in logs.
 
 use super::event::Event;
+use crate::config::{invalid, ConfigError};
 use lettre::message::{Mailbox, MultiPart};
 use lettre::transport::smtp::authentication::Credentials;
-use lettre::transport::smtp::client::{Tls, TlsParameters};
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use std::path::Path;
 use std::time::Duration;
 
 pub use crate::config::DEFAULT_SUBJECT;
@@ -46,11 +48,20 @@ pub fn mask(address: &str) -> String {
 
 impl Mailer {
     /// The transport of `SMTP_URL`: `smtp://[user:pass@]host[:port]` (STARTTLS when the server
-    /// offers it) or `smtps://…` (TLS from the start).
-    pub fn new(smtp_url: &str, from: &str, timeout: Duration) -> Result<Self, String> {
-        let url = url::Url::parse(smtp_url).map_err(|e| format!("SMTP_URL: not a URL: {e}"))?;
-        let host = url.host_str().ok_or("SMTP_URL: no host")?.to_owned();
-        let tls = TlsParameters::new(host.clone()).map_err(|e| format!("SMTP_URL: {e}"))?;
+    /// offers it) or `smtps://…` (TLS from the start), trusting the web PKI roots and those of
+    /// `ca_file` (`SMTP_CA_FILE`).
+    pub fn new(
+        smtp_url: &str,
+        ca_file: Option<&Path>,
+        from: &str,
+        timeout: Duration,
+    ) -> Result<Self, ConfigError> {
+        let url = url::Url::parse(smtp_url).map_err(|e| invalid("SMTP_URL", format!("not a URL: {e}")))?;
+        let host = url
+            .host_str()
+            .ok_or_else(|| invalid("SMTP_URL", "no host"))?
+            .to_owned();
+        let tls = tls_parameters(&host, ca_file)?;
         // Credentials go only over TLS: opportunistic STARTTLS would send them in the clear to
         // a server whose STARTTLS a man in the middle stripped.
         let credentials = !url.username().is_empty();
@@ -58,7 +69,12 @@ impl Mailer {
             "smtp" if credentials => (Tls::Required(tls), 25),
             "smtp" => (Tls::Opportunistic(tls), 25),
             "smtps" => (Tls::Wrapper(tls), 465),
-            other => return Err(format!("SMTP_URL: scheme {other:?} is neither smtp nor smtps")),
+            other => {
+                return Err(invalid(
+                    "SMTP_URL",
+                    format!("scheme {other:?} is neither smtp nor smtps"),
+                ))
+            }
         };
         let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host)
             .port(url.port().unwrap_or(default_port))
@@ -71,7 +87,9 @@ impl Mailer {
                 decode(url.password().unwrap_or_default()),
             ));
         }
-        let from: Mailbox = from.parse().map_err(|e| format!("ALERT_EMAIL_FROM: {e}"))?;
+        let from: Mailbox = from
+            .parse()
+            .map_err(|e| invalid("ALERT_EMAIL_FROM", format!("{e}")))?;
         Ok(Self {
             transport: builder.build(),
             from,
@@ -108,6 +126,30 @@ impl Mailer {
                 message: e.to_string(),
             })
     }
+}
+
+/// TLS to `host`, its certificate always verified: against the web PKI roots and, for a relay
+/// with a private CA, the certificates of `ca_file`.
+fn tls_parameters(host: &str, ca_file: Option<&Path>) -> Result<TlsParameters, ConfigError> {
+    let builder = TlsParameters::builder(host.to_owned());
+    if let Some(path) = ca_file {
+        let unusable = |why: String| invalid("SMTP_CA_FILE", format!("{}: {why}", path.display()));
+        let pem = std::fs::read(path).map_err(|e| unusable(e.to_string()))?;
+        // lettre reads a file without a certificate as an empty list, which would trust
+        // nothing more while seeming configured.
+        if !String::from_utf8_lossy(&pem).contains("-----BEGIN CERTIFICATE-----") {
+            return Err(unusable(
+                "no PEM certificate (-----BEGIN CERTIFICATE-----) in it".into(),
+            ));
+        }
+        let roots = Certificate::from_pem(&pem).map_err(|e| unusable(e.to_string()))?;
+        // A certificate that is not one (valid base64, wrong DER) is refused here, at start-up.
+        return builder
+            .add_root_certificate(roots)
+            .build()
+            .map_err(|e| unusable(e.to_string()));
+    }
+    builder.build().map_err(|e| invalid("SMTP_URL", e.to_string()))
 }
 
 fn percent_decode(s: &str) -> String {
@@ -239,6 +281,34 @@ mod tests {
     fn masks() {
         assert_eq!(mask("ops@example.com"), "o**@example.com");
         assert_eq!(mask("nobody"), "***");
+    }
+
+    fn mailer_trusting(pem: &[u8]) -> Result<Mailer, String> {
+        let file = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(file.path(), pem).unwrap();
+        let url = "smtps://relay.example.com";
+        Mailer::new(url, Some(file.path()), "a@example.com", Duration::from_secs(1))
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn smtp_ca_file_is_checked_at_start_up() {
+        let missing = Path::new("/nonexistent/ca.pem");
+        let error = Mailer::new("smtp://h", Some(missing), "a@example.com", Duration::from_secs(1))
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(error.starts_with("SMTP_CA_FILE: /nonexistent/ca.pem"), "{error}");
+        let error = mailer_trusting(b"not a certificate").err().unwrap();
+        assert!(
+            error.starts_with("SMTP_CA_FILE:") && error.contains("no PEM"),
+            "{error}"
+        );
+        let garbage = b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n";
+        let error = mailer_trusting(garbage).err().unwrap();
+        assert!(error.starts_with("SMTP_CA_FILE:"), "{error}");
+        let real = rcgen::generate_simple_self_signed(vec!["relay.example.com".to_owned()]).unwrap();
+        assert!(mailer_trusting(real.cert.pem().as_bytes()).is_ok());
     }
 
     #[test]

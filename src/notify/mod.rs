@@ -31,8 +31,9 @@ impl EmailSettings {
             .alert_email_from
             .as_deref()
             .ok_or_else(|| crate::config::invalid("ALERT_EMAIL_FROM", "required when SMTP_URL is set"))?;
-        let mailer = email::Mailer::new(smtp_url.expose_secret(), from, std::time::Duration::from_secs(30))
-            .map_err(|message| crate::config::invalid("SMTP_URL", message))?;
+        let ca_file = config.smtp_ca_file.as_deref();
+        let timeout = std::time::Duration::from_secs(30);
+        let mailer = email::Mailer::new(smtp_url.expose_secret(), ca_file, from, timeout)?;
         let mut recipients: Vec<Recipient> = config
             .alert_email_to
             .iter()

@@ -18,6 +18,7 @@ mod confirm;
 mod crash;
 mod credentials;
 mod dashboard_store;
+mod email;
 mod evaluations;
 mod faults;
 mod hostile;

@@ -1,10 +1,8 @@
 //! Fan-out: signed webhooks to real HTTP receivers on loopback (checked with the reference
-//! Standard Webhooks library) and alert emails to a real SMTP server, on SQLite and Postgres.
+//! Standard Webhooks library), on SQLite and Postgres. Alert emails are `crate::email`'s.
 
 use crate::support;
-use crate::support::fake_trusthub::FakeTrustHub;
 use crate::support::receiver::Receiver;
-use crate::support::smtp::SmtpServer;
 use crate::support::{bundle, callback, fast_jobs, wait_for, Backend, TestApp, ACCOUNT, API_TOKEN, TOKEN};
 use serde_json::{json, Value};
 use std::collections::HashSet;
@@ -12,7 +10,7 @@ use trusthub_hooks::store::outbox::NOTIFY;
 use trusthub_hooks::store::NewJob;
 
 /// An app that may deliver to loopback, retrying fast.
-async fn app(backend: Backend, toml: Option<&str>, extra: Vec<(&'static str, String)>) -> TestApp {
+pub(crate) async fn app(backend: Backend, toml: Option<&str>, extra: Vec<(&'static str, String)>) -> TestApp {
     TestApp::spawn_with(backend, toml, move |env| {
         fast_jobs(env);
         env.push(("WEBHOOK_ALLOW_PRIVATE", "true".into()));
@@ -23,7 +21,7 @@ async fn app(backend: Backend, toml: Option<&str>, extra: Vec<(&'static str, Str
     .await
 }
 
-async fn subscribe(app: &TestApp, url: &str) -> (String, String) {
+pub(crate) async fn subscribe(app: &TestApp, url: &str) -> (String, String) {
     let response = app
         .client
         .post(app.url("/v1/webhooks"))
@@ -39,7 +37,7 @@ async fn subscribe(app: &TestApp, url: &str) -> (String, String) {
     (created["id"].as_str().unwrap().to_owned(), secret)
 }
 
-async fn hits(receiver: &Receiver, n: usize) -> Vec<support::receiver::Hit> {
+pub(crate) async fn hits(receiver: &Receiver, n: usize) -> Vec<support::receiver::Hit> {
     wait_for(20, &format!("{n} webhook requests"), || async {
         let hits = receiver.hits();
         (hits.len() >= n).then_some(hits)
@@ -47,7 +45,7 @@ async fn hits(receiver: &Receiver, n: usize) -> Vec<support::receiver::Hit> {
     .await
 }
 
-fn verify(secret: &str, hit: &support::receiver::Hit) -> Value {
+pub(crate) fn verify(secret: &str, hit: &support::receiver::Hit) -> Value {
     let verifier = standardwebhooks::Webhook::new(secret).unwrap();
     verifier
         .verify(&hit.body, &hit.headers)
@@ -55,13 +53,13 @@ fn verify(secret: &str, hit: &support::receiver::Hit) -> Value {
     serde_json::from_slice(&hit.body).unwrap()
 }
 
-async fn deliveries(app: &TestApp, query: &str) -> Vec<Value> {
+pub(crate) async fn deliveries(app: &TestApp, query: &str) -> Vec<Value> {
     let (status, list) = app.api_get(&format!("/v1/deliveries{query}")).await;
     assert_eq!(status, 200, "{list}");
     list["items"].as_array().unwrap().clone()
 }
 
-async fn delivery_in(app: &TestApp, status: &str) -> Value {
+pub(crate) async fn delivery_in(app: &TestApp, status: &str) -> Value {
     wait_for(20, &format!("a {status} delivery"), || async {
         deliveries(app, &format!("?status={status}"))
             .await
@@ -345,156 +343,6 @@ async fn private_addresses_are_refused_by_default(backend: Backend) {
     }
 }
 
-fn email_config(smtp: &SmtpServer) -> Vec<(&'static str, String)> {
-    vec![
-        ("SMTP_URL", smtp.url()),
-        ("ALERT_EMAIL_FROM", "Trust Hub Alerts <alerts@example.com>".into()),
-        ("ALERT_EMAIL_TO", "all@example.com".into()),
-    ]
-}
-
-const REJECTIONS_ONLY: &str = r#"
-email_subject_template = "[TH] {name}: {from} -> {status}"
-[[alert_recipients]]
-address = "rejections@example.com"
-statuses = ["twilio-rejected"]
-"#;
-
-async fn rejection_alerts_carry_the_reasons(backend: Backend) {
-    let fake = FakeTrustHub::start().await;
-    fake.add_account(ACCOUNT, TOKEN);
-    let sid = bundle(6);
-    // Trust Hub knows the bundle by the name its callbacks carry.
-    let policy = crate::support::fake_trusthub::rules::TEST_POLICY;
-    fake.add_profile_with(&sid, ACCOUNT, "twilio-rejected", policy, "Acme Corp");
-    let smtp = SmtpServer::start().await;
-    let receiver = Receiver::start().await;
-    let mut extra = email_config(&smtp);
-    extra.push(("TRUSTHUB_API_URL", fake.base.clone()));
-    let app = app(backend, Some(REJECTIONS_ONLY), extra).await;
-    let (_, secret) = subscribe(&app, &receiver.url).await;
-    let mut in_review = callback(&sid, "in-review");
-    in_review.push(("FriendlyName", "Acme Corp"));
-    assert_eq!(app.post_signed(&in_review, TOKEN).await.status(), 204);
-    let mut rejected = callback(&sid, "twilio-rejected");
-    rejected.push(("FailureReason", "Business information mismatch"));
-    assert_eq!(app.post_signed(&rejected, TOKEN).await.status(), 204);
-    // Webhook: the rejection event carries the evaluation.
-    let hits = hits(&receiver, 2).await;
-    let events: Vec<Value> = hits.iter().map(|h| verify(&secret, h)).collect();
-    let rejection = events
-        .iter()
-        .find(|e| e["data"]["to"] == "twilio-rejected")
-        .unwrap();
-    assert_eq!(
-        rejection["data"]["failure_reason"],
-        "Business information mismatch"
-    );
-    assert_eq!(rejection["data"]["evaluation"]["status"], "noncompliant");
-    assert!(rejection["data"]["evaluation"]["sid"]
-        .as_str()
-        .unwrap()
-        .starts_with("EL"));
-    assert_eq!(rejection["data"]["evaluation"]["results"][0]["error_code"], 22214);
-    // The bundle's own errors, and Trust Hub's confirmation of the decision.
-    assert_eq!(rejection["data"]["errors"], json!([{"code": 18601}]));
-    assert_eq!(rejection["data"]["confirmed"], true);
-    // Email: all@ gets both transitions, rejections@ only the rejection.
-    let messages = wait_for(20, "three alert emails", || async {
-        let messages = smtp.messages();
-        (messages.len() == 3).then_some(messages)
-    })
-    .await;
-    let to_rejections: Vec<_> = messages
-        .iter()
-        .filter(|m| m.to == ["rejections@example.com"])
-        .collect();
-    assert_eq!(to_rejections.len(), 1);
-    let mail = to_rejections[0];
-    assert_eq!(mail.from, "alerts@example.com");
-    assert_eq!(
-        mail.subject(),
-        format!("[TH] Acme Corp ({sid}): in-review -> twilio-rejected")
-    );
-    let (text, html) = mail.parts();
-    for part in [&text, &html] {
-        assert!(part.contains("Business information mismatch"), "{part}");
-        assert!(part.contains("A Business End-User is missing"), "{part}");
-        assert!(part.contains("The Business Name is missing"), "{part}");
-        assert!(part.contains(sid.as_str()), "{part}");
-        assert!(part.contains("Error codes on the bundle: 18601"), "{part}");
-    }
-    assert!(text.contains("- Business: A Business End-User is missing. Please add one to the regulatory bundle. (error 22214)"), "{text}");
-    assert!(
-        html.contains("<li>Business Name: The Business Name is missing."),
-        "{html}"
-    );
-    assert_eq!(messages.iter().filter(|m| m.to == ["all@example.com"]).count(), 2);
-    // The outcome is recorded just after the server accepts the message.
-    wait_for(20, "three delivered emails", || async {
-        let delivered = deliveries(&app, "?status=delivered").await;
-        (delivered.iter().filter(|d| d["channel"] == "email").count() == 3).then_some(())
-    })
-    .await;
-}
-
-async fn unreachable_trust_hub_still_alerts_and_says_so(backend: Backend) {
-    let smtp = SmtpServer::start().await;
-    let mut extra = email_config(&smtp);
-    extra.push(("TRUSTHUB_API_URL", "http://127.0.0.1:9".into()));
-    extra.push(("EVALUATION_MAX_ATTEMPTS", "2".into()));
-    let receiver = Receiver::start().await;
-    let app = app(backend, None, extra).await;
-    let (_, secret) = subscribe(&app, &receiver.url).await;
-    assert_eq!(
-        app.post_signed(&callback(&bundle(7), "twilio-rejected"), TOKEN)
-            .await
-            .status(),
-        204
-    );
-    let event = verify(&secret, &hits(&receiver, 1).await[0]);
-    assert_eq!(event["data"]["evaluation"], Value::Null);
-    let why = event["data"]["evaluation_unavailable"].as_str().unwrap();
-    assert!(
-        why.contains("could not be fetched") && why.contains("cannot reach"),
-        "{why}"
-    );
-    let mail = wait_for(20, "the alert email", || async {
-        smtp.messages().into_iter().next()
-    })
-    .await;
-    assert!(mail.parts().0.contains("could not be fetched"));
-}
-
-async fn smtp_refusals_transient_and_permanent(backend: Backend) {
-    let smtp = SmtpServer::start().await;
-    smtp.reply_to_next_data(&["451 4.3.0 mailbox busy, try later"]);
-    let app = app(backend, None, email_config(&smtp)).await;
-    assert_eq!(
-        app.post_signed(&callback(&bundle(8), "in-review"), TOKEN)
-            .await
-            .status(),
-        204
-    );
-    let delivered = delivery_in(&app, "delivered").await;
-    assert_eq!(delivered["attempts"], 2, "4xx is retried");
-    assert_eq!(smtp.messages().len(), 1);
-    smtp.reply_to_next_data(&["550 5.1.1 no such user"]);
-    assert_eq!(
-        app.post_signed(&callback(&bundle(9), "in-review"), TOKEN)
-            .await
-            .status(),
-        204
-    );
-    let dead = delivery_in(&app, "dead").await;
-    assert_eq!(
-        (dead["attempts"].as_i64(), dead["last_status_code"].as_i64()),
-        (Some(1), Some(550)),
-        "5xx is not"
-    );
-    assert!(dead["last_error"].as_str().unwrap().contains("no such user"));
-}
-
 /// A `notify` job that names several transitions (as jobs queued by earlier versions named a
 /// group commit's): each still gets its own event, and a transition that does not exist is
 /// named (the job buried) without costing the others theirs.
@@ -546,9 +394,6 @@ both_backends!(
     gone_disables_the_subscription,
     dead_deliveries_can_be_replayed,
     private_addresses_are_refused_by_default,
-    rejection_alerts_carry_the_reasons,
-    unreachable_trust_hub_still_alerts_and_says_so,
-    smtp_refusals_transient_and_permanent,
 );
 
 /// Outbound webhooks never go through the environment's proxy (which would resolve the host
@@ -585,37 +430,3 @@ async fn webhooks_ignore_the_environment_proxy() {
     assert_eq!(event["data"]["sid"], sid.as_str());
     assert!(proxy.hits().is_empty(), "nothing went through the proxy");
 }
-
-/// With credentials in `smtp://`, TLS is required before them: a server that offers AUTH
-/// without STARTTLS (a stripped STARTTLS, say) never receives the password, and the email
-/// fails, saying why. (Without credentials, `smtp://` still sends in the clear when the
-/// server offers no TLS: the other email tests.)
-async fn smtp_credentials_never_go_in_the_clear(backend: Backend) {
-    let smtp = SmtpServer::start_offering_auth_in_clear().await;
-    let url = format!("smtp://alerts:hunter2-password@127.0.0.1:{}", smtp.port);
-    let extra = vec![
-        ("SMTP_URL", url),
-        ("ALERT_EMAIL_FROM", "alerts@example.com".to_owned()),
-        ("ALERT_EMAIL_TO", "ops@example.com".to_owned()),
-        ("DELIVERY_MAX_ATTEMPTS", "1".to_owned()),
-    ];
-    let app = app(backend, None, extra).await;
-    assert_eq!(
-        app.post_signed(&callback(&bundle(5), "in-review"), TOKEN)
-            .await
-            .status(),
-        204
-    );
-    let dead = delivery_in(&app, "dead").await;
-    assert_eq!(dead["channel"], "email");
-    let error = dead["last_error"]
-        .as_str()
-        .unwrap_or_default()
-        .to_ascii_lowercase();
-    assert!(error.contains("tls"), "{dead}");
-    assert!(smtp.verbs().iter().any(|v| v == "EHLO"), "it did connect");
-    assert!(!smtp.verbs().iter().any(|v| v == "AUTH"), "{:?}", smtp.verbs());
-    assert!(smtp.messages().is_empty());
-}
-
-both_backends!(smtp_credentials_never_go_in_the_clear);
