@@ -6,6 +6,7 @@ use crate::queue::Worker;
 use crate::state::{ApiTokens, AppState, FailureGuard, Guards};
 use crate::store;
 use crate::twilio::Verifier;
+use crate::ui::session::SessionKey;
 use anyhow::Context as _;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -23,6 +24,7 @@ pub struct Application {
     listener: TcpListener,
     worker: Worker,
     sync_interval: Option<Duration>,
+    session_key: SessionKey,
 }
 
 impl Application {
@@ -51,6 +53,9 @@ impl Application {
             .await
             .context("DATABASE_URL: cannot open the database")?;
         store.migrate().await.context("applying migrations")?;
+        let session_key = SessionKey::load(&*store)
+            .await
+            .context("the dashboard's session secret")?;
         if lock.is_some() {
             // Only a dead predecessor can have left jobs running: theirs now, not after
             // their leases (JOB_LEASE_SECS) run out.
@@ -92,6 +97,7 @@ impl Application {
             listener,
             worker,
             sync_interval,
+            session_key,
         })
     }
 
@@ -113,7 +119,7 @@ impl Application {
             let _ = stop.send(true);
         };
         tracing::info!(addr = %self.listener.local_addr()?, "serving");
-        let app = router(self.state, self.limits.body_read_timeout);
+        let app = router(self.state, self.session_key, self.limits.body_read_timeout);
         let served = http::serve(self.listener, app, self.limits, shutdown).await;
         worker.await.context("the job worker failed")?;
         served?;
@@ -124,8 +130,8 @@ impl Application {
 }
 
 /// Every route of the service: the API's and the dashboard's, under the same layers.
-pub fn router(state: AppState, body_read_timeout: Duration) -> axum::Router {
-    let routes = http::router(&state).merge(crate::ui::router(state.clone()));
+pub fn router(state: AppState, session_key: SessionKey, body_read_timeout: Duration) -> axum::Router {
+    let routes = http::router(&state).merge(crate::ui::router(state.clone(), session_key));
     http::layers(routes, state, body_read_timeout)
 }
 

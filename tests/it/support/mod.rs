@@ -111,6 +111,16 @@ impl TestDb {
 }
 
 impl TestDb {
+    /// The same database, not dropped with this handle: for a second app on it, while the
+    /// owner lives.
+    pub fn shared(&self) -> Self {
+        Self {
+            url: self.url.clone(),
+            _dir: None,
+            pg_name: None,
+        }
+    }
+
     /// The store on this database, opened as the service opens it, and migrated. Migrating
     /// again is a no-op (replicas start together and each migrates): done here too, so every
     /// test that opens a store checks it.
@@ -178,7 +188,15 @@ impl TestApp {
         toml: Option<&str>,
         tweak: impl FnOnce(&mut Vec<(&'static str, String)>),
     ) -> Self {
-        let db = TestDb::new(backend).await;
+        Self::spawn_on(TestDb::new(backend).await, toml, tweak).await
+    }
+
+    /// Starts on `db` (`TestDb::shared` for a second app on one database).
+    pub async fn spawn_on(
+        db: TestDb,
+        toml: Option<&str>,
+        tweak: impl FnOnce(&mut Vec<(&'static str, String)>),
+    ) -> Self {
         let mut env = base_env(&db);
         tweak(&mut env);
         let file = toml.map(|text| {
