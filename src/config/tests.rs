@@ -179,7 +179,7 @@ fn world_readable_files_with_secrets_are_refused() {
         "{err}"
     );
     assert!(!err.contains("s3cret"));
-    set_mode(file.path(), 0o640);
+    set_mode(file.path(), 0o600);
     assert!(Config::load_from(Some(file.path()), env(&[])).is_ok());
     // Readable by all but without secrets: fine.
     std::fs::write(
@@ -189,6 +189,34 @@ fn world_readable_files_with_secrets_are_refused() {
     .unwrap();
     set_mode(file.path(), 0o644);
     assert!(Config::load_from(Some(file.path()), env(&[])).is_ok());
+}
+
+/// A file its group can read is refused too, and so is a secret in an inline table, which a
+/// line-by-line reading of keys missed; the message names the file and the fix.
+#[test]
+fn group_readable_files_and_inline_secrets_are_refused() {
+    let file = tempfile::NamedTempFile::new().unwrap();
+    let path = file.path().display().to_string();
+    let inline = format!("accounts = [{{ account_sid = \"{AC1}\", auth_token = \"inline-token\" }}]\n");
+    for (text, mode) in [
+        ("api_tokens = [\"s3cret-s3cret-s3cret\"]\n", 0o640),
+        (inline.as_str(), 0o644),
+        (inline.as_str(), 0o640),
+    ] {
+        std::fs::write(file.path(), text).unwrap();
+        set_mode(file.path(), mode);
+        let err = Config::load_from(Some(file.path()), env(&[]))
+            .err()
+            .unwrap_or_else(|| panic!("mode {mode:o} accepted: {text}"))
+            .to_string();
+        assert!(
+            err.starts_with("TRUSTHUB_HOOKS_CONFIG") && err.contains(&format!("chmod 600 {path}")),
+            "{err}"
+        );
+        assert!(!err.contains("inline-token") && !err.contains("s3cret"), "{err}");
+        set_mode(file.path(), 0o600);
+        Config::load_from(Some(file.path()), env(&[])).unwrap();
+    }
 }
 
 /// An empty signing secret would verify callbacks signed with an empty key: refused at
