@@ -27,3 +27,4 @@ mod store;
 mod submit;
 mod throttle;
 mod ui;
+mod webhook_urls;
