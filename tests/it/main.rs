@@ -21,6 +21,7 @@ mod notify;
 mod queue;
 mod receiver;
 mod replicas;
+mod shared_keys;
 mod signature_props;
 mod signature_vectors;
 mod store;
