@@ -6,6 +6,7 @@ use crate::queue::Worker;
 use crate::state::{ApiTokens, AppState, FailureGuard, Guards};
 use crate::store;
 use crate::twilio::Verifier;
+use crate::ui::session::SessionKey;
 use anyhow::Context as _;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -25,6 +26,7 @@ pub struct Application {
     sync_interval: Option<Duration>,
     /// `RETENTION_DAYS`, unless 0 (everything kept).
     retention_days: Option<u32>,
+    session_key: SessionKey,
 }
 
 impl Application {
@@ -53,6 +55,9 @@ impl Application {
             .await
             .context("DATABASE_URL: cannot open the database")?;
         store.migrate().await.context("applying migrations")?;
+        let session_key = SessionKey::load(&*store)
+            .await
+            .context("the dashboard's session secret")?;
         if lock.is_some() {
             // Only a dead predecessor can have left jobs running: theirs now, not after
             // their leases (JOB_LEASE_SECS) run out.
@@ -95,6 +100,7 @@ impl Application {
             worker,
             sync_interval,
             retention_days: (config.retention_days > 0).then_some(config.retention_days),
+            session_key,
         })
     }
 
@@ -122,7 +128,7 @@ impl Application {
             let _ = stop.send(true);
         };
         tracing::info!(addr = %self.listener.local_addr()?, "serving");
-        let app = router(self.state, self.limits.body_read_timeout);
+        let app = router(self.state, self.session_key, self.limits.body_read_timeout);
         let served = http::serve(self.listener, app, self.limits, shutdown).await;
         worker.await.context("the job worker failed")?;
         served?;
@@ -133,8 +139,8 @@ impl Application {
 }
 
 /// Every route of the service: the API's and the dashboard's, under the same layers.
-pub fn router(state: AppState, body_read_timeout: Duration) -> axum::Router {
-    let routes = http::router(&state).merge(crate::ui::router(state.clone()));
+pub fn router(state: AppState, session_key: SessionKey, body_read_timeout: Duration) -> axum::Router {
+    let routes = http::router(&state).merge(crate::ui::router(state.clone(), session_key));
     http::layers(routes, state, body_read_timeout)
 }
 

@@ -120,6 +120,12 @@ fn credential(
         .ok_or_else(|| Rejection::UnsupportedAlgorithm(settings.algorithm.clone()))?;
     match settings.key {
         None => Err(Rejection::SharedKeyUnnamed),
+        // The key is pinned to HMAC-SHA256 (the default): a header naming another is refused.
+        Some(key) if key == SHARED_KEY && algorithm != Algorithm::HmacSha256 => Err(Rejection::AlgorithmNotPinned {
+            key,
+            named: settings.algorithm,
+            pinned: Algorithm::HmacSha256,
+        }),
         Some(key) if key == SHARED_KEY => Ok((SHARED_SECRET, algorithm)),
         Some(key) => Err(Rejection::UnknownSharedKey(key)),
     }

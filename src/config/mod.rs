@@ -9,8 +9,8 @@ mod values;
 
 pub use public_url::{PublicUrl, CALLBACK_PATH};
 pub use records::{
-    redact_password, Account, AccountConfig, AlertRecipient, DatabaseUrl, LogFormat, SharedKeyConfig,
-    SqliteSynchronous, DEFAULT_SUBJECT,
+    redact_password, Account, AccountConfig, AlertRecipient, DatabaseUrl, LogFormat, SharedKeyAlgorithm,
+    SharedKeyConfig, SqliteSynchronous, DEFAULT_SUBJECT,
 };
 use values::{flag, number, secret_list, string_list};
 
@@ -348,9 +348,7 @@ impl Config {
         if let Some(token) = &self.twilio_auth_token {
             not_blank("TWILIO_AUTH_TOKEN", token)?;
         }
-        for key in &self.shared_keys {
-            not_blank("shared_keys.secret", &key.secret)?;
-        }
+        records::check_shared_keys(&self.shared_keys, &self.accounts())?;
         if let Some(url) = &self.public_url {
             PublicUrl::parse(url)?;
         }

@@ -2,6 +2,7 @@
 //! database URL, and the settings with a fixed set of values.
 
 use super::values::secret_list;
+use super::{invalid, ConfigError};
 use crate::domain::AccountSid;
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
@@ -16,11 +17,58 @@ pub struct AccountConfig {
     pub previous_auth_tokens: Vec<SecretString>,
 }
 
-/// A Twilio webhook SharedKey: its identifier (the header's `key=`) and secret.
+/// A Twilio webhook SharedKey: its identifier (the header's `key=`), secret, the algorithm it
+/// signs with and the accounts it may sign for.
 #[derive(Debug, Clone, Deserialize)]
 pub struct SharedKeyConfig {
     pub key: String,
     pub secret: SecretString,
+    /// Pinned: a request naming another algorithm is refused, whatever its header says.
+    #[serde(default)]
+    pub algorithm: SharedKeyAlgorithm,
+    /// The accounts whose callbacks it may sign. Empty: the one account configured (refused
+    /// at start-up when several are).
+    #[serde(default)]
+    pub accounts: Vec<String>,
+}
+
+/// The HMAC a shared key signs with, by Twilio's names.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+pub enum SharedKeyAlgorithm {
+    #[serde(rename = "HMAC_SHA1", alias = "hmac_sha1")]
+    HmacSha1,
+    /// What shared keys were documented with before the algorithm was pinned.
+    #[default]
+    #[serde(rename = "HMAC_SHA256", alias = "hmac_sha256")]
+    HmacSha256,
+}
+
+/// Checks every shared key: a secret that is not blank, accounts that parse and are served,
+/// and explicit accounts whenever several are served (the key would otherwise sign for all).
+pub(super) fn check_shared_keys(keys: &[SharedKeyConfig], served: &[Account]) -> Result<(), ConfigError> {
+    for key in keys {
+        super::not_blank("shared_keys.secret", &key.secret)?;
+        if key.accounts.is_empty() && served.len() > 1 {
+            return Err(invalid(
+                "shared_keys.accounts",
+                format!(
+                    "shared key {:?}: several accounts are configured; list the ones it may sign \
+                     for (accounts = [\"AC…\"])",
+                    key.key
+                ),
+            ));
+        }
+        for sid in &key.accounts {
+            let sid = AccountSid::parse(sid).map_err(|e| invalid("shared_keys.accounts", e.to_string()))?;
+            if !served.iter().any(|a| a.sid == sid) {
+                return Err(invalid(
+                    "shared_keys.accounts",
+                    format!("shared key {:?}: {sid} is not a configured account", key.key),
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]

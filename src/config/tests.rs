@@ -48,6 +48,7 @@ previous_auth_tokens = ["tok1-old"]
 [[shared_keys]]
 key = "webhooks_sharedkey_1"
 secret = "s1"
+accounts = ["{AC1}"]
 "#
     )
     .unwrap();
@@ -188,7 +189,7 @@ fn world_readable_files_with_secrets_are_refused() {
         "{err}"
     );
     assert!(!err.contains("s3cret"));
-    set_mode(file.path(), 0o640);
+    set_mode(file.path(), 0o600);
     assert!(Config::load_from(Some(file.path()), env(&[])).is_ok());
     // Readable by all but without secrets: fine.
     std::fs::write(
@@ -198,6 +199,83 @@ fn world_readable_files_with_secrets_are_refused() {
     .unwrap();
     set_mode(file.path(), 0o644);
     assert!(Config::load_from(Some(file.path()), env(&[])).is_ok());
+}
+
+/// A file its group can read is refused too, and so is a secret in an inline table, which a
+/// line-by-line reading of keys missed; the message names the file and the fix.
+#[test]
+fn group_readable_files_and_inline_secrets_are_refused() {
+    let file = tempfile::NamedTempFile::new().unwrap();
+    let path = file.path().display().to_string();
+    let inline = format!("accounts = [{{ account_sid = \"{AC1}\", auth_token = \"inline-token\" }}]\n");
+    for (text, mode) in [
+        ("api_tokens = [\"s3cret-s3cret-s3cret\"]\n", 0o640),
+        (inline.as_str(), 0o644),
+        (inline.as_str(), 0o640),
+    ] {
+        std::fs::write(file.path(), text).unwrap();
+        set_mode(file.path(), mode);
+        let err = Config::load_from(Some(file.path()), env(&[]))
+            .err()
+            .unwrap_or_else(|| panic!("mode {mode:o} accepted: {text}"))
+            .to_string();
+        assert!(
+            err.starts_with("TRUSTHUB_HOOKS_CONFIG") && err.contains(&format!("chmod 600 {path}")),
+            "{err}"
+        );
+        assert!(!err.contains("inline-token") && !err.contains("s3cret"), "{err}");
+        set_mode(file.path(), 0o600);
+        Config::load_from(Some(file.path()), env(&[])).unwrap();
+    }
+}
+
+/// A shared key must say which accounts it signs for when several are served, may name only
+/// served accounts, and one of Twilio's algorithms; each refusal names the setting.
+#[test]
+fn shared_keys_are_bound_to_served_accounts() {
+    let accounts = format!(
+        "[[accounts]]\naccount_sid = \"{AC1}\"\nauth_token = \"t1\"\n\
+         [[accounts]]\naccount_sid = \"{AC2}\"\nauth_token = \"t2\"\n"
+    );
+    let key = "[[shared_keys]]\nkey = \"k\"\nsecret = \"s\"\n";
+    let load = |text: String| {
+        let mut file = tempfile::NamedTempFile::new().unwrap();
+        file.write_all(text.as_bytes()).unwrap();
+        set_mode(file.path(), 0o600);
+        Config::load_from(Some(file.path()), env(&[])).map_err(|e| e.to_string())
+    };
+    for (text, setting) in [
+        (format!("{accounts}{key}"), "shared_keys.accounts"),
+        (
+            format!("{accounts}{key}accounts = [\"AC{}\"]\n", "e".repeat(32)),
+            "shared_keys.accounts",
+        ),
+        (
+            format!("{accounts}{key}accounts = [\"nope\"]\n"),
+            "shared_keys.accounts",
+        ),
+        (
+            format!("{accounts}{key}accounts = [\"{AC1}\"]\nalgorithm = \"HMAC_MD5\"\n"),
+            "algorithm",
+        ),
+    ] {
+        let err = load(text.clone()).expect_err(&text);
+        assert!(err.contains(setting), "{text}: {err}");
+    }
+    let bound = load(format!(
+        "{accounts}{key}accounts = [\"{AC2}\"]\nalgorithm = \"HMAC_SHA1\"\n"
+    ))
+    .unwrap();
+    assert_eq!(bound.shared_keys[0].algorithm, SharedKeyAlgorithm::HmacSha1);
+    let single = load(format!(
+        "[[accounts]]\naccount_sid = \"{AC1}\"\nauth_token = \"t1\"\n{key}"
+    ))
+    .unwrap();
+    assert_eq!(
+        single.shared_keys[0].algorithm,
+        SharedKeyAlgorithm::HmacSha256,
+        "the default"
+    );
 }
 
 /// An empty signing secret would verify callbacks signed with an empty key: refused at

@@ -47,11 +47,21 @@ struct Created {
     secret: String,
 }
 
-/// Refuses URLs that are not http(s) or that point at non-public addresses (unless allowed).
-/// A name that does not resolve now is accepted: every delivery checks again.
+/// Refuses URLs that are not http(s), that carry credentials, or that point at non-public
+/// addresses (unless allowed). A name that does not resolve now is accepted: every delivery
+/// checks again.
 async fn check_url(raw: &str, allow_private: bool) -> Result<(), ApiError> {
     let refuse = |message: String| ApiError::bad_request("invalid_url", message);
     let url = url::Url::parse(raw).map_err(|e| refuse(format!("{raw:?} is not a URL: {e}")))?;
+    // They would be stored, listed by GET /v1/webhooks and shown on the dashboard; every
+    // delivery is signed (`webhook-signature`) for the receiver to check instead.
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(refuse(
+            "a webhook URL must not carry credentials (user:password@): verify the \
+             webhook-signature header instead, or put a token in the path"
+                .into(),
+        ));
+    }
     ssrf::check_url(&url, allow_private).map_err(refuse)?;
     if let (Some(url::Host::Domain(host)), false) = (url.host(), allow_private) {
         if let Ok(addrs) = tokio::net::lookup_host((host, 0)).await {

@@ -17,6 +17,16 @@ pub struct Sent {
     pub refused: bool,
 }
 
+/// A URL as logs and recorded errors show it: scheme, host, port and path. Never the query,
+/// which often carries the subscriber's token, nor credentials.
+pub fn loggable(url: &url::Url) -> String {
+    format!(
+        "{}://{}",
+        url.scheme(),
+        &url[url::Position::BeforeHost..url::Position::AfterPath]
+    )
+}
+
 #[derive(Debug, Clone)]
 pub struct WebhookSender {
     http: reqwest::Client,
@@ -52,6 +62,8 @@ impl WebhookSender {
             Ok(parsed) => parsed,
             Err(e) => return refuse(format!("invalid URL: {e}")),
         };
+        let shown = loggable(&parsed);
+        tracing::Span::current().record("url", shown.as_str());
         if let Err(reason) = ssrf::check_url(&parsed, self.allow_private) {
             return refuse(reason);
         }
@@ -87,16 +99,20 @@ impl WebhookSender {
                 }
             }
             Err(error) => {
+                // reqwest's message names the whole URL, query and all: name `shown` instead.
+                let timed_out = error.is_timeout();
+                let error = error.without_url();
                 // The guarded resolver's refusal surfaces as a connect error; say which.
                 let text = std::iter::successors(Some(&error as &dyn std::error::Error), |e| e.source())
                     .map(ToString::to_string)
                     .collect::<Vec<_>>()
                     .join(": ");
                 let refused = text.contains("non-public");
+                let text = format!("{shown}: {text}");
                 Sent {
                     status: None,
                     latency: started.elapsed(),
-                    error: Some(if error.is_timeout() {
+                    error: Some(if timed_out {
                         format!("timed out: {text}")
                     } else {
                         text
@@ -106,5 +122,14 @@ impl WebhookSender {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn loggable_urls_keep_no_query_or_credentials() {
+        let url = url::Url::parse("https://u:p@hooks.example.net:8443/a/b?token=t#f").unwrap();
+        assert_eq!(super::loggable(&url), "https://hooks.example.net:8443/a/b");
     }
 }

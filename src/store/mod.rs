@@ -75,6 +75,10 @@ pub trait Store:
     /// Whether the database answers.
     async fn ping(&self) -> Result<(), StoreError>;
 
+    /// The secret kept under `name`, storing `candidate` first if there is none: replicas
+    /// starting together each offer one and all end with the same (the first stored).
+    async fn server_secret(&self, name: &str, candidate: &[u8]) -> Result<Vec<u8>, StoreError>;
+
     /// Closes connections, waiting for those in use.
     async fn close(&self);
 }

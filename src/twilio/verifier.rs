@@ -2,7 +2,7 @@
 //! be explained (`trusthub-hooks verify`, and the logs).
 
 use super::signature::{self, Algorithm, Payload, PayloadError, SignatureSettings};
-use crate::config::{Account, Config};
+use crate::config::{Account, Config, SharedKeyAlgorithm, SharedKeyConfig};
 use crate::domain::AccountSid;
 use secrecy::{ExposeSecret, SecretString};
 use std::borrow::Cow;
@@ -17,13 +17,48 @@ struct Credential {
     algorithm: Algorithm,
 }
 
+/// A webhook SharedKey as configured: pinned to one algorithm and to its accounts.
+#[derive(Debug, Clone)]
+struct SharedKey {
+    name: String,
+    secret: SecretString,
+    algorithm: Algorithm,
+    /// `None`: any account served (only when one is configured, which start-up ensures).
+    accounts: Option<Vec<AccountSid>>,
+}
+
+impl SharedKey {
+    fn from_config(key: &SharedKeyConfig) -> Self {
+        let accounts: Vec<AccountSid> = key
+            .accounts
+            .iter()
+            .filter_map(|sid| AccountSid::parse(sid).ok())
+            .collect();
+        Self {
+            name: key.key.clone(),
+            secret: key.secret.clone(),
+            algorithm: match key.algorithm {
+                SharedKeyAlgorithm::HmacSha1 => Algorithm::HmacSha1,
+                SharedKeyAlgorithm::HmacSha256 => Algorithm::HmacSha256,
+            },
+            accounts: (!key.accounts.is_empty()).then_some(accounts),
+        }
+    }
+
+    fn may_sign_for(&self, account: &str) -> bool {
+        self.accounts
+            .as_ref()
+            .is_none_or(|bound| bound.iter().any(|sid| sid.as_str() == account))
+    }
+}
+
 /// The secrets this deployment accepts.
 #[derive(Debug, Clone, Default)]
 pub struct Verifier {
     accounts: Vec<Account>,
     /// Every account's tokens, labelled once rather than per request.
     tokens: Vec<Credential>,
-    shared_keys: Vec<(String, SecretString)>,
+    shared_keys: Vec<SharedKey>,
     /// An explicit token (`verify --token`), tried for any account.
     override_token: Option<SecretString>,
 }
@@ -67,6 +102,16 @@ pub enum Rejection {
     SharedKeyUnnamed,
     #[error("unsupported signature algorithm {0:?}")]
     UnsupportedAlgorithm(String),
+    /// The header named an algorithm the key is not pinned to (a downgrade, or a mistake).
+    #[error("shared key {key:?} signs with {pinned}, not {named:?}")]
+    AlgorithmNotPinned {
+        key: String,
+        named: String,
+        pinned: Algorithm,
+    },
+    /// The posted account (unverified, at most 64 characters, escaped) is not the key's.
+    #[error("shared key {key:?} may not sign for account {account:?}")]
+    AccountNotBound { key: String, account: String },
     #[error(transparent)]
     Payload(#[from] PayloadError),
     #[error("the signature matches no URL variant with any accepted secret")]
@@ -112,11 +157,7 @@ impl Verifier {
         Self {
             accounts,
             tokens,
-            shared_keys: config
-                .shared_keys
-                .iter()
-                .map(|k| (k.key.clone(), k.secret.clone()))
-                .collect(),
+            shared_keys: config.shared_keys.iter().map(SharedKey::from_config).collect(),
             override_token: None,
         }
     }
@@ -187,16 +228,29 @@ impl Verifier {
             let settings = SignatureSettings::parse(header);
             let algorithm = Algorithm::from_wire(&settings.algorithm)
                 .ok_or_else(|| Rejection::UnsupportedAlgorithm(settings.algorithm.clone()))?;
-            let key = settings.key.ok_or(Rejection::SharedKeyUnnamed)?;
-            let (_, secret) = self
+            let name = settings.key.ok_or(Rejection::SharedKeyUnnamed)?;
+            let key = self
                 .shared_keys
                 .iter()
-                .find(|(name, _)| *name == key)
-                .ok_or_else(|| Rejection::UnknownSharedKey(key.clone()))?;
+                .find(|key| key.name == name)
+                .ok_or_else(|| Rejection::UnknownSharedKey(name.clone()))?;
+            if algorithm != key.algorithm {
+                return Err(Rejection::AlgorithmNotPinned {
+                    key: name,
+                    named: settings.algorithm,
+                    pinned: key.algorithm,
+                });
+            }
+            if let Some(account) = request.account.filter(|a| !key.may_sign_for(a)) {
+                return Err(Rejection::AccountNotBound {
+                    key: name,
+                    account: account.chars().take(64).collect(),
+                });
+            }
             return Ok(vec![Cow::Owned(Credential {
                 account: None,
-                label: format!("shared key {key}"),
-                secret: secret.clone(),
+                label: format!("shared key {name}"),
+                secret: key.secret.clone(),
                 algorithm,
             })]);
         }
@@ -241,5 +295,11 @@ mod tests {
         let shown = Rejection::UnknownAccount("AC\u{1b}[2J\nforged line".into()).to_string();
         assert!(!shown.contains('\u{1b}') && !shown.contains('\n'), "{shown}");
         assert!(shown.contains("\\u{1b}[2J\\nforged line"), "{shown}");
+        let unbound = Rejection::AccountNotBound {
+            key: "k".into(),
+            account: "AC\u{1b}x".into(),
+        }
+        .to_string();
+        assert!(!unbound.contains('\u{1b}'), "{unbound}");
     }
 }

@@ -3,7 +3,7 @@
 use super::csrf;
 use super::error::UiError;
 use super::layout::{self, Nav};
-use super::session::{self, Session};
+use super::session::{self, Session, SessionKey};
 use crate::state::AppState;
 use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -62,10 +62,15 @@ fn form(next: &str, failed: bool) -> Response {
 }
 
 /// The sign-in form, or the dashboard for a viewer signed in already.
-pub async fn show(State(state): State<AppState>, headers: HeaderMap, Query(q): Query<Next>) -> Response {
+pub async fn show(
+    State(state): State<AppState>,
+    Extension(key): Extension<SessionKey>,
+    headers: HeaderMap,
+    Query(q): Query<Next>,
+) -> Response {
     let next = destination(q.next.as_deref());
-    let signed_in = session::cookie(&headers)
-        .and_then(|v| session::verify(state.api_tokens(), v, Utc::now()))
+    let signed_in = session::cookie(&headers, session::secure(&state))
+        .and_then(|v| session::verify(&key, state.api_tokens(), v, Utc::now()))
         .is_some();
     if signed_in {
         return Redirect::to(next).into_response();
@@ -76,6 +81,7 @@ pub async fn show(State(state): State<AppState>, headers: HeaderMap, Query(q): Q
 /// Checks the token (in constant time, across every configured token) and opens a session.
 pub async fn submit(
     State(state): State<AppState>,
+    Extension(key): Extension<SessionKey>,
     peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     headers: HeaderMap,
     Form(creds): Form<Credentials>,
@@ -109,7 +115,7 @@ pub async fn submit(
         *response.status_mut() = StatusCode::UNAUTHORIZED;
         return response;
     }
-    let cookie = session::issue(&session::digest_of(token), Utc::now() + session::LIFETIME);
+    let cookie = session::issue(&key, &session::digest_of(token), Utc::now() + session::LIFETIME);
     let mut response = Redirect::to(next).into_response();
     response.headers_mut().insert(
         header::SET_COOKIE,

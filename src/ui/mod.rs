@@ -17,10 +17,11 @@ use crate::state::AppState;
 use axum::middleware::from_fn_with_state;
 use axum::response::Redirect;
 use axum::routing::{get, post};
-use axum::Router;
+use axum::{Extension, Router};
+use session::SessionKey;
 
-/// Every `/ui` route, to be merged into the service's router.
-pub fn router(state: AppState) -> Router<AppState> {
+/// Every `/ui` route, to be merged into the service's router; sessions are signed with `key`.
+pub fn router(state: AppState, key: SessionKey) -> Router<AppState> {
     // Layers run outside in: the session check first, then the CSRF guard on forms.
     let private = Router::new()
         .route("/", get(overview::show))
@@ -36,7 +37,8 @@ pub fn router(state: AppState) -> Router<AppState> {
         .layer(from_fn_with_state(state, session::require));
     let ui = Router::new()
         .route("/login", get(login::show).post(login::submit))
-        .merge(private);
+        .merge(private)
+        .layer(Extension(key));
     // `nest` matches `/ui` but not `/ui/`, which people type too.
     Router::new()
         .nest("/ui", ui)

@@ -249,6 +249,7 @@ auth_token = "second-token"
 [[shared_keys]]
 key = "webhooks_sharedkey_abc"
 secret = "shared-secret"
+accounts = ["{ACCOUNT}"]
 "#
     );
     let app = TestApp::spawn_with(backend, Some(&toml), |_| {}).await;

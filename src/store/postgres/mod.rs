@@ -53,6 +53,26 @@ impl Store for PostgresStore {
         Ok(())
     }
 
+    async fn server_secret(&self, name: &str, candidate: &[u8]) -> Result<Vec<u8>, StoreError> {
+        // A replica inserting at the same moment waits on the other's row and then does
+        // nothing: both read the one that committed.
+        sqlx::query(
+            "insert into server_secrets (name, value, created_at) values ($1, $2, $3)
+             on conflict (name) do nothing",
+        )
+        .bind(name)
+        .bind(candidate)
+        .bind(chrono::Utc::now())
+        .execute(&self.pool)
+        .await?;
+        Ok(
+            sqlx::query_scalar("select value from server_secrets where name = $1")
+                .bind(name)
+                .fetch_one(&self.pool)
+                .await?,
+        )
+    }
+
     async fn close(&self) {
         self.pool.close().await;
     }

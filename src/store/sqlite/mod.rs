@@ -171,6 +171,26 @@ impl Store for SqliteStore {
         Ok(())
     }
 
+    async fn server_secret(&self, name: &str, candidate: &[u8]) -> Result<Vec<u8>, StoreError> {
+        let (key, value) = (name.to_owned(), candidate.to_vec());
+        self.writer
+            .write(move |tx| {
+                tx.prepare_cached(
+                    "insert into server_secrets (name, value, created_at) values (?1, ?2, ?3)
+                     on conflict (name) do nothing",
+                )?
+                .execute(rusqlite::params![key, value, micros(Utc::now())])?;
+                Ok(())
+            })
+            .await?;
+        Ok(
+            sqlx::query_scalar("select value from server_secrets where name = $1")
+                .bind(name)
+                .fetch_one(&self.reader)
+                .await?,
+        )
+    }
+
     async fn close(&self) {
         self.writer.stop().await;
         self.reader.close().await;

@@ -114,7 +114,7 @@ impl TestDb {
     /// A count read straight from the database (what no API shows), on either backend.
     pub async fn count(&self, sql: &str) -> i64 {
         use sqlx::Connection as _;
-        if self.pg_name.is_some() {
+        if self.url.starts_with("postgres") {
             let mut db = sqlx::PgConnection::connect(&self.url).await.unwrap();
             sqlx::query_scalar(sql).fetch_one(&mut db).await.unwrap()
         } else {
@@ -126,12 +126,22 @@ impl TestDb {
     /// Runs one statement straight on the database (a test playing another process).
     pub async fn execute(&self, sql: &str) {
         use sqlx::Connection as _;
-        if self.pg_name.is_some() {
+        if self.url.starts_with("postgres") {
             let mut db = sqlx::PgConnection::connect(&self.url).await.unwrap();
             sqlx::query(sql).execute(&mut db).await.unwrap();
         } else {
             let mut db = sqlx::SqliteConnection::connect(&self.url).await.unwrap();
             sqlx::query(sql).execute(&mut db).await.unwrap();
+        }
+    }
+
+    /// The same database, not dropped with this handle: for a second app on it, while the
+    /// owner lives.
+    pub fn shared(&self) -> Self {
+        Self {
+            url: self.url.clone(),
+            _dir: None,
+            pg_name: None,
         }
     }
 
@@ -202,7 +212,15 @@ impl TestApp {
         toml: Option<&str>,
         tweak: impl FnOnce(&mut Vec<(&'static str, String)>),
     ) -> Self {
-        let db = TestDb::new(backend).await;
+        Self::spawn_on(TestDb::new(backend).await, toml, tweak).await
+    }
+
+    /// Starts on `db` (`TestDb::shared` for a second app on one database).
+    pub async fn spawn_on(
+        db: TestDb,
+        toml: Option<&str>,
+        tweak: impl FnOnce(&mut Vec<(&'static str, String)>),
+    ) -> Self {
         let mut env = base_env(&db);
         tweak(&mut env);
         numbers_follow_trusthub(&mut env);

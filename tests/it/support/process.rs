@@ -163,15 +163,24 @@ impl ServeProcess {
 
     /// Waits (with a deadline) for a log line containing `needle`.
     pub fn wait_for_log(&self, needle: &str) -> String {
+        self.log_until(needle).pop().expect("the matching line")
+    }
+
+    /// Every log line from here up to and including the first containing `needle` (waited
+    /// for with a deadline).
+    pub fn log_until(&self, needle: &str) -> Vec<String> {
         let deadline = Instant::now() + Duration::from_secs(20);
+        let mut lines = Vec::new();
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             let line = self
                 .log
                 .recv_timeout(left)
                 .unwrap_or_else(|e| panic!("no log line with {needle:?}: {e}"));
-            if line.contains(needle) {
-                return line;
+            let found = line.contains(needle);
+            lines.push(line);
+            if found {
+                return lines;
             }
         }
     }

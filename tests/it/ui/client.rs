@@ -12,15 +12,22 @@ pub fn client() -> Client {
         .unwrap()
 }
 
-/// The `th_session` value a response sets, if any.
+/// The session cookie a response sets, if any, as `name=value` (the name is `th_session`, or
+/// `__Host-th_session` under an https `PUBLIC_URL`), to be sent back as it is.
 pub fn session_cookie(response: &Response) -> Option<String> {
     response
         .headers()
         .get_all(SET_COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .find_map(|v| v.strip_prefix("th_session="))
+        .filter(|v| v.starts_with("th_session=") || v.starts_with("__Host-th_session="))
         .map(|v| v.split(';').next().unwrap_or_default().to_owned())
+        .find(|pair| !pair.ends_with('='))
+}
+
+/// The value of a `name=value` cookie pair.
+pub fn value_of(cookie: &str) -> &str {
+    cookie.split_once('=').expect("name=value").1
 }
 
 pub fn set_cookie_header(response: &Response) -> String {
@@ -41,7 +48,7 @@ pub async fn sign_in(app: &TestApp, token: &str) -> Response {
         .unwrap()
 }
 
-/// Signs in with the test API token and returns the session cookie's value.
+/// Signs in with the test API token and returns the session cookie (`name=value`).
 pub async fn login(app: &TestApp) -> String {
     let response = sign_in(app, API_TOKEN).await;
     assert_eq!(response.status(), 303);
@@ -51,7 +58,7 @@ pub async fn login(app: &TestApp) -> String {
 pub async fn get(app: &TestApp, cookie: Option<&str>, path: &str) -> Response {
     let mut request = client().get(app.url(path));
     if let Some(cookie) = cookie {
-        request = request.header(COOKIE, format!("th_session={cookie}"));
+        request = request.header(COOKIE, cookie);
     }
     request.send().await.unwrap()
 }
@@ -76,7 +83,7 @@ pub async fn post(
         .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
         .body(serde_urlencoded::to_string(fields).unwrap());
     if let Some(cookie) = cookie {
-        request = request.header(COOKIE, format!("th_session={cookie}"));
+        request = request.header(COOKIE, cookie);
     }
     for (name, value) in headers {
         request = request.header(*name, *value);

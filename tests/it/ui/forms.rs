@@ -160,7 +160,7 @@ async fn forms_need_the_csrf_token(backend: Backend) {
     assert_eq!(location(&out), "/ui/login");
     let cleared = out.headers()["set-cookie"].to_str().unwrap();
     assert!(
-        cleared.starts_with("th_session=;") && cleared.contains("Max-Age=0"),
+        cleared.starts_with("__Host-th_session=;") && cleared.contains("Max-Age=0"),
         "{cleared}"
     );
 }

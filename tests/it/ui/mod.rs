@@ -5,8 +5,9 @@
 mod browser;
 pub mod client;
 mod forms;
+mod sessions;
 
-use crate::support::{bundle, callback, Backend, TestApp, API_TOKEN, TOKEN};
+use crate::support::{bundle, callback, Backend, TestApp, TestDb, API_TOKEN, TOKEN};
 use client::{get, location, login, page, profile_rows, set_cookie_header, sign_in};
 use trusthub_hooks::ui::session;
 
@@ -90,13 +91,7 @@ async fn sign_in_takes_only_configured_tokens(backend: Backend) {
     let right = sign_in(&app, API_TOKEN).await;
     assert_eq!((right.status().as_u16(), location(&right)), (303, "/ui".into()));
     let cookie = set_cookie_header(&right);
-    for flag in [
-        "HttpOnly",
-        "SameSite=Strict",
-        "Path=/ui",
-        "Secure",
-        "Max-Age=28800",
-    ] {
+    for flag in ["HttpOnly", "SameSite=Strict", "Path=/", "Secure", "Max-Age=28800"] {
         assert!(
             cookie.split("; ").any(|part| part == flag),
             "{flag} missing from {cookie}"
@@ -133,19 +128,23 @@ async fn sign_in_takes_only_configured_tokens(backend: Backend) {
 }
 
 async fn forged_and_expired_sessions_are_refused(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
+    let db = TestDb::new(backend).await;
+    let app = TestApp::spawn_on(db.shared(), None, |_| {}).await;
     let good = login(&app).await;
     let mut flipped = good.clone().into_bytes();
     let i = flipped.len() - 3;
     flipped[i] = if flipped[i] == b'x' { b'y' } else { b'x' };
     let flipped = String::from_utf8(flipped).unwrap();
     let now = chrono::Utc::now();
+    let key = sessions::stored_key(backend, &app.db).await;
     let digest = session::digest_of(API_TOKEN);
-    let expired = session::issue(&digest, now - chrono::Duration::seconds(1));
-    let stranger = session::issue(
+    let named = |value: String| format!("{}={value}", session::HOST_COOKIE);
+    let expired = named(session::issue(&key, &digest, now - chrono::Duration::seconds(1)));
+    let stranger = named(session::issue(
+        &key,
         &session::digest_of("not-a-configured-token"),
         now + session::LIFETIME,
-    );
+    ));
     let parts: Vec<&str> = good.split('.').collect();
     let extended = format!(
         "{}.{}.{}.{}.{}",
@@ -156,7 +155,7 @@ async fn forged_and_expired_sessions_are_refused(backend: Backend) {
         parts[4]
     );
     for (what, cookie) in [
-        ("garbage", "nonsense"),
+        ("garbage", "__Host-th_session=nonsense"),
         ("tampered", &flipped),
         ("expired", &expired),
         ("another token's", &stranger),
@@ -167,13 +166,13 @@ async fn forged_and_expired_sessions_are_refused(backend: Backend) {
         assert!(location(&response).starts_with("/ui/login"), "{what} cookie");
     }
     // Control: a cookie made the same way, unexpired, opens the dashboard.
-    let fresh = session::issue(&digest, now + chrono::Duration::minutes(5));
+    let fresh = named(session::issue(&key, &digest, now + chrono::Duration::minutes(5)));
     assert_eq!(get(&app, Some(&fresh), "/ui").await.status(), 200);
-    // Another replica with the same API_TOKENS accepts the session; one where the token was
-    // removed does not.
-    let replica = TestApp::spawn(backend).await;
-    assert_eq!(get(&replica, Some(&good), "/ui").await.status(), 200);
-    let revoked = TestApp::spawn_with(backend, None, |env| {
+    // Another instance on the same database with the same API_TOKENS accepts the session
+    // (sessions::instances_on_one_database_accept_each_others_sessions); one where the token
+    // was removed does not.
+    app.stop().await;
+    let revoked = TestApp::spawn_on(db.shared(), None, |env| {
         env.retain(|(k, _)| *k != "API_TOKENS");
         env.push(("API_TOKENS", "some-other-token".into()));
     })
