@@ -25,7 +25,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
         let mut text = String::new();
         loop {
             let mut line = String::new();
-            assert!(self.stream.read_line(&mut line).await.unwrap() > 0, "closed");
+            // A server that lost its place (reading a command as message data, say) hangs
+            // rather than answers: a failure too.
+            let read = self.stream.read_line(&mut line);
+            let read = tokio::time::timeout(std::time::Duration::from_secs(10), read).await;
+            assert!(read.expect("no reply within 10 s").unwrap() > 0, "closed");
             text.push_str(&line[4..]);
             // "250-" continues a reply, "250 " ends it.
             if line.as_bytes()[3] == b' ' {
