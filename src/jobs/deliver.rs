@@ -135,7 +135,9 @@ impl Deliverer {
                 }
             }
             Err(error) => {
-                tracing::warn!(delivery = delivery.id, to, permanent = error.permanent, %error, "alert email refused");
+                // Servers often quote the recipient in their refusal: the log masks it there too.
+                let said = error.to_string().replace(delivery.recipient.as_str(), &to);
+                tracing::warn!(delivery = delivery.id, to, permanent = error.permanent, error = %said, "alert email refused");
                 let code = error.code.map(i32::from);
                 let (status, result) = if error.permanent {
                     (

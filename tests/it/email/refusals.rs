@@ -86,3 +86,35 @@ async fn refusals_of_mail_and_rcpt(backend: Backend) {
 }
 
 both_backends!(smtp_refusals_transient_and_permanent, refusals_of_mail_and_rcpt);
+
+/// A refusal that quotes the recipient is logged with the recipient masked, as every other
+/// log line masks it (the binary's own log, read as an operator would).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refusal_quoting_the_recipient_is_logged_masked() {
+    let db = crate::support::TestDb::new(Backend::Sqlite).await;
+    let smtp = SmtpServer::start().await;
+    smtp.fail_next("RCPT", "550 5.1.1 <all@example.com>: recipient address rejected");
+    let mut env = crate::support::process::serve_env(&db.url);
+    env.extend(email_config(&smtp));
+    env.push(("WORKER_POLL_MS", "50".to_owned()));
+    let serve = crate::support::process::ServeProcess::start(&env);
+    let client = reqwest::Client::new();
+    assert_eq!(
+        serve
+            .post_signed(&client, &callback(&bundle(12), "in-review"))
+            .await,
+        204
+    );
+    let line = tokio::task::spawn_blocking(move || {
+        let line = serve.wait_for_log("alert email refused");
+        (line, serve)
+    })
+    .await
+    .unwrap();
+    assert!(line.0.contains("a**@example.com"), "{}", line.0);
+    assert!(
+        !line.0.contains("all@example.com"),
+        "the full address is logged: {}",
+        line.0
+    );
+}
