@@ -25,6 +25,7 @@ mod hostile;
 mod kinds;
 mod leases;
 mod notify;
+mod postgres_tls;
 mod queue;
 mod receiver;
 mod replicas;
