@@ -26,6 +26,8 @@ pub struct Application {
     sync_interval: Option<Duration>,
     /// `RETENTION_DAYS`, unless 0 (everything kept).
     retention_days: Option<u32>,
+    /// `EXPIRY_ALERT_DAYS` is not 0: approvals' ends are checked hourly.
+    expiry_alerts: bool,
     session_key: SessionKey,
 }
 
@@ -100,6 +102,7 @@ impl Application {
             worker,
             sync_interval,
             retention_days: (config.retention_days > 0).then_some(config.retention_days),
+            expiry_alerts: config.expiry_alert_days > 0,
             session_key,
         })
     }
@@ -121,7 +124,26 @@ impl Application {
         if let Some(days) = self.retention_days {
             let interval = Duration::from_secs(crate::jobs::retention::INTERVAL_SECS);
             let sweep = move |now| crate::jobs::retention::periodic(days, now);
-            tokio::spawn(enqueue_every(self.state.clone(), interval, stopped, sweep));
+            tokio::spawn(enqueue_every(
+                self.state.clone(),
+                interval,
+                stopped.clone(),
+                sweep,
+            ));
+        }
+        if self.expiry_alerts {
+            let interval = Duration::from_secs(crate::jobs::expiry::INTERVAL_SECS);
+            // The first check is this process's own (a restart checks at once, whatever the
+            // hour's check found); the hourly ones are shared by the replicas.
+            let started = std::sync::atomic::AtomicBool::new(false);
+            let check = move |now| {
+                if started.swap(true, std::sync::atomic::Ordering::Relaxed) {
+                    crate::jobs::expiry::periodic(now)
+                } else {
+                    crate::jobs::expiry::now_job(now)
+                }
+            };
+            tokio::spawn(enqueue_every(self.state.clone(), interval, stopped, check));
         }
         let shutdown = async move {
             shutdown.await;

@@ -56,6 +56,7 @@ pub const ENV_VARS: &[&str] = &[
     "WEBHOOK_TIMEOUT_SECS",
     "SYNC_INTERVAL_SECS",
     "RETENTION_DAYS",
+    "EXPIRY_ALERT_DAYS",
     "HEADER_READ_TIMEOUT_SECS",
     "BODY_READ_TIMEOUT_SECS",
     "MAX_CONNECTIONS",
@@ -134,6 +135,10 @@ pub struct Config {
     /// after this many days; 0 keeps everything.
     #[serde(deserialize_with = "number")]
     pub retention_days: u32,
+    /// An approval's end (Trust Hub's `valid_until`) is alerted this many days before; 0 turns
+    /// the alerts off.
+    #[serde(deserialize_with = "number")]
+    pub expiry_alert_days: u32,
     /// A request's headers must arrive within this (slow-loris clients are cut off).
     #[serde(deserialize_with = "number")]
     pub header_read_timeout_secs: u64,
@@ -200,6 +205,7 @@ struct Defaults {
     webhook_timeout_secs: u64,
     sync_interval_secs: u64,
     retention_days: u32,
+    expiry_alert_days: u32,
     header_read_timeout_secs: u64,
     body_read_timeout_secs: u64,
     max_connections: u32,
@@ -241,6 +247,7 @@ const DEFAULTS: fn() -> Defaults = || Defaults {
     webhook_timeout_secs: 15,
     sync_interval_secs: 0,
     retention_days: 90,
+    expiry_alert_days: 30,
     header_read_timeout_secs: 10,
     body_read_timeout_secs: 10,
     max_connections: 4096,
@@ -257,6 +264,7 @@ const DEFAULTS: fn() -> Defaults = || Defaults {
 
 /// More than a century is a unit mistaken (hours, seconds?): 0 is how to keep everything.
 const MAX_RETENTION_DAYS: u32 = 36_500;
+const MAX_EXPIRY_ALERT_DAYS: u32 = 366;
 
 /// A configuration that cannot be used, naming what to fix.
 #[derive(Debug, thiserror::Error)]
@@ -358,6 +366,15 @@ impl Config {
                 format!(
                     "{} is over {MAX_RETENTION_DAYS} days: to keep everything, set 0",
                     self.retention_days
+                ),
+            ));
+        }
+        if self.expiry_alert_days > MAX_EXPIRY_ALERT_DAYS {
+            return Err(invalid(
+                "EXPIRY_ALERT_DAYS",
+                format!(
+                    "{} is over {MAX_EXPIRY_ALERT_DAYS} days (Trust Hub approvals last about a year); 0 turns the alerts off",
+                    self.expiry_alert_days
                 ),
             ));
         }

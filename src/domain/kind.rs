@@ -26,6 +26,15 @@ impl BundleKind {
         }
     }
 
+    /// The kind as a sentence names it ("Trust product BU…").
+    pub fn title(self) -> &'static str {
+        match self {
+            Self::CustomerProfile => "Customer profile",
+            Self::TrustProduct => "Trust product",
+            Self::RegulatoryBundle => "Regulatory bundle",
+        }
+    }
+
     pub fn parse(raw: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|kind| kind.as_str() == raw)
     }

@@ -37,6 +37,8 @@ struct NewWebhook {
 enum EventType {
     #[serde(rename = "profile.status_changed")]
     StatusChanged,
+    #[serde(rename = "profile.expiring")]
+    Expiring,
 }
 
 /// A subscription as created: the only time its secret is shown.

@@ -24,6 +24,8 @@ pub struct Confirmer {
     pub bundles: BundleApi,
     pub credentials: CredentialBook,
     pub max_attempts: u32,
+    /// `EXPIRY_ALERT_DAYS` (0: no alerts).
+    pub expiry_alert_days: u32,
 }
 
 fn job_error(error: TwilioError) -> JobError {
@@ -82,7 +84,12 @@ impl Confirmer {
                 })?,
         };
         self.store
-            .remember_bundle(sid, found.0, found.1.friendly_name.as_deref())
+            .remember_bundle(
+                sid,
+                found.0,
+                found.1.friendly_name.as_deref(),
+                found.1.valid_until(),
+            )
             .await
             .map_err(retry_store)?;
         Ok(found)
@@ -175,12 +182,22 @@ impl Job for Confirmer {
                 Err(retry) => return Err(retry),
             }
         }
-        Ok(vec![notify_job(
+        let now = Utc::now();
+        let mut jobs = vec![notify_job(
             target.transition_id,
             true,
             evaluation_error.as_deref(),
-            Utc::now(),
-        )])
+            now,
+        )];
+        // An approval already close to its end is told of now, not at the next hourly check.
+        let ends_soon = profile.valid_until().is_some_and(|until| {
+            self.expiry_alert_days > 0
+                && until <= now + chrono::Duration::days(i64::from(self.expiry_alert_days))
+        });
+        if ends_soon {
+            jobs.push(crate::jobs::expiry::now_job(now));
+        }
+        Ok(jobs)
     }
 
     fn max_attempts(&self) -> u32 {

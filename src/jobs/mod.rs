@@ -3,6 +3,7 @@
 
 pub mod confirm;
 pub mod deliver;
+pub mod expiry;
 pub mod notify;
 pub mod retention;
 pub mod sync;
@@ -23,18 +24,25 @@ pub fn worker(config: &Config, store: DynStore, wake: Arc<Notify>) -> anyhow::Re
         bundles: BundleApi::from_config(config)?,
         credentials: CredentialBook::from_config(config),
         max_attempts: config.evaluation_max_attempts.max(1),
+        expiry_alert_days: config.expiry_alert_days,
     };
     let email = EmailSettings::from_config(config)?.map(Arc::new);
     let fanout = notify::Fanout {
         store: store.clone(),
         email: email.clone(),
     };
-    let deliverer = deliver::Deliverer::from_config(config, store.clone(), email)?;
+    let deliverer = deliver::Deliverer::from_config(config, store.clone(), email.clone())?;
     let sync = sync::SyncJob(Submitter::from_config(config, store.clone())?);
     let retention = retention::RetentionJob { store: store.clone() };
+    let expiry = expiry::ExpiryJob {
+        store: store.clone(),
+        email: email.clone(),
+        days: config.expiry_alert_days,
+    };
     Ok(Worker::new(store, WorkerConfig::from_config(config), wake)
         .register(sync)
         .register(retention)
+        .register(expiry)
         .register(confirmer)
         .register(fanout)
         .register(deliverer))

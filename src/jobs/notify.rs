@@ -134,34 +134,67 @@ impl Fanout {
             confirmed,
         );
         let body = serde_json::to_value(&event).expect("events serialize");
-        let status = row.transition.to.to_string();
-        let mut deliveries = Vec::new();
-        for webhook in webhooks {
-            deliveries.push(NewDelivery {
-                channel: Channel::Webhook,
-                recipient: webhook.url.clone(),
-                event_id: format!("msg_{id}_{}", webhook.id),
-                webhook_id: Some(webhook.id.clone()),
-                event_type: STATUS_CHANGED.to_owned(),
+        let deliveries = deliveries_of(
+            &Announcement {
+                event_type: STATUS_CHANGED,
+                key: &id.to_string(),
                 transition_id: Some(id),
-                profile_sid: Some(row.profile_sid.clone()),
-                payload: body.clone(),
-            });
-        }
-        if let Some(email) = &self.email {
-            for recipient in email.recipients.iter().filter(|r| r.wants(&status)) {
-                deliveries.push(NewDelivery {
-                    channel: Channel::Email,
-                    webhook_id: None,
-                    recipient: recipient.address.clone(),
-                    event_id: format!("email_{id}_{}", short_hash(&recipient.address)),
-                    event_type: STATUS_CHANGED.to_owned(),
-                    transition_id: Some(id),
-                    profile_sid: Some(row.profile_sid.clone()),
-                    payload: body.clone(),
-                });
-            }
-        }
+                profile_sid: &row.profile_sid,
+                status: &row.transition.to.to_string(),
+                body: &body,
+            },
+            webhooks,
+            self.email.as_deref(),
+        );
         Ok(Some(deliveries))
     }
+}
+
+/// One event to deliver: what `deliveries_of` needs of it.
+pub struct Announcement<'a> {
+    pub event_type: &'static str,
+    /// Unique to the event among its type's: delivery event ids are made of it, so that a job
+    /// run again after a crash finds the deliveries it created.
+    pub key: &'a str,
+    pub transition_id: Option<i64>,
+    pub profile_sid: &'a str,
+    /// What an email recipient's `statuses` filter is matched against.
+    pub status: &'a str,
+    pub body: &'a serde_json::Value,
+}
+
+/// The deliveries of one event: one per webhook subscription that wants its type (`webhooks`
+/// are the enabled ones) and one per email recipient that wants its status.
+pub fn deliveries_of(
+    event: &Announcement<'_>,
+    webhooks: &[Webhook],
+    email: Option<&EmailSettings>,
+) -> Vec<NewDelivery> {
+    let delivery = |channel, recipient: &str, event_id: String, webhook_id: Option<String>| NewDelivery {
+        channel,
+        recipient: recipient.to_owned(),
+        event_id,
+        webhook_id,
+        event_type: event.event_type.to_owned(),
+        transition_id: event.transition_id,
+        profile_sid: Some(event.profile_sid.to_owned()),
+        payload: event.body.clone(),
+    };
+    let mut deliveries: Vec<NewDelivery> = webhooks
+        .iter()
+        .filter(|w| w.wants(event.event_type))
+        .map(|w| {
+            let id = format!("msg_{}_{}", event.key, w.id);
+            delivery(Channel::Webhook, &w.url, id, Some(w.id.clone()))
+        })
+        .collect();
+    for recipient in email
+        .iter()
+        .flat_map(|e| &e.recipients)
+        .filter(|r| r.wants(event.status))
+    {
+        let id = format!("email_{}_{}", event.key, short_hash(&recipient.address));
+        deliveries.push(delivery(Channel::Email, &recipient.address, id, None));
+    }
+    deliveries
 }

@@ -1,7 +1,7 @@
 //! Alert emails over SMTP (lettre): plain or STARTTLS (`smtp://`) or TLS (`smtps://`),
 //! multipart text and HTML, recipients masked in logs.
 
-use super::event::Event;
+use super::event::{Event, EventData, Expiring, StatusChanged};
 use crate::config::{invalid, ConfigError};
 use lettre::message::{Mailbox, MultiPart};
 use lettre::transport::smtp::authentication::Credentials;
@@ -166,14 +166,52 @@ fn escape(text: &str) -> String {
         .replace('"', "&quot;")
 }
 
-/// Renders the alert for an event: the profile, the new status and, on rejection, each failed
-/// requirement with Twilio's reason and the invalid fields.
+fn display_name(friendly_name: Option<&str>, sid: &str) -> String {
+    match friendly_name {
+        Some(friendly) => format!("{friendly} ({sid})"),
+        None => sid.to_owned(),
+    }
+}
+
+/// Renders the alert for an event.
 pub fn render(event: &Event, subject_template: &str) -> Rendered {
-    let d = &event.data;
-    let name = match &d.friendly_name {
-        Some(friendly) => format!("{friendly} ({})", d.sid),
-        None => d.sid.clone(),
+    match &event.data {
+        EventData::StatusChanged(d) => render_status_changed(d, subject_template),
+        EventData::Expiring(d) => render_expiring(d),
+    }
+}
+
+/// An approval about to end: when, and what to do.
+fn render_expiring(d: &Expiring) -> Rendered {
+    let name = display_name(d.friendly_name.as_deref(), &d.sid);
+    let kind = d.kind.map_or("Bundle", |k| k.title());
+    let until = d.valid_until.to_rfc3339();
+    let when = match d.days_left {
+        days if days < 0 => "has ended".to_owned(),
+        0 => "ends within a day".to_owned(),
+        1 => "ends in 1 day".to_owned(),
+        days => format!("ends in {days} days"),
     };
+    let subject = format!("Trust Hub approval of {name} {when}");
+    let advice = "Renew it in Twilio's console (or submit an updated bundle) before then, so \
+                  that the numbers and senders relying on it keep working.";
+    let text = format!(
+        "{kind} {name} is {}; its approval {when}: valid until {until}.\n{advice}\n",
+        d.status
+    );
+    let html = format!(
+        "<p>{kind} <strong>{}</strong> is {}; its approval {when}: valid until <strong>{}</strong>.</p>\n<p>{advice}</p>\n",
+        escape(&name),
+        escape(&d.status),
+        escape(&until)
+    );
+    Rendered { subject, text, html }
+}
+
+/// A status change: the profile, the new status and, on rejection, each failed requirement
+/// with Twilio's reason and the invalid fields.
+fn render_status_changed(d: &StatusChanged, subject_template: &str) -> Rendered {
+    let name = display_name(d.friendly_name.as_deref(), &d.sid);
     let subject = subject_template
         .replace("{name}", &name)
         .replace("{sid}", &d.sid)

@@ -1,19 +1,46 @@
-//! The outbound event of the contract: `profile.status_changed`.
+//! The outbound events: `profile.status_changed` (the contract's) and `profile.expiring`.
 
 use crate::store::{EvaluationRecord, Profile, TransitionRow};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 pub const STATUS_CHANGED: &str = "profile.status_changed";
+/// An approval ends within `EXPIRY_ALERT_DAYS` (`jobs::expiry`).
+pub const EXPIRING: &str = "profile.expiring";
 /// Every event type a subscription may filter on.
-pub const EVENT_TYPES: &[&str] = &[STATUS_CHANGED];
+pub const EVENT_TYPES: &[&str] = &[STATUS_CHANGED, EXPIRING];
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Event {
     #[serde(rename = "type")]
     pub kind: String,
     pub timestamp: DateTime<Utc>,
-    pub data: StatusChanged,
+    pub data: EventData,
+}
+
+/// An event's `data`, by its type. Untagged (the type is beside it): each variant has a field
+/// the others lack (`valid_until` and `days_left`; `to`), which is what tells them apart when a
+/// stored event is read back.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum EventData {
+    Expiring(Expiring),
+    StatusChanged(StatusChanged),
+}
+
+/// `profile.expiring`: an approved bundle's approval ends soon (Trust Hub's `valid_until`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Expiring {
+    pub sid: String,
+    pub account_sid: Option<String>,
+    pub friendly_name: Option<String>,
+    pub kind: Option<crate::domain::BundleKind>,
+    /// The bundle's status (an approval).
+    pub status: String,
+    pub valid_until: DateTime<Utc>,
+    /// Whole days from the alert to `valid_until` (0: it ends within a day; negative: it has
+    /// ended).
+    pub days_left: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -71,7 +98,7 @@ impl Event {
         Self {
             kind: STATUS_CHANGED.to_owned(),
             timestamp: t.at,
-            data: StatusChanged {
+            data: EventData::StatusChanged(StatusChanged {
                 sid: row.profile_sid.clone(),
                 account_sid: profile.and_then(|p| p.account_sid.clone()),
                 friendly_name: profile.and_then(|p| p.friendly_name.clone()),
@@ -90,7 +117,57 @@ impl Event {
                     .map(|e| e.profile_errors.clone())
                     .filter(|errors| !errors.is_null() && errors.as_array().is_none_or(|a| !a.is_empty())),
                 confirmed,
-            },
+            }),
         }
+    }
+
+    /// The alert that `profile`'s approval ends at `valid_until`, as of `now`.
+    pub fn expiring(profile: &Profile, valid_until: DateTime<Utc>, now: DateTime<Utc>) -> Self {
+        Self {
+            kind: EXPIRING.to_owned(),
+            timestamp: now,
+            data: EventData::Expiring(Expiring {
+                sid: profile.sid.clone(),
+                account_sid: profile.account_sid.clone(),
+                friendly_name: profile.friendly_name.clone(),
+                kind: profile.kind,
+                status: profile.status.to_string(),
+                valid_until,
+                days_left: (valid_until - now).num_days(),
+            }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    use serde_json::json;
+
+    #[test]
+    fn stored_events_are_read_back_as_their_type() {
+        let at = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+        let profile = Profile {
+            sid: format!("BU{}", "a".repeat(32)),
+            account_sid: None,
+            status: crate::domain::ProfileStatus::TwilioApproved,
+            status_known: true,
+            friendly_name: Some("Acme".into()),
+            kind: Some(crate::domain::BundleKind::TrustProduct),
+            valid_until: Some(at + chrono::Duration::days(20)),
+            created_at: at,
+            updated_at: at,
+        };
+        let expiring = Event::expiring(&profile, at + chrono::Duration::days(20), at);
+        let json = serde_json::to_value(&expiring).unwrap();
+        assert_eq!(json["type"], "profile.expiring");
+        assert_eq!(json["data"]["days_left"], 20);
+        assert_eq!(serde_json::from_value::<Event>(json).unwrap(), expiring);
+        let changed = json!({"type": "profile.status_changed", "timestamp": at, "data": {
+            "sid": profile.sid, "account_sid": null, "friendly_name": null, "from": null,
+            "to": "in-review", "at": at, "failure_reason": null, "evaluation": null}});
+        let read: Event = serde_json::from_value(changed).unwrap();
+        assert!(matches!(read.data, EventData::StatusChanged(ref d) if d.to == "in-review"));
     }
 }

@@ -4,6 +4,7 @@
 mod batch_state;
 mod cursor;
 mod dashboard;
+pub mod expiry;
 #[cfg(test)]
 mod fixtures;
 pub mod job;
@@ -23,6 +24,7 @@ use std::time::Duration;
 
 pub use cursor::Cursor;
 pub use dashboard::{DashboardStore, ProfileSearch, StatusCount, WebhookHealth};
+pub use expiry::ExpiryStore;
 pub use job::{ClaimedJob, JobCount, JobInfo, JobState, NewJob, Settlement};
 pub use model::{
     Attempt, CallbackRecord, Channel, Delivery, DeliveryQuery, DeliveryStatus, EvaluationRecord, NewDelivery,
@@ -65,6 +67,7 @@ pub trait Store:
     + CreationStore
     + DashboardStore
     + RetentionStore
+    + ExpiryStore
     + Send
     + Sync
     + 'static
@@ -102,13 +105,15 @@ pub trait CallbackStore: Send + Sync {
 
     async fn get_profile(&self, sid: &ProfileSid) -> Result<Option<ProfileDetail>, StoreError>;
 
-    /// What Twilio said a bundle is: its kind (fixed once known) and its friendly name (the
-    /// latest Twilio gave). Does nothing for a bundle not stored yet.
+    /// What Twilio said a bundle is: its kind (fixed once known), its friendly name and until
+    /// when its approval holds (the latest Twilio gave). Does nothing for a bundle not stored
+    /// yet.
     async fn remember_bundle(
         &self,
         sid: &ProfileSid,
         kind: BundleKind,
         friendly_name: Option<&str>,
+        valid_until: Option<DateTime<Utc>>,
     ) -> Result<(), StoreError>;
 
     /// One transition, by id.

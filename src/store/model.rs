@@ -54,6 +54,9 @@ pub struct Profile {
     /// Which API the bundle lives on; `null` until this service has learnt it.
     #[schema(value_type = Option<String>, example = "trust_product")]
     pub kind: Option<BundleKind>,
+    /// Until when Twilio's approval holds (Trust Hub's `valid_until`), as Twilio last gave it;
+    /// `null` when not approved or not known. An alert goes out `EXPIRY_ALERT_DAYS` before.
+    pub valid_until: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }

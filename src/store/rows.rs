@@ -79,6 +79,7 @@ pub(crate) fn profile(row: &impl Columns) -> Result<Profile, StoreError> {
             .get::<Option<String>>("kind")?
             .as_deref()
             .and_then(BundleKind::parse),
+        valid_until: row.opt_time("valid_until")?,
         created_at: row.time("created_at")?,
         updated_at: row.time("updated_at")?,
     })

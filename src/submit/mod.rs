@@ -117,7 +117,7 @@ impl Submitter {
                 .ok_or_else(|| not_found(sid, &creds.username))?,
         };
         self.store
-            .remember_bundle(sid, kind, bundle.friendly_name.as_deref())
+            .remember_bundle(sid, kind, bundle.friendly_name.as_deref(), bundle.valid_until())
             .await?;
         Ok(bundle)
     }
@@ -210,7 +210,12 @@ impl Submitter {
             .await?;
         crate::metrics::transition(&report.status, source, decision);
         self.store
-            .remember_bundle(&report.profile_sid, kind, profile.friendly_name.as_deref())
+            .remember_bundle(
+                &report.profile_sid,
+                kind,
+                profile.friendly_name.as_deref(),
+                profile.valid_until(),
+            )
             .await?;
         Ok(decision)
     }

@@ -18,12 +18,23 @@ pub struct CustomerProfile {
     pub status_callback: Option<String>,
     pub date_created: Option<String>,
     pub date_updated: Option<String>,
+    /// Until when an approval holds (ISO 8601); `null` otherwise.
+    #[serde(default)]
+    pub valid_until: Option<String>,
     /// The error codes of a rejection, as Twilio returns them.
     #[serde(default)]
     pub errors: Option<serde_json::Value>,
 }
 
 impl CustomerProfile {
+    /// `valid_until` as a time; `None` when absent or unreadable (never a reason to fail).
+    pub fn valid_until(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        let raw = self.valid_until.as_deref()?;
+        chrono::DateTime::parse_from_rfc3339(raw)
+            .ok()
+            .map(|t| t.with_timezone(&chrono::Utc))
+    }
+
     /// The profile's status as a report, as Trust Hub states it (no failure reason: Trust Hub
     /// gives its `errors` instead). `None` when its SID is not a customer profile SID.
     pub fn report(&self) -> Option<crate::domain::StatusReport> {

@@ -71,6 +71,13 @@ pub async fn show(
             ", since " (time(p.updated_at)) ". "
             @if let Some(account) = &p.account_sid { "Account " code { (account) } "." }
         }
+        @if let Some(until) = p.valid_until {
+            p.expiry {
+                @if until <= Utc::now() { "The approval ended " } @else { "Approved until " }
+                (time(until)) " (" (layout::duration((until - Utc::now()).abs())) " "
+                @if until <= Utc::now() { "ago" } @else { "from now" } ")."
+            }
+        }
         div.actions {
             form method="post" action={ "/ui/profiles/" (p.sid) "/refetch" } {
                 (super::csrf::field(&session))

@@ -8,6 +8,7 @@ mod bulk;
 mod creations;
 mod dashboard;
 mod evaluations;
+mod expiry;
 mod jobs;
 mod notify;
 mod profiles;

@@ -301,14 +301,17 @@ impl CallbackStore for PostgresStore {
         sid: &ProfileSid,
         kind: BundleKind,
         friendly_name: Option<&str>,
+        valid_until: Option<DateTime<Utc>>,
     ) -> Result<(), StoreError> {
         sqlx::query(
-            "update profiles set kind = coalesce(kind, $2), friendly_name = coalesce($3, friendly_name)
+            "update profiles set kind = coalesce(kind, $2), friendly_name = coalesce($3, friendly_name),
+                    valid_until = $4
              where sid = $1",
         )
         .bind(sid.as_str())
         .bind(kind.as_str())
         .bind(friendly_name)
+        .bind(valid_until)
         .execute(&self.pool)
         .await?;
         Ok(())

@@ -6,6 +6,7 @@ mod checkpoint;
 mod creations;
 mod dashboard;
 mod evaluations;
+mod expiry;
 mod jobs;
 mod notify;
 mod profiles;

@@ -293,15 +293,18 @@ impl CallbackStore for SqliteStore {
         sid: &ProfileSid,
         kind: BundleKind,
         friendly_name: Option<&str>,
+        valid_until: Option<DateTime<Utc>>,
     ) -> Result<(), StoreError> {
         let (sid, name) = (sid.to_string(), friendly_name.map(str::to_owned));
+        let until = valid_until.map(|t| t.timestamp_micros());
         self.writer
             .write(move |tx| {
                 tx.prepare_cached(
-                    "update profiles set kind = coalesce(kind, ?2), friendly_name = coalesce(?3, friendly_name)
+                    "update profiles set kind = coalesce(kind, ?2), friendly_name = coalesce(?3, friendly_name),
+                            valid_until = ?4
                      where sid = ?1",
                 )?
-                .execute(params![sid, kind.as_str(), name])?;
+                .execute(params![sid, kind.as_str(), name, until])?;
                 Ok(())
             })
             .await

@@ -135,6 +135,20 @@ impl FakeTrustHub {
         });
     }
 
+    /// Twilio's review sets until when an approval holds (`valid_until`, ISO 8601 as Twilio
+    /// writes it); `None` clears it.
+    pub fn set_valid_until(&self, sid: &str, until: Option<chrono::DateTime<chrono::Utc>>) {
+        self.with(|s| {
+            let bundle = s.profiles.get_mut(sid).unwrap();
+            assert!(
+                bundle.get("valid_until").is_some(),
+                "Twilio's {sid} has no valid_until"
+            );
+            bundle["valid_until"] =
+                until.map_or(Value::Null, |t| json!(t.format("%Y-%m-%dT%H:%M:%SZ").to_string()));
+        });
+    }
+
     pub fn profile(&self, sid: &str) -> Option<Value> {
         self.with(|s| s.profiles.get(sid).cloned())
     }
