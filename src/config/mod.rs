@@ -34,6 +34,7 @@ pub const ENV_VARS: &[&str] = &[
     "TRUSTHUB_API_URL",
     "TWILIO_API_URL",
     "TWILIO_NUMBERS_API_URL",
+    "TWILIO_MESSAGING_API_URL",
     "API_TOKENS",
     "SMTP_URL",
     "SMTP_CA_FILE",
@@ -82,6 +83,8 @@ pub struct Config {
     pub twilio_api_url: String,
     /// The numbers v2 API, where regulatory bundles live.
     pub twilio_numbers_api_url: String,
+    /// The Messaging API (A2P brands and campaigns, toll-free verifications).
+    pub twilio_messaging_api_url: String,
     #[serde(deserialize_with = "secret_list")]
     pub api_tokens: Vec<SecretString>,
     pub smtp_url: Option<SecretString>,
@@ -186,6 +189,7 @@ struct Defaults {
     trusthub_api_url: &'static str,
     twilio_api_url: &'static str,
     twilio_numbers_api_url: &'static str,
+    twilio_messaging_api_url: &'static str,
     api_tokens: Vec<String>,
     alert_email_to: Vec<String>,
     webhook_allow_private: bool,
@@ -226,6 +230,7 @@ const DEFAULTS: fn() -> Defaults = || Defaults {
     trusthub_api_url: "https://trusthub.twilio.com",
     twilio_api_url: "https://api.twilio.com",
     twilio_numbers_api_url: "https://numbers.twilio.com",
+    twilio_messaging_api_url: "https://messaging.twilio.com",
     api_tokens: Vec::new(),
     alert_email_to: Vec::new(),
     webhook_allow_private: false,

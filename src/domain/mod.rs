@@ -1,6 +1,7 @@
 //! The domain: SIDs, statuses and their state machine, what a callback reports.
 
 pub mod callback;
+pub mod compliance;
 pub mod kind;
 pub mod sid;
 pub mod source;

@@ -99,7 +99,7 @@ fn kind(raw: &str) -> Result<(Kind, String), ApiError> {
     }
 }
 
-fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+pub(super) fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
@@ -111,7 +111,7 @@ async fn handle(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let (kind, content_type) = kind(header(&headers, header::CONTENT_TYPE.as_str()).unwrap_or_default())?;
-    let body = body.map_err(unreadable_body)?;
+    let body = body.map_err(|e| unreadable_body(e, "status callbacks", MAX_BODY_BYTES))?;
     let (fields, unreadable) = read_fields(kind, &body);
     // Served at exactly this route, under the prefix or without it.
     let url = state.public_url().route_url(super::CALLBACK_PATH, uri.query());
@@ -129,31 +129,14 @@ async fn handle(
     let verified = match verdict.result {
         Ok(verified) => verified,
         Err(rejection) => {
-            if let Some(wait) = state.guard().blocked(client) {
-                return Err(ApiError::new(
-                    StatusCode::TOO_MANY_REQUESTS,
-                    "too_many_failures",
-                    "too many failed signature checks from this address; try again later",
-                )
-                .retry_after(wait));
-            }
-            // An account this deployment does not serve is no guess at one of its secrets.
-            if !matches!(rejection, Rejection::UnknownAccount(_)) {
-                state.guard().failed(client);
-            }
-            let tried: Vec<String> = verdict.attempts.iter().map(ToString::to_string).collect();
-            tracing::warn!(%rejection, %url, ?tried, "refused a status callback");
-            let code = match rejection {
-                Rejection::UnknownAccount(_) => "unknown_account",
-                _ => "invalid_signature",
-            };
-            // The reason stays in the log: the answer does not tell a forger which accounts or
-            // shared keys exist.
-            let message = match rejection {
-                Rejection::UnknownAccount(_) => "the callback's AccountSid is not served here",
-                _ => "the signature does not verify",
-            };
-            return Err(ApiError::new(StatusCode::FORBIDDEN, code, message));
+            return Err(refused(
+                &state,
+                client,
+                rejection,
+                &verdict.attempts,
+                &url,
+                "status callback",
+            ))
         }
     };
     let mut report = read_report(&fields, unreadable);
@@ -218,8 +201,50 @@ async fn handle(
     Ok((StatusCode::NO_CONTENT, [("x-callback-outcome", outcome)]).into_response())
 }
 
+/// The answer to a request whose signature did not verify: `429` while its address is
+/// throttled, else `403`. The limiter is asked only once a check has failed (a request that
+/// verifies is never refused, so forgers sharing Twilio's addresses cannot get Twilio
+/// throttled), and an account this deployment does not serve is no guess at one of its
+/// secrets, so it is not counted.
+pub(super) fn refused(
+    state: &AppState,
+    client: Option<IpAddr>,
+    rejection: Rejection,
+    attempts: &[impl std::fmt::Display],
+    url: &str,
+    what: &str,
+) -> ApiError {
+    if let Some(wait) = state.guard().blocked(client) {
+        return ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_failures",
+            "too many failed signature checks from this address; try again later",
+        )
+        .retry_after(wait);
+    }
+    if !matches!(rejection, Rejection::UnknownAccount(_)) {
+        state.guard().failed(client);
+    }
+    let tried: Vec<String> = attempts.iter().map(ToString::to_string).collect();
+    tracing::warn!(%rejection, %url, ?tried, "refused a {what}");
+    // The reason stays in the log: the answer does not tell a forger which accounts or
+    // shared keys exist.
+    match rejection {
+        Rejection::UnknownAccount(_) => ApiError::new(
+            StatusCode::FORBIDDEN,
+            "unknown_account",
+            format!("the {what}'s account is not served here"),
+        ),
+        _ => ApiError::new(
+            StatusCode::FORBIDDEN,
+            "invalid_signature",
+            "the signature does not verify",
+        ),
+    }
+}
+
 /// 413 over the limit, 408 when the client was too slow to send it, else 400.
-fn unreadable_body(rejection: BytesRejection) -> ApiError {
+pub(super) fn unreadable_body(rejection: BytesRejection, what: &str, limit: usize) -> ApiError {
     let timed_out = std::iter::successors(Some(&rejection as &(dyn std::error::Error + 'static)), |e| {
         e.source()
     })
@@ -232,7 +257,7 @@ fn unreadable_body(rejection: BytesRejection) -> ApiError {
     ApiError::new(
         status,
         code,
-        format!("{rejection} (status callbacks are at most {MAX_BODY_BYTES} bytes)"),
+        format!("{rejection} ({what} are at most {limit} bytes)"),
     )
 }
 

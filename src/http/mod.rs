@@ -2,8 +2,10 @@
 
 mod auth;
 mod callback;
+mod compliance;
 mod deliveries;
 mod error;
+mod events;
 mod health;
 mod jobs;
 mod openapi;
@@ -34,7 +36,12 @@ use tower_http::trace::TraceLayer;
 pub fn router(state: &AppState) -> Router<AppState> {
     let callback = Router::new()
         .route(CALLBACK_PATH, post(callback::receive))
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES));
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .merge(
+            Router::new()
+                .route(events::EVENTS_PATH, post(events::receive))
+                .layer(DefaultBodyLimit::max(events::MAX_EVENTS_BYTES)),
+        );
     let prefix = state.public_url().prefix().to_owned();
     // Served under the prefix, and without it for proxies that strip it.
     let callback = if prefix.is_empty() {
@@ -43,6 +50,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
         callback.clone().nest(&prefix, callback)
     };
     let api = profiles::router()
+        .merge(compliance::router())
         .merge(jobs::router())
         .merge(webhooks::router())
         .merge(deliveries::router())

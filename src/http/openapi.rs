@@ -1,6 +1,6 @@
 //! `GET /openapi.json`: the OpenAPI 3 description, generated from the handlers' annotations.
 
-use super::{callback, deliveries, health, jobs, profiles, webhooks};
+use super::{callback, compliance, deliveries, events, health, jobs, profiles, webhooks};
 use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -13,9 +13,16 @@ use utoipa::{Modify, OpenApi};
     ),
     paths(
         callback::receive,
+        events::receive,
         profiles::list,
         profiles::show,
         profiles::evaluations,
+        compliance::brands,
+        compliance::brand,
+        compliance::campaigns,
+        compliance::campaign,
+        compliance::verifications,
+        compliance::verification,
         webhooks::create,
         webhooks::list,
         webhooks::remove,

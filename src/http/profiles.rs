@@ -1,9 +1,10 @@
 //! `GET /v1/profiles` and `GET /v1/profiles/{sid}`.
 
 use super::error::{ApiError, ErrorBody};
+use crate::domain::compliance::ComplianceKind;
 use crate::domain::{BundleKind, ProfileSid};
 use crate::state::AppState;
-use crate::store::{Cursor, EvaluationRecord, Profile, ProfileDetail, ProfileQuery};
+use crate::store::{ComplianceObject, Cursor, EvaluationRecord, Profile, ProfileDetail, ProfileQuery};
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::routing::get;
@@ -105,6 +106,12 @@ struct Shown {
     detail: ProfileDetail,
     /// The latest Trust Hub evaluation (fetched on rejection), or `null`.
     evaluation: Option<EvaluationRecord>,
+    /// The A2P brands that name it as their customer profile (Event Streams).
+    brands: Vec<ComplianceObject>,
+    /// Those brands' campaigns.
+    campaigns: Vec<ComplianceObject>,
+    /// The toll-free verifications that name it.
+    tollfree_verifications: Vec<ComplianceObject>,
 }
 
 fn kind(raw: &str) -> Result<BundleKind, ApiError> {
@@ -133,7 +140,15 @@ async fn show(State(state): State<AppState>, Path(raw): Path<String>) -> Result<
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no profile {sid} is known")))?;
     let evaluation = state.store().evaluations(sid.as_str()).await?.into_iter().next();
-    Ok(Json(Shown { detail, evaluation }))
+    let related = state.store().compliance_for_profile(sid.as_str()).await?;
+    let of = |kind| related.iter().filter(|o| o.kind == kind).cloned().collect();
+    Ok(Json(Shown {
+        detail,
+        evaluation,
+        brands: of(ComplianceKind::Brand),
+        campaigns: of(ComplianceKind::Campaign),
+        tollfree_verifications: of(ComplianceKind::TollfreeVerification),
+    }))
 }
 
 /// Every stored evaluation of a profile, newest first (a profile has few: one list).

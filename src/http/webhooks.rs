@@ -39,6 +39,12 @@ enum EventType {
     StatusChanged,
     #[serde(rename = "profile.expiring")]
     Expiring,
+    #[serde(rename = "brand.status_changed")]
+    BrandStatusChanged,
+    #[serde(rename = "campaign.status_changed")]
+    CampaignStatusChanged,
+    #[serde(rename = "tollfree_verification.status_changed")]
+    TollfreeVerificationStatusChanged,
 }
 
 /// A subscription as created: the only time its secret is shown.

@@ -1,6 +1,7 @@
 //! The kinds of job, one file each (`crate::queue::Job`): its payload, what running it does,
 //! its retry schedule. `worker` registers them all.
 
+pub mod compliance;
 pub mod confirm;
 pub mod deliver;
 pub mod expiry;
@@ -13,7 +14,7 @@ use crate::notify::EmailSettings;
 use crate::queue::{Worker, WorkerConfig};
 use crate::store::DynStore;
 use crate::submit::Submitter;
-use crate::twilio::{BundleApi, CredentialBook};
+use crate::twilio::{BundleApi, CredentialBook, MessagingApi};
 use std::sync::Arc;
 use tokio::sync::Notify;
 
@@ -34,6 +35,13 @@ pub fn worker(config: &Config, store: DynStore, wake: Arc<Notify>) -> anyhow::Re
     let deliverer = deliver::Deliverer::from_config(config, store.clone(), email.clone())?;
     let sync = sync::SyncJob(Submitter::from_config(config, store.clone())?);
     let retention = retention::RetentionJob { store: store.clone() };
+    let compliance = compliance::ComplianceNotifier {
+        store: store.clone(),
+        messaging: MessagingApi::from_config(config)?,
+        credentials: CredentialBook::from_config(config),
+        email: email.clone(),
+        max_attempts: config.evaluation_max_attempts.max(1),
+    };
     let expiry = expiry::ExpiryJob {
         store: store.clone(),
         email: email.clone(),
@@ -43,6 +51,7 @@ pub fn worker(config: &Config, store: DynStore, wake: Arc<Notify>) -> anyhow::Re
         .register(sync)
         .register(retention)
         .register(expiry)
+        .register(compliance)
         .register(confirmer)
         .register(fanout)
         .register(deliverer))

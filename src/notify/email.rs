@@ -1,7 +1,7 @@
 //! Alert emails over SMTP (lettre): plain or STARTTLS (`smtp://`) or TLS (`smtps://`),
 //! multipart text and HTML, recipients masked in logs.
 
-use super::event::{Event, EventData, Expiring, StatusChanged};
+use super::event::{ComplianceChanged, Event, EventData, Expiring, StatusChanged};
 use crate::config::{invalid, ConfigError};
 use lettre::message::{Mailbox, MultiPart};
 use lettre::transport::smtp::authentication::Credentials;
@@ -178,7 +178,91 @@ pub fn render(event: &Event, subject_template: &str) -> Rendered {
     match &event.data {
         EventData::StatusChanged(d) => render_status_changed(d, subject_template),
         EventData::Expiring(d) => render_expiring(d),
+        EventData::Compliance(d) => render_compliance(d),
     }
+}
+
+/// One of Twilio's errors as events and the Messaging API give them: a code, a description,
+/// a link and the fields to fix, under whichever names that object's API uses.
+fn compliance_error(error: &serde_json::Value) -> (String, Vec<String>) {
+    let field = |names: &[&str]| names.iter().find_map(|n| error.get(*n)).cloned();
+    let code = field(&["registrationerrorcode", "error_code", "code", "errorcode"]);
+    let description = field(&[
+        "registrationerrordescription",
+        "description",
+        "reason",
+        "message",
+        "rejection_reason",
+    ]);
+    let url = field(&["registrationerrorurl", "url", "more_info"]);
+    let fields = field(&["registrationerrorfields", "fields"])
+        .and_then(|f| f.as_array().cloned())
+        .unwrap_or_default()
+        .iter()
+        .map(|f| f.as_str().map_or_else(|| f.to_string(), str::to_owned))
+        .collect();
+    let plain =
+        |v: Option<serde_json::Value>| v.map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned));
+    let mut line = match (plain(code), plain(description)) {
+        (Some(code), Some(text)) => format!("{text} (error {code})"),
+        (Some(code), None) => format!("error {code}"),
+        (None, Some(text)) => text,
+        (None, None) => error.to_string(),
+    };
+    if let Some(url) = plain(url) {
+        line.push_str(&format!(" {url}"));
+    }
+    (line, fields)
+}
+
+/// A brand's, campaign's or toll-free verification's status change, with each of Twilio's
+/// errors and the fields to fix.
+fn render_compliance(d: &ComplianceChanged) -> Rendered {
+    let what = format!("{} {}", d.kind.title(), d.sid);
+    let from = d.from.as_deref().unwrap_or("(new)");
+    let subject = format!("[Twilio] {what} is now {}", d.to);
+    let mut text = format!(
+        "{what} changed status: {from} -> {} at {}.\n",
+        d.to,
+        d.at.to_rfc3339()
+    );
+    let mut html = format!(
+        "<p>{} changed status: {} &rarr; <strong>{}</strong> at {}.</p>\n",
+        escape(&what),
+        escape(from),
+        escape(&d.to),
+        escape(&d.at.to_rfc3339())
+    );
+    let links = serde_json::to_value(&d.links).unwrap_or_default();
+    if let Some(links) = links.as_object().filter(|l| !l.is_empty()) {
+        let shown: Vec<String> = links
+            .iter()
+            .map(|(k, v)| format!("{k}: {}", v.as_str().unwrap_or_default()))
+            .collect();
+        text.push_str(&format!("Linked: {}\n", shown.join(", ")));
+        html.push_str(&format!("<p>Linked: {}</p>\n", escape(&shown.join(", "))));
+    }
+    let errors: Vec<serde_json::Value> = match &d.errors {
+        serde_json::Value::Null => Vec::new(),
+        serde_json::Value::Array(items) => items.clone(),
+        other => vec![other.clone()],
+    };
+    if !errors.is_empty() {
+        text.push_str("\nWhat Twilio found:\n");
+        html.push_str("<p>What Twilio found:</p>\n<ul>\n");
+        for error in &errors {
+            let (line, fields) = compliance_error(error);
+            text.push_str(&format!("- {line}\n"));
+            html.push_str(&format!("<li>{}", escape(&line)));
+            if !fields.is_empty() {
+                text.push_str(&format!("    fields to fix: {}\n", fields.join(", ")));
+                html.push_str(&format!("<br>fields to fix: {}", escape(&fields.join(", "))));
+            }
+            html.push_str("</li>\n");
+        }
+        html.push_str("</ul>\n");
+    }
+    Rendered { subject, text, html }
 }
 
 /// An approval about to end: when, and what to do.

@@ -1,14 +1,22 @@
 //! The outbound events: `profile.status_changed` (the contract's) and `profile.expiring`.
 
-use crate::store::{EvaluationRecord, Profile, TransitionRow};
+use crate::domain::compliance::{ComplianceKind, Links};
+use crate::store::{ComplianceObject, ComplianceTransition, EvaluationRecord, Profile, TransitionRow};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 pub const STATUS_CHANGED: &str = "profile.status_changed";
 /// An approval ends within `EXPIRY_ALERT_DAYS` (`jobs::expiry`).
 pub const EXPIRING: &str = "profile.expiring";
-/// Every event type a subscription may filter on.
-pub const EVENT_TYPES: &[&str] = &[STATUS_CHANGED, EXPIRING];
+/// Every event type a subscription may filter on (the compliance ones are
+/// `ComplianceKind::event_type`'s).
+pub const EVENT_TYPES: &[&str] = &[
+    STATUS_CHANGED,
+    EXPIRING,
+    "brand.status_changed",
+    "campaign.status_changed",
+    "tollfree_verification.status_changed",
+];
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Event {
@@ -25,7 +33,24 @@ pub struct Event {
 #[serde(untagged)]
 pub enum EventData {
     Expiring(Expiring),
+    Compliance(ComplianceChanged),
     StatusChanged(StatusChanged),
+}
+
+/// `brand.status_changed`, `campaign.status_changed`, `tollfree_verification.status_changed`:
+/// what Event Streams reported, Twilio's status words and errors as sent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ComplianceChanged {
+    pub kind: ComplianceKind,
+    pub sid: String,
+    pub account_sid: Option<String>,
+    pub from: Option<String>,
+    pub to: String,
+    pub at: DateTime<Utc>,
+    /// Twilio's errors with this status, as sent (`null` when none).
+    pub errors: serde_json::Value,
+    /// What the object is linked to, as far as known.
+    pub links: Links,
 }
 
 /// `profile.expiring`: an approved bundle's approval ends soon (Trust Hub's `valid_until`).
@@ -117,6 +142,24 @@ impl Event {
                     .map(|e| e.profile_errors.clone())
                     .filter(|errors| !errors.is_null() && errors.as_array().is_none_or(|a| !a.is_empty())),
                 confirmed,
+            }),
+        }
+    }
+
+    /// The event of a brand's, campaign's or toll-free verification's transition.
+    pub fn compliance(object: &ComplianceObject, t: &ComplianceTransition) -> Self {
+        Self {
+            kind: object.kind.event_type().to_owned(),
+            timestamp: t.at,
+            data: EventData::Compliance(ComplianceChanged {
+                kind: object.kind,
+                sid: object.sid.clone(),
+                account_sid: object.account_sid.clone(),
+                from: t.from.clone(),
+                to: t.to.clone(),
+                at: t.at,
+                errors: t.errors.clone(),
+                links: object.links.clone(),
             }),
         }
     }

@@ -2,6 +2,7 @@
 //! implementation (several replicas, one database), picked by the URL's scheme.
 
 mod batch_state;
+pub mod compliance;
 mod cursor;
 mod dashboard;
 pub mod expiry;
@@ -22,6 +23,9 @@ use chrono::{DateTime, Utc};
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use compliance::{
+    ComplianceDetail, ComplianceObject, ComplianceQuery, ComplianceStore, ComplianceTransition, EventRecorded,
+};
 pub use cursor::Cursor;
 pub use dashboard::{DashboardStore, ProfileSearch, StatusCount, WebhookHealth};
 pub use expiry::ExpiryStore;
@@ -68,6 +72,7 @@ pub trait Store:
     + DashboardStore
     + RetentionStore
     + ExpiryStore
+    + ComplianceStore
     + Send
     + Sync
     + 'static

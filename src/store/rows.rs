@@ -170,3 +170,30 @@ pub(crate) fn evaluation(row: &impl Columns) -> Result<EvaluationRecord, StoreEr
         transition_id: row.get("transition_id")?,
     })
 }
+
+pub(crate) fn compliance_object(row: &impl Columns) -> Result<super::ComplianceObject, StoreError> {
+    let kind: String = row.get("kind")?;
+    Ok(super::ComplianceObject {
+        sid: row.get("sid")?,
+        kind: crate::domain::compliance::ComplianceKind::parse(&kind)
+            .ok_or_else(|| StoreError::Corrupt(format!("compliance kind {kind:?}")))?,
+        account_sid: row.get("account_sid")?,
+        status: row.get("status")?,
+        errors: row.json("errors")?,
+        links: serde_json::from_value(row.json("links")?).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        created_at: row.time("created_at")?,
+        updated_at: row.time("updated_at")?,
+    })
+}
+
+pub(crate) fn compliance_transition(row: &impl Columns) -> Result<super::ComplianceTransition, StoreError> {
+    Ok(super::ComplianceTransition {
+        id: row.get("id")?,
+        from: row.get("from_status")?,
+        to: row.get("to_status")?,
+        at: row.time("at")?,
+        errors: row.json("errors")?,
+        event_id: row.get("event_id")?,
+        applied: row.get("applied")?,
+    })
+}

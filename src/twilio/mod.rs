@@ -2,6 +2,7 @@
 
 pub mod bundles;
 pub mod client;
+pub mod messaging;
 pub mod models;
 mod origin;
 pub mod signature;
@@ -10,4 +11,5 @@ pub mod verifier;
 
 pub use bundles::BundleApi;
 pub use client::{CredentialBook, Credentials, RetryPolicy, TwilioClient, TwilioError};
+pub use messaging::MessagingApi;
 pub use verifier::{Rejection, SignedRequest, Verdict, Verified, Verifier};

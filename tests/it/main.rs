@@ -20,6 +20,7 @@ mod credentials;
 mod dashboard_store;
 mod email;
 mod evaluations;
+mod events;
 mod expiry;
 mod faults;
 mod hostile;

@@ -5,6 +5,7 @@
 
 mod batch;
 mod bulk;
+mod compliance;
 mod creations;
 mod dashboard;
 mod evaluations;

@@ -3,6 +3,7 @@
 
 mod bulk;
 mod checkpoint;
+mod compliance;
 mod creations;
 mod dashboard;
 mod evaluations;

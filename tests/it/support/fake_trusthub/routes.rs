@@ -22,6 +22,11 @@ impl FakeState {
         form: &Form,
     ) -> Response {
         let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
+        if method == Method::GET {
+            if let Some(answer) = self.messaging_route(account, &parts, path) {
+                return answer;
+            }
+        }
         match (method.as_str(), parts.as_slice()) {
             ("GET", ["v1", "CustomerProfiles"]) => self.list_profiles(account, path, query),
             ("POST", ["v1", "CustomerProfiles"]) => self.create_profile(account, path, form),

@@ -41,6 +41,8 @@ pub struct FakeState {
     /// Profile SID -> assigned phone number SIDs.
     pub phone_numbers: HashMap<String, Vec<String>>,
     pub requests: Vec<Seen>,
+    /// Brands, campaigns and toll-free verifications (the Messaging API), by SID.
+    pub compliance: BTreeMap<String, Value>,
     /// Requests that arrived (answered or not).
     pub arrivals: usize,
     /// Where list pages point `next_page_url`, when a test makes the fake hostile.
