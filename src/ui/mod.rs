@@ -3,6 +3,7 @@
 //! opens, and every form that changes something a CSRF token.
 
 mod csrf;
+mod customer;
 mod error;
 mod layout;
 mod login;

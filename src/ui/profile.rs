@@ -55,6 +55,7 @@ pub async fn show(
     };
     let deliveries = state.store().list_deliveries(&query).await?;
     let p = &detail.profile;
+    let customer = super::customer::section(&state, &sid).await?;
     let body = html! {
         @match done.done.as_deref() {
             Some("refetch") => (notice("Fetching the evaluation from Trust Hub: reload in a moment.")),
@@ -89,6 +90,7 @@ pub async fn show(
             }
         }
         (reasons(&p.status, evaluation.as_ref()))
+        (customer)
         section aria-labelledby="history" {
             h2 #history { "History" }
             (timeline::render(&rows, &deliveries))

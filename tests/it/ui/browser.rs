@@ -19,7 +19,7 @@ const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 const VIEWER_TZ: &str = "Asia/Kathmandu";
 
 /// A chromedriver of our own on a free port, killed when dropped.
-struct Driver {
+pub(super) struct Driver {
     child: Child,
     url: String,
     _profile: tempfile::TempDir,
@@ -38,7 +38,7 @@ impl Drop for Driver {
 
 /// Fails, saying what to install, when Chromium or chromedriver is missing: a browser test
 /// that was asked for must not pass without having run.
-fn require_browser() {
+pub(super) fn require_browser() {
     for program in [CHROMIUM, CHROMEDRIVER] {
         assert!(
             Path::new(program).exists(),
@@ -48,7 +48,7 @@ fn require_browser() {
     }
 }
 
-async fn start_driver() -> (Driver, Client) {
+pub(super) async fn start_driver() -> (Driver, Client) {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -111,7 +111,7 @@ fn screenshot_dir() -> PathBuf {
 }
 
 /// Screenshots of the current page at desktop and phone widths.
-async fn screenshots(c: &Client, backend: Backend, name: &str) {
+pub(super) async fn screenshots(c: &Client, backend: Backend, name: &str) {
     let dir = screenshot_dir();
     for (size, width, height) in [("desktop", 1280, 1000), ("phone", 390, 844)] {
         c.set_window_size(width, height).await.unwrap();
@@ -124,7 +124,7 @@ async fn screenshots(c: &Client, backend: Backend, name: &str) {
 }
 
 /// Waits until the browser is on `path` (navigation after a click is asynchronous).
-async fn wait_for_path(c: &Client, path: &str) {
+pub(super) async fn wait_for_path(c: &Client, path: &str) {
     wait_for(20, &format!("the browser at {path}"), || async {
         let url = c.current_url().await.ok()?;
         (url.path() == path).then_some(url)
@@ -132,7 +132,7 @@ async fn wait_for_path(c: &Client, path: &str) {
     .await;
 }
 
-async fn text_of(c: &Client, css: &str) -> String {
+pub(super) async fn text_of(c: &Client, css: &str) -> String {
     c.find(Locator::Css(css)).await.unwrap().text().await.unwrap()
 }
 

@@ -4,6 +4,7 @@
 
 mod browser;
 pub mod client;
+mod customer;
 mod forms;
 mod sessions;
 
