@@ -68,16 +68,41 @@ enum Command {
         force: bool,
     },
     /// Send one correctly signed status callback to URL, as Twilio would.
+    #[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
     Simulate {
-        #[arg(long)]
-        url: String,
-        #[arg(long = "profile")]
-        profile_sid: String,
+        #[command(subcommand)]
+        event: Option<SimulateEvent>,
+        #[arg(long, required = true)]
+        url: Option<String>,
+        #[arg(long = "profile", required = true)]
+        profile_sid: Option<String>,
         /// draft, pending-review, in-review, twilio-rejected or twilio-approved.
-        #[arg(long)]
-        status: String,
+        #[arg(long, required = true)]
+        status: Option<String>,
         #[arg(long)]
         failure_reason: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum SimulateEvent {
+    /// Send one correctly signed Event Streams event (an A2P brand, campaign or toll-free
+    /// verification status) to URL (PUBLIC_URL + /twilio/events), as Twilio would.
+    Event {
+        #[arg(long)]
+        url: String,
+        /// The event type, e.g. com.twilio.messaging.compliance.brand-registration.brand-failure.
+        #[arg(long = "type")]
+        event_type: String,
+        /// The brand (BN…), campaign (QE…) or toll-free verification (HH…).
+        #[arg(long)]
+        sid: String,
+        /// Twilio's status word (default: the type's last part).
+        #[arg(long)]
+        status: Option<String>,
+        /// A campaign's brand (BN…).
+        #[arg(long)]
+        brand: Option<String>,
     },
 }
 
@@ -143,11 +168,37 @@ pub fn main() -> ExitCode {
             Command::Sync { profile_sids } => sync(&config, &profile_sids).await,
             Command::Backup { to, force } => backup::run(&config.database_url, &to, force),
             Command::Simulate {
+                event:
+                    Some(SimulateEvent::Event {
+                        url,
+                        event_type,
+                        sid,
+                        status,
+                        brand,
+                    }),
+                ..
+            } => {
+                let what = crate::simulate::SimulatedEvent {
+                    event_type: &event_type,
+                    sid: &sid,
+                    status: status.as_deref(),
+                    brand: brand.as_deref(),
+                };
+                simulate_event(&config, &url, &what).await
+            }
+            Command::Simulate {
+                event: None,
                 url,
                 profile_sid,
                 status,
                 failure_reason,
-            } => simulate(&config, &url, &profile_sid, &status, failure_reason.as_deref()).await,
+            } => {
+                // clap requires all three without a subcommand.
+                let (Some(url), Some(profile), Some(status)) = (url, profile_sid, status) else {
+                    anyhow::bail!("simulate needs --url, --profile and --status (or: simulate event)");
+                };
+                simulate(&config, &url, &profile, &status, failure_reason.as_deref()).await
+            }
         }
     });
     result.unwrap_or_else(|error| {
@@ -290,6 +341,39 @@ async fn sync(config: &Config, sids: &[String]) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The account `simulate` signs as: the main one.
+fn signing_account(config: &Config) -> anyhow::Result<crate::config::Account> {
+    Verifier::from_config(config)
+        .accounts()
+        .first()
+        .cloned()
+        .ok_or_else(|| {
+            anyhow::anyhow!("TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN: required to sign the request")
+        })
+}
+
+fn answered(url: &str, answer: &crate::simulate::Answer) -> ExitCode {
+    println!("{url} answered {} {}", answer.status, answer.body);
+    if (200..300).contains(&answer.status) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+async fn simulate_event(
+    config: &Config,
+    url: &str,
+    what: &crate::simulate::SimulatedEvent<'_>,
+) -> anyhow::Result<ExitCode> {
+    let account = signing_account(config)?;
+    let event = crate::simulate::event(account.sid.as_str(), what).map_err(anyhow::Error::msg)?;
+    let answer = crate::simulate::send_events(url, &account, &serde_json::json!([event]))
+        .await
+        .map_err(anyhow::Error::msg)?;
+    Ok(answered(url, &answer))
+}
+
 async fn simulate(
     config: &Config,
     url: &str,
@@ -297,22 +381,11 @@ async fn simulate(
     status: &str,
     failure_reason: Option<&str>,
 ) -> anyhow::Result<ExitCode> {
-    let account = Verifier::from_config(config)
-        .accounts()
-        .first()
-        .cloned()
-        .ok_or_else(|| {
-            anyhow::anyhow!("TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN: required to sign the callback")
-        })?;
+    let account = signing_account(config)?;
     let answer = crate::simulate::send(url, &account, profile, status, failure_reason)
         .await
         .map_err(anyhow::Error::msg)?;
-    println!("{url} answered {} {}", answer.status, answer.body);
-    Ok(if (200..300).contains(&answer.status) {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
+    Ok(answered(url, &answer))
 }
 
 fn init_logging(format: LogFormat) {

@@ -352,7 +352,72 @@ async fn the_sink_refuses_what_is_not_event_streams(backend: Backend) {
     assert_eq!(serve.terminate(), Some(0));
 }
 
+/// `simulate event` signs an event as Event Streams does; a running `serve` behind its public
+/// address takes it.
+async fn simulate_event_is_accepted_by_a_running_serve(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let front = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let public = format!("http://{}", front.local_addr().unwrap());
+    let mut env = serve_env(&db.url);
+    env.retain(|(k, _)| *k != "PUBLIC_URL");
+    env.push(("PUBLIC_URL", public.clone()));
+    let serve = ServeProcess::start(&env);
+    let _front = support::proxy::Proxy::start_from(front, serve.addr.parse().unwrap());
+    let url = format!("{public}/twilio/events");
+    let run = |env: Vec<(&'static str, String)>, args: Vec<String>| {
+        tokio::task::spawn_blocking(move || {
+            crate::support::process::bin()
+                .envs(env)
+                .args(&args)
+                .output()
+                .unwrap()
+        })
+    };
+    let args: Vec<String> = [
+        "simulate",
+        "event",
+        "--url",
+        &url,
+        "--type",
+        "com.twilio.messaging.compliance.brand-registration.brand-registered",
+        "--sid",
+        BRAND,
+    ]
+    .iter()
+    .map(|a| (*a).to_owned())
+    .collect();
+    let output = run(env.clone(), args.clone()).await.unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        stdout.contains("answered 200") && stdout.contains("\"stored\":1"),
+        "{stdout}"
+    );
+    let brand = serve
+        .api_json(&reqwest::Client::new(), &format!("/v1/brands/{BRAND}"))
+        .await
+        .unwrap();
+    assert_eq!(
+        brand["status"], "brand-registered",
+        "the type's last part: {brand}"
+    );
+    // Signed with another token: refused, and simulate says so.
+    let mut wrong = env.clone();
+    wrong.retain(|(k, _)| *k != "TWILIO_AUTH_TOKEN");
+    wrong.push(("TWILIO_AUTH_TOKEN", "not-the-token".to_owned()));
+    let refused = run(wrong, args).await.unwrap();
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&refused.stdout).contains("answered 403"));
+    assert_eq!(serve.terminate(), Some(0));
+}
+
 both_backends!(
     the_sink_stores_verified_events_once_and_tells_of_them,
-    the_sink_refuses_what_is_not_event_streams
+    the_sink_refuses_what_is_not_event_streams,
+    simulate_event_is_accepted_by_a_running_serve
 );
