@@ -71,10 +71,12 @@ impl Application {
         let addr = config.listen_addr()?;
         let listener = listen(addr).with_context(|| format!("LISTEN_ADDR: cannot listen on {addr}"))?;
         let wake = Arc::new(Notify::new());
-        let worker = crate::jobs::worker(config, store.clone(), wake.clone())?;
+        let credentials = crate::twilio::CredentialBook::from_config(config);
+        let worker = crate::jobs::worker(config, store.clone(), wake.clone(), &credentials)?;
         let state = AppState::new(
             store,
             verifier,
+            credentials,
             public_url,
             api_tokens,
             wake,

@@ -42,6 +42,9 @@ enum Command {
         profile_sid: String,
         #[arg(long)]
         url: Option<String>,
+        /// Act as this account (AC...): a configured one or a subaccount of the main account.
+        #[arg(long, value_name = "AC...")]
+        account: Option<String>,
     },
     /// Evaluate a profile and, when compliant (or with --force), submit it for review.
     Submit {
@@ -49,6 +52,9 @@ enum Command {
         /// Submit even when the evaluation is noncompliant.
         #[arg(long)]
         force: bool,
+        /// Act as this account (AC...): a configured one or a subaccount of the main account.
+        #[arg(long, value_name = "AC...")]
+        account: Option<String>,
     },
     /// Create a whole secondary customer profile from a declarative file, then submit it.
     Create {
@@ -58,7 +64,12 @@ enum Command {
     },
     /// Record the current Trust Hub status of the named profiles (or of every profile of the
     /// configured accounts) where callbacks missed a change.
-    Sync { profile_sids: Vec<String> },
+    Sync {
+        profile_sids: Vec<String>,
+        /// Only this account (AC...): a configured one or a subaccount of the main account.
+        #[arg(long, value_name = "AC...")]
+        account: Option<String>,
+    },
     /// Copy the SQLite database to FILE, consistently, while `serve` runs; checked by opening it.
     Backup {
         #[arg(long, value_name = "FILE")]
@@ -160,12 +171,21 @@ pub fn main() -> ExitCode {
             Command::Serve => serve(&config).await.map(|()| ExitCode::SUCCESS),
             Command::Migrate => migrate(&config).await.map(|()| ExitCode::SUCCESS),
             Command::Verify(_) => unreachable!("handled above"),
-            Command::SetCallback { profile_sid, url } => {
-                set_callback(&config, &profile_sid, url.as_deref()).await
-            }
-            Command::Submit { profile_sid, force } => submit(&config, &profile_sid, force).await,
+            Command::SetCallback {
+                profile_sid,
+                url,
+                account,
+            } => set_callback(&config, &profile_sid, url.as_deref(), account.as_deref()).await,
+            Command::Submit {
+                profile_sid,
+                force,
+                account,
+            } => submit(&config, &profile_sid, force, account.as_deref()).await,
             Command::Create { file } => create(&config, &file).await,
-            Command::Sync { profile_sids } => sync(&config, &profile_sids).await,
+            Command::Sync {
+                profile_sids,
+                account,
+            } => sync(&config, &profile_sids, account.as_deref()).await,
             Command::Backup { to, force } => backup::run(&config.database_url, &to, force),
             Command::Simulate {
                 event:
@@ -219,9 +239,14 @@ fn profile_sid(raw: &str) -> anyhow::Result<ProfileSid> {
     ProfileSid::parse(raw).map_err(anyhow::Error::msg)
 }
 
-async fn set_callback(config: &Config, sid: &str, url: Option<&str>) -> anyhow::Result<ExitCode> {
+async fn set_callback(
+    config: &Config,
+    sid: &str,
+    url: Option<&str>,
+    account: Option<&str>,
+) -> anyhow::Result<ExitCode> {
     let sid = profile_sid(sid)?;
-    let submitter = Submitter::from_config(config, open_store(config).await?)?;
+    let submitter = Submitter::from_config(config, open_store(config).await?)?.acting_as(account)?;
     let profile = submitter.set_callback(&sid, url).await?;
     println!(
         "{sid}: StatusCallback = {}",
@@ -248,9 +273,9 @@ fn print_failures(failures: &[crate::twilio::models::Failure]) {
     }
 }
 
-async fn submit(config: &Config, sid: &str, force: bool) -> anyhow::Result<ExitCode> {
+async fn submit(config: &Config, sid: &str, force: bool, account: Option<&str>) -> anyhow::Result<ExitCode> {
     let sid = profile_sid(sid)?;
-    let submitter = Submitter::from_config(config, open_store(config).await?)?;
+    let submitter = Submitter::from_config(config, open_store(config).await?)?.acting_as(account)?;
     match submitter.submit(&sid, force).await? {
         Submitted::Submitted { evaluation, forced } => {
             if forced {
@@ -315,12 +340,12 @@ async fn create(config: &Config, file: &std::path::Path) -> anyhow::Result<ExitC
     }
 }
 
-async fn sync(config: &Config, sids: &[String]) -> anyhow::Result<ExitCode> {
+async fn sync(config: &Config, sids: &[String], account: Option<&str>) -> anyhow::Result<ExitCode> {
     let sids = sids
         .iter()
         .map(|s| profile_sid(s))
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let submitter = Submitter::from_config(config, open_store(config).await?)?;
+    let submitter = Submitter::from_config(config, open_store(config).await?)?.acting_as(account)?;
     let synced = submitter.sync(&sids).await?;
     let mut recorded = 0;
     for profile in &synced {

@@ -42,6 +42,7 @@ pub const ENV_VARS: &[&str] = &[
     "ALERT_EMAIL_TO",
     "WEBHOOK_ALLOW_PRIVATE",
     "ALLOW_INSECURE_PUBLIC_URL",
+    "SUBACCOUNT_DISCOVERY",
     "LOG_FORMAT",
     "SQLITE_SYNCHRONOUS",
     "TWILIO_TIMEOUT_SECS",
@@ -98,6 +99,10 @@ pub struct Config {
     /// A plain-http `PUBLIC_URL` beyond loopback is accepted (behind a network you trust).
     #[serde(deserialize_with = "flag")]
     pub allow_insecure_public_url: bool,
+    /// An `AccountSid` not configured is asked for as the main account's subaccount (its
+    /// token learnt from Twilio). Takes effect when the main account's credentials are set.
+    #[serde(deserialize_with = "flag")]
+    pub subaccount_discovery: bool,
     pub log_format: LogFormat,
     pub sqlite_synchronous: SqliteSynchronous,
     /// Per-request timeout of Twilio REST calls.
@@ -194,6 +199,7 @@ struct Defaults {
     alert_email_to: Vec<String>,
     webhook_allow_private: bool,
     allow_insecure_public_url: bool,
+    subaccount_discovery: bool,
     log_format: LogFormat,
     sqlite_synchronous: SqliteSynchronous,
     twilio_timeout_secs: u64,
@@ -235,6 +241,7 @@ const DEFAULTS: fn() -> Defaults = || Defaults {
     alert_email_to: Vec::new(),
     webhook_allow_private: false,
     allow_insecure_public_url: false,
+    subaccount_discovery: true,
     log_format: LogFormat::Text,
     sqlite_synchronous: SqliteSynchronous::Normal,
     twilio_timeout_secs: 30,

@@ -7,7 +7,7 @@ use crate::domain::{AccountSid, Decision, StatusReport};
 use crate::state::AppState;
 use crate::store::{self, CallbackRecord, Recorded};
 use crate::twilio::signature::{self, Payload};
-use crate::twilio::{Rejection, SignedRequest};
+use crate::twilio::{Rejection, SignedRequest, Verdict};
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{ConnectInfo, OriginalUri, State};
@@ -119,13 +119,17 @@ async fn handle(
         Kind::Form => Payload::Form(&fields),
         Kind::Json => Payload::Body(&body),
     };
-    let verdict = state.verifier().verify(&SignedRequest {
-        url: &url,
-        signature: header(&headers, signature::SIGNATURE_HEADER),
-        settings: header(&headers, signature::SIGNATURE_SETTINGS_HEADER),
-        payload,
-        account: posted_account(&fields),
-    });
+    let verdict = verify(
+        &state,
+        &SignedRequest {
+            url: &url,
+            signature: header(&headers, signature::SIGNATURE_HEADER),
+            settings: header(&headers, signature::SIGNATURE_SETTINGS_HEADER),
+            payload,
+            account: posted_account(&fields),
+        },
+    )
+    .await?;
     let verified = match verdict.result {
         Ok(verified) => verified,
         Err(rejection) => {
@@ -199,6 +203,44 @@ async fn handle(
     };
     tracing::info!(outcome, decision = ?recorded, "status callback");
     Ok((StatusCode::NO_CONTENT, [("x-callback-outcome", outcome)]).into_response())
+}
+
+/// Verifies a request as the configured accounts and, when it names an account that is not
+/// configured, as a subaccount of the main account learnt from Twilio (`SUBACCOUNT_DISCOVERY`):
+/// its token fetched once, and fetched again (rotation) when the signature fails with it.
+/// `503` when Twilio cannot be asked now (Twilio retries the callback).
+pub(super) async fn verify(state: &AppState, request: &SignedRequest<'_>) -> Result<Verdict, ApiError> {
+    let verdict = state.verifier().verify(request);
+    if !matches!(verdict.result, Err(Rejection::UnknownAccount(_))) {
+        return Ok(verdict);
+    }
+    let (Some(subaccounts), Some(named)) = (state.credentials().subaccounts(), request.account) else {
+        return Ok(verdict);
+    };
+    let Ok(sid) = AccountSid::parse(named) else {
+        return Ok(verdict);
+    };
+    let unavailable = |error: crate::twilio::TwilioError| {
+        tracing::warn!(account = %sid, %error, "could not ask Twilio whether the account is a subaccount");
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "account_lookup_failed",
+            "the account could not be looked up with Twilio now; try again later",
+        )
+    };
+    let Some(token) = subaccounts.token(sid.as_str()).await.map_err(unavailable)? else {
+        return Ok(verdict);
+    };
+    let first = state.verifier().verify_as(request, &sid, &token);
+    if first.result.is_ok() {
+        return Ok(first);
+    }
+    Ok(
+        match subaccounts.refresh(sid.as_str()).await.map_err(unavailable)? {
+            Some(fresh) => state.verifier().verify_as(request, &sid, &fresh),
+            None => first,
+        },
+    )
 }
 
 /// The answer to a request whose signature did not verify: `429` while its address is

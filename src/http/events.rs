@@ -6,7 +6,7 @@
 //! (`data.accountsid`). Stored before the answer; a redelivered event (same `id`) changes
 //! nothing; an event type this version does not read is kept and acknowledged.
 
-use super::callback::{header, refused, unreadable_body};
+use super::callback::{header, refused, unreadable_body, verify};
 use super::error::{ApiError, ErrorBody};
 use crate::domain::compliance::{named_account, parse_events};
 use crate::state::AppState;
@@ -72,13 +72,17 @@ pub async fn receive(
     let body = body.map_err(|e| unreadable_body(e, "event requests", MAX_EVENTS_BYTES))?;
     let url = state.public_url().route_url(EVENTS_PATH, uri.query());
     let account = named_account(&body);
-    let verdict = state.verifier().verify(&SignedRequest {
-        url: &url,
-        signature: header(&headers, signature::SIGNATURE_HEADER),
-        settings: header(&headers, signature::SIGNATURE_SETTINGS_HEADER),
-        payload: Payload::Body(&body),
-        account: account.as_deref(),
-    });
+    let verdict = verify(
+        &state,
+        &SignedRequest {
+            url: &url,
+            signature: header(&headers, signature::SIGNATURE_HEADER),
+            settings: header(&headers, signature::SIGNATURE_SETTINGS_HEADER),
+            payload: Payload::Body(&body),
+            account: account.as_deref(),
+        },
+    )
+    .await?;
     let verified = verdict.result.map_err(|rejection| {
         refused(
             &state,

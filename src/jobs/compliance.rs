@@ -39,7 +39,13 @@ impl Job for ComplianceNotifier {
                 job.transition_id
             )));
         };
-        let creds = self.credentials.for_account(object.account_sid.as_deref());
+        let creds = match self.credentials.resolve(object.account_sid.as_deref()).await {
+            Ok(creds) => creds,
+            Err(error) => {
+                tracing::warn!(object = %object.sid, %error, "could not learn the object's account's credentials");
+                None
+            }
+        };
         if let (false, Some(creds)) = (object.links.complete_for(object.kind), creds) {
             match self
                 .messaging

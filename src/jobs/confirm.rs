@@ -128,12 +128,17 @@ impl Job for Confirmer {
         // The account that verified the callback, else the one stored for the bundle, else
         // the main account.
         let account = target.account_sid.clone().or(stored_account);
-        let creds = self.credentials.for_account(account.as_deref()).ok_or_else(|| {
-            JobError::Permanent(format!(
-                "no credentials for account {}",
-                account.as_deref().unwrap_or("(none)")
-            ))
-        })?;
+        let creds = self
+            .credentials
+            .resolve(account.as_deref())
+            .await
+            .map_err(job_error)?
+            .ok_or_else(|| {
+                JobError::Permanent(format!(
+                    "no credentials for account {}",
+                    account.as_deref().unwrap_or("(none)")
+                ))
+            })?;
         let (kind, profile) = self.fetch(&creds, &sid, kind).await?;
         let reported = ProfileStatus::from_wire(&target.to);
         if profile.status != reported {

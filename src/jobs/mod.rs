@@ -18,12 +18,18 @@ use crate::twilio::{BundleApi, CredentialBook, MessagingApi};
 use std::sync::Arc;
 use tokio::sync::Notify;
 
-/// The job worker with every kind of job this configuration supports.
-pub fn worker(config: &Config, store: DynStore, wake: Arc<Notify>) -> anyhow::Result<Worker> {
+/// The job worker with every kind of job this configuration supports. `credentials` are the
+/// process's (shared with the receiver, so a subaccount is learnt once).
+pub fn worker(
+    config: &Config,
+    store: DynStore,
+    wake: Arc<Notify>,
+    credentials: &CredentialBook,
+) -> anyhow::Result<Worker> {
     let confirmer = confirm::Confirmer {
         store: store.clone(),
         bundles: BundleApi::from_config(config)?,
-        credentials: CredentialBook::from_config(config),
+        credentials: credentials.clone(),
         max_attempts: config.evaluation_max_attempts.max(1),
         expiry_alert_days: config.expiry_alert_days,
     };
@@ -33,12 +39,14 @@ pub fn worker(config: &Config, store: DynStore, wake: Arc<Notify>) -> anyhow::Re
         email: email.clone(),
     };
     let deliverer = deliver::Deliverer::from_config(config, store.clone(), email.clone())?;
-    let sync = sync::SyncJob(Submitter::from_config(config, store.clone())?);
+    let mut submitter = Submitter::from_config(config, store.clone())?;
+    submitter.credentials = credentials.clone();
+    let sync = sync::SyncJob(submitter);
     let retention = retention::RetentionJob { store: store.clone() };
     let compliance = compliance::ComplianceNotifier {
         store: store.clone(),
         messaging: MessagingApi::from_config(config)?,
-        credentials: CredentialBook::from_config(config),
+        credentials: credentials.clone(),
         email: email.clone(),
         max_attempts: config.evaluation_max_attempts.max(1),
     };

@@ -28,6 +28,8 @@ pub struct AppState(Arc<Inner>);
 struct Inner {
     store: DynStore,
     verifier: Verifier,
+    /// Subaccounts discovered through the main account (`SUBACCOUNT_DISCOVERY`).
+    credentials: crate::twilio::CredentialBook,
     public_url: PublicUrl,
     api_tokens: ApiTokens,
     /// Wakes the job worker when a request enqueued work.
@@ -41,9 +43,11 @@ struct Inner {
 }
 
 impl AppState {
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         store: DynStore,
         verifier: Verifier,
+        credentials: crate::twilio::CredentialBook,
         public_url: PublicUrl,
         api_tokens: ApiTokens,
         wake: Arc<Notify>,
@@ -53,6 +57,7 @@ impl AppState {
         Self(Arc::new(Inner {
             store,
             verifier,
+            credentials,
             public_url,
             api_tokens,
             wake,
@@ -60,6 +65,11 @@ impl AppState {
             guard: guards.signatures,
             auth_guard: guards.authentications,
         }))
+    }
+
+    /// The credentials of every account served, subaccounts discovered included.
+    pub fn credentials(&self) -> &crate::twilio::CredentialBook {
+        &self.0.credentials
     }
 
     pub fn guard(&self) -> &FailureGuard {

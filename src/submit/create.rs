@@ -271,10 +271,7 @@ pub async fn create(
         .ok_or_else(|| {
             SubmitError::Setup("no account: set account_sid in the file or TWILIO_ACCOUNT_SID".into())
         })?;
-    let creds = submitter
-        .credentials
-        .for_account(Some(&account))
-        .ok_or_else(|| SubmitError::Setup(format!("no credentials configured for account {account}")))?;
+    let creds = submitter.credentials_of(Some(&account)).await?;
     let state = match submitter.store.creation(&spec.key()).await? {
         Some(Value::Object(state)) => state,
         _ => Map::new(),

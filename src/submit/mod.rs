@@ -53,6 +53,9 @@ pub struct Submitter {
     /// `PUBLIC_URL` + the callback path, when `PUBLIC_URL` is set.
     pub callback_url: Option<String>,
     pub primary_account: Option<String>,
+    /// `--account`: every call is made as this account (a configured one, or a subaccount of
+    /// the main account), whatever is recorded for the bundle.
+    pub account: Option<String>,
 }
 
 impl Submitter {
@@ -71,20 +74,46 @@ impl Submitter {
                 .and_then(|_| config.public_url().ok())
                 .map(|p| p.callback_url()),
             primary_account: config.twilio_account_sid.clone(),
+            account: None,
         })
+    }
+
+    /// Acts as `account` (`--account`), checked to be an account SID.
+    pub fn acting_as(mut self, account: Option<&str>) -> Result<Self, SubmitError> {
+        if let Some(account) = account {
+            let sid = crate::domain::AccountSid::parse(account)
+                .map_err(|e| SubmitError::Setup(format!("--account: {e}")))?;
+            self.account = Some(sid.to_string());
+        }
+        Ok(self)
     }
 
     /// The credentials of a profile's account (as recorded locally), else the main account's.
     pub async fn credentials_for(&self, sid: &ProfileSid) -> Result<Credentials, SubmitError> {
+        if self.account.is_some() {
+            return self.credentials_of(self.account.as_deref()).await;
+        }
         let known = self
             .store
             .get_profile(sid)
             .await?
             .and_then(|d| d.profile.account_sid);
         let account = known.as_deref().or(self.primary_account.as_deref());
-        self.credentials.for_account(account).ok_or_else(|| {
+        self.credentials_of(account).await
+    }
+
+    /// The credentials of `account` (the main account when `None`): configured, or a
+    /// subaccount of the main account learnt from Twilio.
+    pub async fn credentials_of(&self, account: Option<&str>) -> Result<Credentials, SubmitError> {
+        let found = self.credentials.resolve(account).await.map_err(|e| {
             SubmitError::Setup(format!(
-                "no credentials for account {}: set TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN (or [[accounts]])",
+                "asking Twilio for account {}: {e}",
+                account.unwrap_or("(main)")
+            ))
+        })?;
+        found.ok_or_else(|| {
+            SubmitError::Setup(format!(
+                "no credentials for account {}: set TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN (or [[accounts]]); a subaccount of TWILIO_ACCOUNT_SID is found by itself unless SUBACCOUNT_DISCOVERY=false",
                 account.unwrap_or("(none configured)")
             ))
         })
@@ -233,7 +262,7 @@ impl Submitter {
             .await?
             .and_then(|d| d.profile.account_sid);
         let accounts: Vec<String> = self.credentials.accounts().map(str::to_owned).collect();
-        if known.is_some() || accounts.is_empty() {
+        if known.is_some() || accounts.is_empty() || self.account.is_some() {
             let creds = self.credentials_for(sid).await?;
             return self.fetch_bundle(&creds, sid).await;
         }
@@ -257,11 +286,13 @@ impl Submitter {
     pub async fn sync(&self, sids: &[ProfileSid]) -> Result<Vec<Synced>, SubmitError> {
         let mut profiles = Vec::new();
         if sids.is_empty() {
-            for account in self.credentials.accounts().map(str::to_owned).collect::<Vec<_>>() {
-                let creds = self
-                    .credentials
-                    .for_account(Some(&account))
-                    .expect("listed accounts have credentials");
+            let every = match &self.account {
+                Some(account) => vec![self.credentials_of(Some(account)).await?],
+                None => self.credentials.every_account().await.map_err(|e| {
+                    SubmitError::Setup(format!("listing the main account's subaccounts: {e}"))
+                })?,
+            };
+            for creds in every {
                 for kind in BundleKind::ALL {
                     let listed = self.bundles.list(&creds, kind).await?;
                     profiles.extend(listed.into_iter().map(|bundle| (kind, bundle)));

@@ -16,12 +16,14 @@ pub struct Credentials {
     pub password: SecretString,
 }
 
-/// Which credentials call Twilio for which account.
+/// Which credentials call Twilio for which account: the configured accounts, and the main
+/// account's subaccounts when discovery is on (`SUBACCOUNT_DISCOVERY`).
 #[derive(Debug, Clone, Default)]
 pub struct CredentialBook {
     tokens: Vec<(String, SecretString)>,
     primary: Option<String>,
     api_key: Option<Credentials>,
+    subaccounts: Option<std::sync::Arc<super::subaccounts::Subaccounts>>,
 }
 
 impl CredentialBook {
@@ -34,7 +36,7 @@ impl CredentialBook {
                 username: key.clone(),
                 password: secret.clone(),
             });
-        Self {
+        let mut book = Self {
             tokens: config
                 .accounts()
                 .into_iter()
@@ -42,7 +44,65 @@ impl CredentialBook {
                 .collect(),
             primary: config.twilio_account_sid.clone(),
             api_key: api_key.into_iter().next(),
+            subaccounts: None,
+        };
+        if config.subaccount_discovery {
+            let parent = book
+                .primary
+                .clone()
+                .and_then(|sid| Some((book.for_account(Some(&sid))?, sid)));
+            let api = TwilioClient::new(
+                &config.twilio_api_url,
+                Duration::from_secs(config.twilio_timeout_secs),
+            );
+            if let (Some((creds, sid)), Ok(api)) = (parent, api) {
+                book.subaccounts = Some(std::sync::Arc::new(super::subaccounts::Subaccounts::new(
+                    &sid, creds, api,
+                )));
+            }
         }
+        book
+    }
+
+    /// The subaccounts learnt through the main account, when discovery is on.
+    pub fn subaccounts(&self) -> Option<&super::subaccounts::Subaccounts> {
+        self.subaccounts.as_deref()
+    }
+
+    /// The credentials of `account` (the main account when `None`): a configured account's,
+    /// else, with discovery on, a subaccount's learnt from its parent. `Ok(None)` for an
+    /// account we hold nothing for and that is not the parent's.
+    pub async fn resolve(&self, account: Option<&str>) -> Result<Option<Credentials>, TwilioError> {
+        if let Some(found) = self.for_account(account) {
+            return Ok(Some(found));
+        }
+        let (Some(subaccounts), Some(sid)) = (&self.subaccounts, account) else {
+            return Ok(None);
+        };
+        Ok(subaccounts.token(sid).await?.map(|token| Credentials {
+            username: sid.to_owned(),
+            password: token,
+        }))
+    }
+
+    /// Every account to act for: the configured ones, then (with discovery) every open
+    /// subaccount of the main account, each with its credentials.
+    pub async fn every_account(&self) -> Result<Vec<Credentials>, TwilioError> {
+        let mut all: Vec<Credentials> = self
+            .accounts()
+            .filter_map(|sid| self.for_account(Some(sid)))
+            .collect();
+        if let Some(subaccounts) = &self.subaccounts {
+            for (sid, token) in subaccounts.list().await? {
+                if !self.tokens.iter().any(|(known, _)| *known == sid) {
+                    all.push(Credentials {
+                        username: sid,
+                        password: token,
+                    });
+                }
+            }
+        }
+        Ok(all)
     }
 
     /// The API key for the main account (`TWILIO_ACCOUNT_SID`) when one is set, else the
@@ -213,6 +273,36 @@ impl TwilioClient {
                 Some(next) => {
                     return Err(TwilioError::Decode(format!(
                         "next_page_url {next:?} leaves {}",
+                        self.base
+                    )))
+                }
+                None => return Ok(items),
+            }
+        }
+    }
+
+    /// Every item of a 2010-04-01 API list: the items sit under `key`, and the next page is
+    /// the top-level `next_page_uri`, a path on this base URL (not `meta.next_page_url`).
+    pub async fn list_2010<T: DeserializeOwned>(
+        &self,
+        creds: &Credentials,
+        path: &str,
+        key: &str,
+    ) -> Result<Vec<T>, TwilioError> {
+        let mut items = Vec::new();
+        let mut url = format!("{}{path}", self.base);
+        loop {
+            let mut page = self.send(creds, Method::GET, &url, None).await?;
+            let batch: Vec<T> = decode(page[key].take())?;
+            items.extend(batch);
+            match page["next_page_uri"].as_str().filter(|n| !n.is_empty()) {
+                // A path, joined to this base: credentials go nowhere else.
+                Some(next) if next.starts_with('/') && !next.starts_with("//") => {
+                    url = format!("{}{next}", self.base);
+                }
+                Some(next) => {
+                    return Err(TwilioError::Decode(format!(
+                        "next_page_uri {next:?} is not a path on {}",
                         self.base
                     )))
                 }

@@ -6,6 +6,7 @@ pub mod messaging;
 pub mod models;
 mod origin;
 pub mod signature;
+pub mod subaccounts;
 mod trusthub;
 pub mod verifier;
 

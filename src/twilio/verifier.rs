@@ -195,9 +195,40 @@ impl Verifier {
         if credentials.is_empty() {
             return Err(Rejection::NoCredentials);
         }
+        Self::try_each(request, signature, &credentials, attempts)
+    }
+
+    /// Checks a request naming `account`, a subaccount this deployment learnt through its
+    /// parent, with that account's `token` (HMAC-SHA1, as Twilio signs with auth tokens).
+    pub fn verify_as(
+        &self,
+        request: &SignedRequest<'_>,
+        account: &AccountSid,
+        token: &SecretString,
+    ) -> Verdict {
+        let mut attempts = Vec::new();
+        let credential = Credential {
+            account: Some(account.clone()),
+            label: format!("subaccount {account} token (discovered)"),
+            secret: token.clone(),
+            algorithm: Algorithm::HmacSha1,
+        };
+        let result = match request.signature.map(str::trim).filter(|s| !s.is_empty()) {
+            None => Err(Rejection::MissingSignature),
+            Some(signature) => Self::try_each(request, signature, &[Cow::Owned(credential)], &mut attempts),
+        };
+        Verdict { result, attempts }
+    }
+
+    fn try_each(
+        request: &SignedRequest<'_>,
+        signature: &str,
+        credentials: &[Cow<'_, Credential>],
+        attempts: &mut Vec<Attempt>,
+    ) -> Result<Verified, Rejection> {
         for url in signature::url_candidates(request.url) {
             let data = signature::payload_signing_string(&url, request.payload)?;
-            for credential in &credentials {
+            for credential in credentials {
                 let expected = signature::compute(
                     credential.secret.expose_secret().as_bytes(),
                     credential.algorithm,

@@ -38,6 +38,7 @@ mod signature_props;
 mod signature_vectors;
 mod statuses;
 mod store;
+mod subaccounts;
 mod submit;
 mod takeover;
 mod throttle;

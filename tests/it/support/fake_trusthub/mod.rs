@@ -7,6 +7,7 @@
 //! What only Twilio does (its reviewers' decisions) and a hostile server's tricks (a foreign
 //! `next_page_url`, a redirect) are explicit test-side controls.
 
+mod accounts;
 pub mod kinds;
 mod messaging;
 mod paging;

@@ -26,6 +26,9 @@ impl FakeState {
             if let Some(answer) = self.messaging_route(account, &parts, path) {
                 return answer;
             }
+            if let Some(answer) = self.accounts_route(account, &parts, path, query) {
+                return answer;
+            }
         }
         match (method.as_str(), parts.as_slice()) {
             ("GET", ["v1", "CustomerProfiles"]) => self.list_profiles(account, path, query),

@@ -41,6 +41,10 @@ pub struct FakeState {
     /// Profile SID -> assigned phone number SIDs.
     pub phone_numbers: HashMap<String, Vec<String>>,
     pub requests: Vec<Seen>,
+    /// Subaccount SID -> its parent's.
+    pub parents: HashMap<String, String>,
+    /// Account SID -> how many times it was fetched (`/2010-04-01/Accounts/{sid}.json`).
+    pub account_lookups: HashMap<String, usize>,
     /// Brands, campaigns and toll-free verifications (the Messaging API), by SID.
     pub compliance: BTreeMap<String, Value>,
     /// Requests that arrived (answered or not).
