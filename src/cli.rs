@@ -313,6 +313,9 @@ async fn create(config: &Config, file: &std::path::Path) -> anyhow::Result<ExitC
             return Ok(ExitCode::from(2));
         }
     };
+    for warning in spec.warnings() {
+        println!("warning: {warning}");
+    }
     let submitter = Submitter::from_config(config, open_store(config).await?)?;
     let mut printer = crate::submit::create::Printer {
         terminal: std::io::stdout().is_terminal(),

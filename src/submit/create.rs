@@ -132,12 +132,19 @@ pub enum Created {
     },
 }
 
+/// Under this key a run records when it asked Twilio to create the bundle.
+const PROFILE_ATTEMPT: &str = "profile_attempted_at";
+/// How far Twilio's clock (`date_created`) may be behind ours.
+const CLOCK_SKEW_SECS: i64 = 120;
+
 struct Run<'a> {
     submitter: &'a Submitter,
     spec: &'a Spec,
     creds: Credentials,
     account: String,
     state: Map<String, Value>,
+    /// What Twilio has assigned to the bundle, once asked (`assigned`).
+    assignments: Option<Vec<(String, String)>>,
 }
 
 impl Run<'_> {
@@ -168,7 +175,10 @@ impl Run<'_> {
                 json!(th.create_end_user(&self.creds, name, kind, attributes).await?.sid)
             }
             Step::Address => {
-                let a = &spec.address;
+                // An address the account has already: nothing to create.
+                let Some(a) = &spec.address else {
+                    return Ok(json!(spec.address_sid.clone().unwrap_or_default()));
+                };
                 let mut form = vec![
                     ("CustomerName", a.customer_name.as_str()),
                     ("Street", a.street.as_str()),
@@ -206,34 +216,69 @@ impl Run<'_> {
             }
             Step::Assign { of, literal, .. } => {
                 let object = if *literal { of.clone() } else { self.sid(of)? };
-                json!(
-                    th.assign_entity(&self.creds, &self.sid("profile")?, &object)
-                        .await?
-                        .sid
-                )
+                let profile = self.sid("profile")?;
+                match self.assigned(&profile, &object).await? {
+                    Some(existing) => json!(existing),
+                    None => json!(th.assign_entity(&self.creds, &profile, &object).await?.sid),
+                }
             }
-            Step::PhoneNumber(number) => json!(
-                th.assign_phone_number(&self.creds, &self.sid("profile")?, number)
-                    .await?
-                    .sid
-            ),
+            Step::PhoneNumber(number) => {
+                let profile = self.sid("profile")?;
+                match self.assigned(&profile, number).await? {
+                    Some(existing) => json!(existing),
+                    None => json!(th.assign_phone_number(&self.creds, &profile, number).await?.sid),
+                }
+            }
             Step::Submit => unreachable!("submitted by the caller"),
         })
     }
 
-    /// Creates the bundle, or adopts the draft a run that died after creating it left behind.
-    async fn profile(&self) -> Result<String, SubmitError> {
+    /// The assignment of `object` to `profile` Twilio already has (an earlier run's POST that
+    /// was processed but whose answer was lost), asked for once per run.
+    async fn assigned(&mut self, profile: &str, object: &str) -> Result<Option<String>, SubmitError> {
+        if self.assignments.is_none() {
+            let listed = self.submitter.trusthub.assignments(&self.creds, profile).await?;
+            self.assignments = Some(listed);
+        }
+        Ok(self
+            .assignments
+            .iter()
+            .flatten()
+            .find(|(assigned, _)| assigned == object)
+            .map(|(_, assignment)| assignment.clone()))
+    }
+
+    /// Creates the bundle, or adopts the one this key's own earlier creation made when its
+    /// answer was lost: only when that attempt was recorded, and only a draft with the same
+    /// name, email and policy created after it (so that an unrelated draft of the same name,
+    /// made by another key or in the console, is never filled).
+    async fn profile(&mut self) -> Result<String, SubmitError> {
         let th = &self.submitter.trusthub;
         let spec = self.spec;
-        let existing = th
-            .list_customer_profiles(&self.creds, Some((&spec.business.name, spec.policy())))
-            .await?;
-        if let Some(draft) = existing
-            .into_iter()
-            .find(|p| p.status == crate::domain::ProfileStatus::Draft)
-        {
-            return Ok(draft.sid);
+        if let Some(attempted) = self.state.get(PROFILE_ATTEMPT).and_then(Value::as_i64) {
+            let existing = th
+                .list_customer_profiles(&self.creds, Some((&spec.business.name, spec.policy())))
+                .await?;
+            let since = chrono::DateTime::from_timestamp(attempted - CLOCK_SKEW_SECS, 0).unwrap_or_default();
+            let created_after = |p: &crate::twilio::models::CustomerProfile| {
+                p.date_created
+                    .as_deref()
+                    .and_then(|d| chrono::DateTime::parse_from_rfc3339(d).ok())
+                    .is_some_and(|d| d >= since)
+            };
+            if let Some(ours) = existing.into_iter().find(|p| {
+                p.status == crate::domain::ProfileStatus::Draft
+                    && p.email.as_deref() == Some(spec.notification_email.as_str())
+                    && p.policy_sid.as_deref() == Some(spec.policy())
+                    && created_after(p)
+            }) {
+                return Ok(ours.sid);
+            }
         }
+        // Recorded before the POST: if its answer is lost, the re-run may adopt what it made.
+        self.state
+            .insert(PROFILE_ATTEMPT.into(), json!(chrono::Utc::now().timestamp()));
+        self.save().await?;
         let callback = self.submitter.callback(None)?;
         let form = [
             ("FriendlyName", spec.business.name.as_str()),
@@ -242,6 +287,8 @@ impl Run<'_> {
             ("StatusCallback", callback.as_str()),
         ];
         let profile = th.create_customer_profile(&self.creds, &form).await?;
+        // Made just now: nothing is assigned to it yet, no need to ask.
+        self.assignments = Some(Vec::new());
         let kind = crate::domain::BundleKind::CustomerProfile;
         self.submitter.record(kind, &profile, Source::Submission).await?;
         Ok(profile.sid)
@@ -276,12 +323,18 @@ pub async fn create(
         Some(Value::Object(state)) => state,
         _ => Map::new(),
     };
+    // The primary profile first: Twilio reviews a secondary profile only against an approved
+    // primary, so nothing is created while it is not.
+    if !state.contains_key("profile") {
+        check_primary(submitter, &creds, &spec.primary_profile_sid).await?;
+    }
     let mut run = Run {
         submitter,
         spec,
         creds,
         account,
         state,
+        assignments: None,
     };
     let steps = steps(spec);
     let total = steps.len();
@@ -327,6 +380,44 @@ pub async fn create(
     Ok(Created::AlreadyDone {
         profile_sid: run.sid("profile")?,
     })
+}
+
+/// Refuses to go on unless the primary profile is `twilio-approved`, asked for in the creating
+/// account and, failing that, in the main account (an ISV's primary profile lives in the
+/// parent).
+async fn check_primary(submitter: &Submitter, creds: &Credentials, primary: &str) -> Result<(), SubmitError> {
+    let path = format!("/v1/CustomerProfiles/{primary}");
+    let mut found = None;
+    for account in [Some(creds.clone()), submitter.credentials.for_account(None)]
+        .into_iter()
+        .flatten()
+    {
+        match submitter
+            .trusthub
+            .get::<crate::twilio::models::CustomerProfile>(&account, &path)
+            .await
+        {
+            Ok(profile) => {
+                found = Some(profile);
+                break;
+            }
+            Err(error) if error.status() == Some(404) => continue,
+            Err(error) => return Err(error.into()),
+        }
+    }
+    let profile = found.ok_or_else(|| {
+        SubmitError::Setup(format!(
+            "primary_profile_sid: {primary} was not found in the account nor in the main account; nothing was created"
+        ))
+    })?;
+    if profile.status != crate::domain::ProfileStatus::TwilioApproved {
+        return Err(SubmitError::Setup(format!(
+            "primary_profile_sid: {primary} is {}, not twilio-approved; Twilio reviews a secondary profile only \
+             against an approved primary profile: wait for its approval; nothing was created",
+            profile.status
+        )));
+    }
+    Ok(())
 }
 
 /// Plain lines when not on a terminal; marks and colour on one.

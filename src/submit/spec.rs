@@ -50,8 +50,17 @@ pub const INDUSTRIES: &[&str] = &[
     "TRANSPORTATION",
     "TRAVEL",
 ];
-pub const REGISTRATION_IDS: &[&str] = &["EIN", "CBN", "CN", "ACN", "CIN", "VAT", "VATRN", "RN", "Other"];
-pub const REGIONS: &[&str] = &["AFRICA", "ASIA", "EUROPE", "LATIN_AMERICA", "USA_AND_CANADA"];
+pub const REGISTRATION_IDS: &[&str] = &[
+    "EIN", "DUNS", "CCN", "CBN", "CN", "ACN", "CIN", "VAT", "VATRN", "RN", "Other",
+];
+pub const REGIONS: &[&str] = &[
+    "AFRICA",
+    "ASIA",
+    "AUSTRALIA",
+    "EUROPE",
+    "LATIN_AMERICA",
+    "USA_AND_CANADA",
+];
 pub const JOB_POSITIONS: &[&str] = &["Director", "GM", "VP", "CEO", "CFO", "General Counsel", "Other"];
 
 #[derive(Debug, Clone, Deserialize)]
@@ -72,7 +81,10 @@ pub struct Spec {
     pub business: Business,
     /// One or two authorized representatives.
     pub representatives: Vec<Representative>,
-    pub address: Address,
+    /// The business's address, created by `create`; or, instead, `address_sid`.
+    pub address: Option<Address>,
+    /// An address (`AD…`) the account already has: the address step is skipped.
+    pub address_sid: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -265,7 +277,36 @@ impl Spec {
             }
             one_of(&mut e, &field("job_position"), &r.job_position, JOB_POSITIONS);
         }
-        let a = &self.address;
+        match (&self.address, &self.address_sid) {
+            (Some(a), None) => Self::check_address(&mut e, a),
+            (None, Some(existing)) => sid(&mut e, "address_sid", existing, "AD"),
+            (Some(_), Some(_)) => e.push("address, address_sid: give one, not both".into()),
+            (None, None) => e.push(
+                "address: required (the business's physical address), or address_sid for an address the account has"
+                    .into(),
+            ),
+        }
+        if e.is_empty() {
+            Ok(())
+        } else {
+            Err(e)
+        }
+    }
+
+    /// What Trust Hub accepts but may not serve the customer well, to print before creating.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut warnings = Vec::new();
+        if self.business.registration_identifier == "DUNS" {
+            warnings.push(
+                "business.registration_identifier: DUNS is accepted by Trust Hub, but registering a US business for \
+                 A2P 10DLC needs its EIN: give the EIN if this customer will send SMS in the US"
+                    .into(),
+            );
+        }
+        warnings
+    }
+
+    fn check_address(e: &mut Vec<String>, a: &Address) {
         for (name, value) in [
             ("address.customer_name", &a.customer_name),
             ("address.street", &a.street),
@@ -273,7 +314,7 @@ impl Spec {
             ("address.region", &a.region),
             ("address.postal_code", &a.postal_code),
         ] {
-            required(&mut e, name, value);
+            required(e, name, value);
         }
         for (name, value) in [
             ("address.street", Some(&a.street)),
@@ -290,11 +331,6 @@ impl Spec {
                 "address.iso_country: {:?} is not an ISO 3166-1 alpha-2 code such as US",
                 a.iso_country
             ));
-        }
-        if e.is_empty() {
-            Ok(())
-        } else {
-            Err(e)
         }
     }
 

@@ -86,14 +86,22 @@ impl CredentialBook {
     }
 
     /// Every account to act for: the configured ones, then (with discovery) every open
-    /// subaccount of the main account, each with its credentials.
+    /// subaccount of the main account, each with its credentials. When the subaccounts cannot
+    /// be listed, the configured accounts are still given, and the reason logged.
     pub async fn every_account(&self) -> Result<Vec<Credentials>, TwilioError> {
         let mut all: Vec<Credentials> = self
             .accounts()
             .filter_map(|sid| self.for_account(Some(sid)))
             .collect();
         if let Some(subaccounts) = &self.subaccounts {
-            for (sid, token) in subaccounts.list().await? {
+            let listed = match subaccounts.list().await {
+                Ok(listed) => listed,
+                Err(error) => {
+                    tracing::warn!(%error, "could not list the main account's subaccounts: only the configured accounts are covered");
+                    Vec::new()
+                }
+            };
+            for (sid, token) in listed {
                 if !self.tokens.iter().any(|(known, _)| *known == sid) {
                     all.push(Credentials {
                         username: sid,

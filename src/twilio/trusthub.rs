@@ -105,6 +105,30 @@ impl TwilioClient {
         self.post(creds, &path, &[("ObjectSid", object_sid)]).await
     }
 
+    /// What is assigned to a profile already: the object SIDs of its entity assignments and
+    /// the channel endpoint SIDs of its channel endpoint assignments, each with its assignment.
+    pub async fn assignments(
+        &self,
+        creds: &Credentials,
+        profile: &str,
+    ) -> Result<Vec<(String, String)>, TwilioError> {
+        let base = format!("/v1/CustomerProfiles/{profile}");
+        let entities: Vec<serde_json::Value> = self
+            .list(creds, &format!("{base}/EntityAssignments?PageSize=100"))
+            .await?;
+        let endpoints: Vec<serde_json::Value> = self
+            .list(creds, &format!("{base}/ChannelEndpointAssignments?PageSize=100"))
+            .await?;
+        let pair = |a: &serde_json::Value, field: &str| {
+            Some((a[field].as_str()?.to_owned(), a["sid"].as_str()?.to_owned()))
+        };
+        Ok(entities
+            .iter()
+            .filter_map(|a| pair(a, "object_sid"))
+            .chain(endpoints.iter().filter_map(|a| pair(a, "channel_endpoint_sid")))
+            .collect())
+    }
+
     pub async fn assign_phone_number(
         &self,
         creds: &Credentials,

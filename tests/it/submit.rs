@@ -231,8 +231,9 @@ async fn create_runs_the_whole_flow(backend: Backend) {
     assert_eq!(profile["email"], "compliance@acme.example");
     let p = format!("/v1/CustomerProfiles/{sid}");
     let expected: Vec<String> = [
+        // The primary profile is approved: checked before anything is created.
+        &format!("GET /v1/CustomerProfiles/{PRIMARY}"),
         "GET /v1/Policies/RNdfbf3fae0e1107f8aded0e7cead80bf5",
-        "GET /v1/CustomerProfiles",
         "POST /v1/CustomerProfiles",
         "POST /v1/EndUsers",
         &format!("POST {p}/EntityAssignments"),
@@ -524,6 +525,144 @@ async fn simulate_is_accepted_by_a_running_serve(backend: Backend) {
     assert_eq!(serve.terminate(), Some(0));
 }
 
+/// An unapproved primary profile stops `create` before anything is made, naming it.
+async fn create_refuses_an_unapproved_primary_before_any_post(backend: Backend) {
+    let s = setup(backend).await;
+    s.fake.add_profile(PRIMARY, ACCOUNT, "in-review");
+    let dir = tempfile::tempdir().unwrap();
+    let file = write_spec(&dir, EXAMPLE);
+    let (code, out) = s.run(&["create", "--file", &file]).await;
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains(PRIMARY) && out.contains("in-review") && out.contains("not twilio-approved"),
+        "{out}"
+    );
+    let posts: Vec<String> = s.calls(0).into_iter().filter(|c| c.starts_with("POST")).collect();
+    assert!(posts.is_empty(), "nothing created: {posts:?}");
+}
+
+/// Twilio made an assignment but its answer was lost: the re-run finds it assigned and
+/// goes on, and nothing is assigned twice.
+async fn create_rerun_after_a_lost_assignment_answer_assigns_nothing_twice(backend: Backend) {
+    let s = setup_for_create(backend).await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = write_spec(&dir, EXAMPLE);
+    let mut env = s.env.clone();
+    env.push(("TWILIO_TIMEOUT_SECS", "1".into()));
+    let s = Setup { env, ..s };
+    s.fake.inject_on(
+        "/EntityAssignments",
+        Fault::SlowAnswer(std::time::Duration::from_secs(3)),
+    );
+    let (code, out) = s.run(&["create", "--file", &file]).await;
+    assert_ne!(code, 0, "the lost answer fails the run: {out}");
+    let sid = s.bundles()[0]["sid"].as_str().unwrap().to_owned();
+    support::wait_for(10, "the assignment Twilio made", || async {
+        (s.fake.assignments(&sid).len() == 1).then_some(())
+    })
+    .await;
+    let before = s.fake.requests().len();
+    let (code, out) = s.run(&["create", "--file", &file]).await;
+    assert_eq!(code, 0, "{out}");
+    let again = s.calls(before);
+    assert!(
+        again.contains(&format!("GET /v1/CustomerProfiles/{sid}/EntityAssignments")),
+        "{again:?}"
+    );
+    let assigned = s.fake.assignments(&sid);
+    let mut unique = assigned.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), assigned.len(), "assigned twice: {assigned:?}");
+    assert_eq!(
+        assigned.len(),
+        5,
+        "business, two representatives, address document, primary: {assigned:?}"
+    );
+    assert_eq!(s.bundles()[0]["status"], "pending-review");
+}
+
+/// A draft of the same name made elsewhere (the console, another key) is never adopted.
+async fn create_never_adopts_an_unrelated_draft(backend: Backend) {
+    let s = setup_for_create(backend).await;
+    let stranger = bundle(0xee);
+    s.fake.add_profile_with(
+        &stranger,
+        ACCOUNT,
+        "draft",
+        "RNdfbf3fae0e1107f8aded0e7cead80bf5",
+        "Acme Corp",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let file = write_spec(&dir, EXAMPLE);
+    let (code, out) = s.run(&["create", "--file", &file]).await;
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        s.fake.assignments(&stranger).is_empty(),
+        "the unrelated draft was filled"
+    );
+    assert_eq!(s.fake.profile(&stranger).unwrap()["status"], "draft");
+    assert_eq!(s.bundles().len(), 2, "a bundle of its own was created");
+}
+
+/// Every value the Trust Hub docs list is accepted (AUSTRALIA, DUNS, CCN), with the warning
+/// they give; an existing address is reused; and a subaccount's profile takes the parent's
+/// primary profile.
+async fn create_takes_the_docs_values_an_address_and_a_subaccount(backend: Backend) {
+    let s = setup_for_create(backend).await;
+    let sub = "AC5b00000000000000000000000000000c";
+    s.fake
+        .add_subaccount(sub, "subaccount-token-0123456789abcdef", ACCOUNT);
+    let spec = EXAMPLE
+        .replace(
+            "regions_of_operation = [\"USA_AND_CANADA\"]",
+            "regions_of_operation = [\"USA_AND_CANADA\", \"AUSTRALIA\"]",
+        )
+        .replace(
+            "registration_identifier = \"EIN\"",
+            "registration_identifier = \"DUNS\"",
+        )
+        .replace(
+            "phone_numbers = [\"PN0123456789abcdef0123456789abcdef\"]",
+            "phone_numbers = []",
+        );
+    let address_at = spec.find("[address]").unwrap();
+    let spec = format!(
+        "account_sid = \"{sub}\"\naddress_sid = \"AD0123456789abcdef0123456789abcdef\"\n{}",
+        &spec[..address_at]
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let file = write_spec(&dir, &spec);
+    let (code, out) = s.run(&["create", "--file", &file]).await;
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("DUNS is accepted by Trust Hub"),
+        "the docs' warning: {out}"
+    );
+    let calls = s.calls(0);
+    assert!(
+        !calls.iter().any(|c| c.contains("/Addresses.json")),
+        "no address created: {calls:?}"
+    );
+    let made = s
+        .bundles()
+        .into_iter()
+        .find(|b| b["account_sid"] == sub)
+        .expect("made in the subaccount");
+    let sid = made["sid"].as_str().unwrap();
+    assert!(
+        s.fake.assignments(sid).contains(&PRIMARY.to_owned()),
+        "the parent's primary assigned"
+    );
+    let spec = EXAMPLE.replace(
+        "registration_identifier = \"EIN\"",
+        "registration_identifier = \"CCN\"",
+    );
+    let file = write_spec(&dir, &spec.replace("Acme Corp", "Acme Canada"));
+    let (code, out) = s.run(&["create", "--file", &file]).await;
+    assert_eq!(code, 0, "{out}");
+}
+
 both_backends!(
     set_callback_defaults_to_public_url,
     submit_refuses_noncompliant_profiles_unless_forced,
@@ -534,6 +673,10 @@ both_backends!(
     create_validates_before_any_call,
     sync_records_missed_transitions,
     simulate_is_accepted_by_a_running_serve,
+    create_refuses_an_unapproved_primary_before_any_post,
+    create_rerun_after_a_lost_assignment_answer_assigns_nothing_twice,
+    create_never_adopts_an_unrelated_draft,
+    create_takes_the_docs_values_an_address_and_a_subaccount,
 );
 
 /// `serve` with SYNC_INTERVAL_SECS reconciles by itself: a status no callback reported appears.

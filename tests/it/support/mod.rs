@@ -334,16 +334,26 @@ pub fn metric(exposition: &str, series: &str) -> f64 {
 }
 
 /// A customer profile SID numbered `n`.
-/// The fake Trust Hub serves the numbers v2 API too: a test that points `TRUSTHUB_API_URL`
-/// somewhere points `TWILIO_NUMBERS_API_URL` there as well, so no test calls Twilio itself.
+/// The fake Trust Hub serves the numbers v2, 2010-04-01 and Messaging APIs too: a test that
+/// points `TRUSTHUB_API_URL` somewhere points the others there as well (unless it set them),
+/// so no test calls Twilio itself.
 pub fn numbers_follow_trusthub<K: AsRef<str> + From<&'static str>>(env: &mut Vec<(K, String)>) {
-    let get = |name: &str| {
+    let get = |env: &Vec<(K, String)>, name: &str| {
         env.iter()
             .find(|(k, _)| k.as_ref() == name)
             .map(|(_, v)| v.clone())
     };
-    if let (Some(trusthub), None) = (get("TRUSTHUB_API_URL"), get("TWILIO_NUMBERS_API_URL")) {
-        env.push(("TWILIO_NUMBERS_API_URL".into(), trusthub));
+    let Some(trusthub) = get(env, "TRUSTHUB_API_URL") else {
+        return;
+    };
+    for name in [
+        "TWILIO_NUMBERS_API_URL",
+        "TWILIO_API_URL",
+        "TWILIO_MESSAGING_API_URL",
+    ] {
+        if get(env, name).is_none() {
+            env.push((name.into(), trusthub.clone()));
+        }
     }
 }
 

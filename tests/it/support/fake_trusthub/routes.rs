@@ -148,6 +148,17 @@ impl FakeState {
             ("POST", []) => self.update_profile(sid, form),
             ("POST", ["EntityAssignments"]) => self.assign(account, sid, form),
             ("POST", ["ChannelEndpointAssignments"]) => self.assign_endpoint(account, sid, form),
+            ("GET", [list @ ("EntityAssignments" | "ChannelEndpointAssignments")]) => {
+                let items: Vec<Value> = self
+                    .assignment_records
+                    .get(sid)
+                    .into_iter()
+                    .flatten()
+                    .filter(|a| (*list == "EntityAssignments") == a.get("object_sid").is_some())
+                    .cloned()
+                    .collect();
+                page(self.page_base(), path, query, &[], &items)
+            }
             ("GET", ["Evaluations"]) => {
                 let items = self.evaluations.get(sid).cloned().unwrap_or_default();
                 page(self.page_base(), path, query, &[], &items)
@@ -203,7 +214,13 @@ impl FakeState {
                 .objects
                 .get(object)
                 .is_some_and(|o| o["account_sid"] == account),
-            "BU" => object != sid && self.owned_profile(account, object).is_some(),
+            // A profile of the account, or (an ISV's primary profile) of its parent.
+            "BU" => {
+                let parent = self.parents.get(account).cloned();
+                object != sid
+                    && (self.owned_profile(account, object).is_some()
+                        || parent.is_some_and(|p| self.owned_profile(&p, object).is_some()))
+            }
             _ => return bad_object_type(object),
         };
         if !exists {
@@ -218,6 +235,10 @@ impl FakeState {
         let body = json!({"sid": assignment, "customer_profile_sid": sid, "account_sid": account,
                           "object_sid": object, "date_created": self.now(),
                           "url": format!("{}/v1/CustomerProfiles/{sid}/EntityAssignments/{assignment}", self.base)});
+        self.assignment_records
+            .entry(sid.into())
+            .or_default()
+            .push(body.clone());
         (StatusCode::CREATED, Json(body)).into_response()
     }
 
@@ -231,6 +252,13 @@ impl FakeState {
         if !is_any_sid(number) {
             return invalid("ChannelEndpointSid", number);
         }
+        if self
+            .phone_numbers
+            .get(sid)
+            .is_some_and(|n| n.iter().any(|a| a == number))
+        {
+            return bad_object(number, "is already assigned to this customer profile");
+        }
         let assignment = self.next_sid("RA");
         let body = json!({"sid": assignment, "customer_profile_sid": sid, "account_sid": account,
                           "channel_endpoint_type": kind, "channel_endpoint_sid": number,
@@ -240,6 +268,10 @@ impl FakeState {
             .entry(sid.into())
             .or_default()
             .push(number.to_owned());
+        self.assignment_records
+            .entry(sid.into())
+            .or_default()
+            .push(body.clone());
         (StatusCode::CREATED, Json(body)).into_response()
     }
 }

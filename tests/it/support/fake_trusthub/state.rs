@@ -41,6 +41,8 @@ pub struct FakeState {
     /// Profile SID -> assigned phone number SIDs.
     pub phone_numbers: HashMap<String, Vec<String>>,
     pub requests: Vec<Seen>,
+    /// Profile SID -> its entity and channel endpoint assignments, as Twilio lists them.
+    pub assignment_records: HashMap<String, Vec<Value>>,
     /// Subaccount SID -> its parent's.
     pub parents: HashMap<String, String>,
     /// Account SID -> how many times it was fetched (`/2010-04-01/Accounts/{sid}.json`).
@@ -52,6 +54,8 @@ pub struct FakeState {
     /// Where list pages point `next_page_url`, when a test makes the fake hostile.
     pub next_page_origin: Option<String>,
     counter: u64,
+    /// The last `date_created` handed out (unix seconds).
+    clock: i64,
     pub base: String,
 }
 
@@ -94,8 +98,11 @@ impl FakeState {
 
     /// A strictly increasing time, in Twilio's format: no two resources share a date.
     pub fn now(&mut self) -> String {
+        // Twilio's clock: the real time, each resource a second after the last (so that
+        // creation order stays visible in whole seconds).
         self.counter += 1;
-        let at = chrono::DateTime::from_timestamp(1_780_000_000 + self.counter as i64, 0).unwrap();
+        self.clock = chrono::Utc::now().timestamp().max(self.clock + 1);
+        let at = chrono::DateTime::from_timestamp(self.clock, 0).unwrap();
         at.format("%Y-%m-%dT%H:%M:%SZ").to_string()
     }
 
