@@ -1,6 +1,7 @@
 //! The command line: `serve`, `migrate`, `verify`, `backup` and the Trust Hub commands.
 
 mod backup;
+mod create_many;
 
 use crate::app::{self, Application};
 use crate::config::{Config, LogFormat};
@@ -56,11 +57,17 @@ enum Command {
         #[arg(long, value_name = "AC...")]
         account: Option<String>,
     },
-    /// Create a whole secondary customer profile from a declarative file, then submit it.
+    /// Create whole secondary customer profiles from declarative files, then submit them.
     Create {
-        /// The TOML file (see examples/secondary-profile.toml).
-        #[arg(long, value_name = "FILE")]
-        file: PathBuf,
+        /// A TOML file (see examples/secondary-profile.toml); repeatable.
+        #[arg(long = "file", value_name = "FILE")]
+        files: Vec<PathBuf>,
+        /// Every *.toml file of this folder too.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+        /// How many customers are worked on at once (with several files).
+        #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
+        concurrency: u16,
     },
     /// Record the current Trust Hub status of the named profiles (or of every profile of the
     /// configured accounts) where callbacks missed a change.
@@ -181,7 +188,21 @@ pub fn main() -> ExitCode {
                 force,
                 account,
             } => submit(&config, &profile_sid, force, account.as_deref()).await,
-            Command::Create { file } => create(&config, &file).await,
+            Command::Create {
+                files,
+                dir,
+                concurrency,
+            } => {
+                let files = create_many::files(&files, dir.as_deref())?;
+                if let ([file], None) = (files.as_slice(), &dir) {
+                    create(&config, file).await
+                } else {
+                    use std::io::IsTerminal as _;
+                    let submitter = Submitter::from_config(&config, open_store(&config).await?)?;
+                    let terminal = std::io::stdout().is_terminal();
+                    Ok(create_many::run(submitter, &files, usize::from(concurrency), terminal).await)
+                }
+            }
             Command::Sync {
                 profile_sids,
                 account,

@@ -308,7 +308,7 @@ impl Run<'_> {
 pub async fn create(
     submitter: &Submitter,
     spec: &Spec,
-    progress: &mut dyn Progress,
+    progress: &mut (dyn Progress + Send),
 ) -> Result<Created, SubmitError> {
     submitter.callback(None)?;
     let account = spec

@@ -663,6 +663,64 @@ async fn create_takes_the_docs_values_an_address_and_a_subaccount(backend: Backe
     assert_eq!(code, 0, "{out}");
 }
 
+/// Several customers at once: each file runs to its end whatever the others do; the summary
+/// names every file's outcome; the exit code says whether all were submitted.
+async fn create_many_files_at_once_with_a_summary(backend: Backend) {
+    let s = setup_for_create(backend).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut paths = Vec::new();
+    for (i, name) in ["Acme One", "Acme Two", "Acme Three"].iter().enumerate() {
+        let path = dir.path().join(format!("customer-{i}.toml"));
+        std::fs::write(&path, EXAMPLE.replace("Acme Corp", name)).unwrap();
+        paths.push(path.display().to_string());
+    }
+    let broken = dir.path().join("broken.toml");
+    std::fs::write(&broken, EXAMPLE.replace("TECHNOLOGY", "SPACESHIPS")).unwrap();
+    let (code, out) = s
+        .run(&[
+            "create",
+            "--file",
+            &paths[0],
+            "--file",
+            &paths[1],
+            "--file",
+            &broken.display().to_string(),
+            "--concurrency",
+            "2",
+        ])
+        .await;
+    assert_eq!(code, 1, "one file is invalid: {out}");
+    for name in ["Acme One", "Acme Two"] {
+        assert!(
+            out.lines()
+                .any(|l| l.contains(name) && l.contains("ok: submitted")),
+            "{name} in the summary: {out}"
+        );
+    }
+    assert!(
+        out.lines()
+            .any(|l| l.contains("broken.toml") && l.contains("FAILED") && l.contains("SPACESHIPS")),
+        "{out}"
+    );
+    assert!(out.contains("2 of 3 submitted or already done"), "{out}");
+    let submitted = s
+        .bundles()
+        .iter()
+        .filter(|b| b["status"] == "pending-review")
+        .count();
+    assert_eq!(submitted, 2);
+    // The folder: every *.toml in it (the broken one removed); the two done before are
+    // already done, the third is created now.
+    std::fs::remove_file(&broken).unwrap();
+    let (code, out) = s
+        .run(&["create", "--dir", &dir.path().display().to_string()])
+        .await;
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(out.matches("ok: already done").count(), 2, "{out}");
+    assert_eq!(out.matches("ok: submitted").count(), 1, "{out}");
+    assert_eq!(s.bundles().len(), 3);
+}
+
 both_backends!(
     set_callback_defaults_to_public_url,
     submit_refuses_noncompliant_profiles_unless_forced,
@@ -677,6 +735,7 @@ both_backends!(
     create_rerun_after_a_lost_assignment_answer_assigns_nothing_twice,
     create_never_adopts_an_unrelated_draft,
     create_takes_the_docs_values_an_address_and_a_subaccount,
+    create_many_files_at_once_with_a_summary,
 );
 
 /// `serve` with SYNC_INTERVAL_SECS reconciles by itself: a status no callback reported appears.
