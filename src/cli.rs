@@ -2,6 +2,7 @@
 
 mod backup;
 mod create_many;
+mod demo;
 
 use crate::app::{self, Application};
 use crate::config::{Config, LogFormat};
@@ -33,6 +34,9 @@ pub struct Cli {
 enum Command {
     /// Run the callback receiver and the query API (migrations applied first).
     Serve,
+    /// See the whole product work with nothing configured: the real service with a sandbox of
+    /// Twilio, a mail sink and a webhook subscriber on this machine, and a scripted story.
+    Demo,
     /// Apply database migrations and exit.
     Migrate,
     /// Check one Twilio signature offline and explain which URL variants and secrets were tried.
@@ -176,6 +180,7 @@ pub fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Serve => serve(&config).await.map(|()| ExitCode::SUCCESS),
+            Command::Demo => demo::run().await.map(|()| ExitCode::SUCCESS),
             Command::Migrate => migrate(&config).await.map(|()| ExitCode::SUCCESS),
             Command::Verify(_) => unreachable!("handled above"),
             Command::SetCallback {
@@ -431,7 +436,7 @@ async fn simulate(
     failure_reason: Option<&str>,
 ) -> anyhow::Result<ExitCode> {
     let account = signing_account(config)?;
-    let answer = crate::simulate::send(url, &account, profile, status, failure_reason)
+    let answer = crate::simulate::send(url, &account, profile, status, failure_reason, None)
         .await
         .map_err(anyhow::Error::msg)?;
     Ok(answered(url, &answer))

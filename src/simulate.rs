@@ -12,7 +12,7 @@ pub struct Answer {
     pub body: String,
 }
 
-/// Posts `AccountSid`, `BundleSid`, `Status` (and `FailureReason`) to `url`, signed with the
+/// Posts `AccountSid`, `BundleSid`, `Status` (and `FailureReason`, `FriendlyName`) to `url`, signed with the
 /// account's current auth token over `url` itself, with a fresh idempotency token.
 pub async fn send(
     url: &str,
@@ -20,12 +20,16 @@ pub async fn send(
     profile_sid: &str,
     status: &str,
     failure_reason: Option<&str>,
+    friendly_name: Option<&str>,
 ) -> Result<Answer, String> {
     let mut params = vec![
         ("AccountSid".to_owned(), account.sid.to_string()),
         ("BundleSid".to_owned(), profile_sid.to_owned()),
         ("Status".to_owned(), status.to_owned()),
     ];
+    if let Some(name) = friendly_name {
+        params.push(("FriendlyName".to_owned(), name.to_owned()));
+    }
     if let Some(reason) = failure_reason {
         params.push(("FailureReason".to_owned(), reason.to_owned()));
     }

@@ -18,6 +18,7 @@ mod confirm;
 mod crash;
 mod credentials;
 mod dashboard_store;
+mod demo;
 mod email;
 mod evaluations;
 mod events;
