@@ -3,6 +3,7 @@
 mod backup;
 mod create_many;
 mod demo;
+mod doctor;
 
 use crate::app::{self, Application};
 use crate::config::{Config, LogFormat};
@@ -37,6 +38,9 @@ enum Command {
     /// See the whole product work with nothing configured: the real service with a sandbox of
     /// Twilio, a mail sink and a webhook subscriber on this machine, and a scripted story.
     Demo,
+    /// Check the configuration without changing anything: database, Twilio credentials, each
+    /// known bundle's StatusCallback, SMTP, webhooks. One line per check; exit 1 if any fails.
+    Doctor,
     /// Apply database migrations and exit.
     Migrate,
     /// Check one Twilio signature offline and explain which URL variants and secrets were tried.
@@ -181,6 +185,7 @@ pub fn main() -> ExitCode {
         match cli.command {
             Command::Serve => serve(&config).await.map(|()| ExitCode::SUCCESS),
             Command::Demo => demo::run().await.map(|()| ExitCode::SUCCESS),
+            Command::Doctor => Ok(doctor::run(&config, cli.config.as_deref()).await),
             Command::Migrate => migrate(&config).await.map(|()| ExitCode::SUCCESS),
             Command::Verify(_) => unreachable!("handled above"),
             Command::SetCallback {

@@ -96,6 +96,16 @@ impl Mailer {
         })
     }
 
+    /// Connects, greets and (when configured) starts TLS and authenticates, sending nothing:
+    /// what `doctor` checks.
+    pub async fn check(&self) -> Result<(), String> {
+        match self.transport.test_connection().await {
+            Ok(true) => Ok(()),
+            Ok(false) => Err("the server did not answer NOOP".into()),
+            Err(error) => Err(error.to_string()),
+        }
+    }
+
     #[tracing::instrument(name = "smtp", skip_all, fields(to = %mask(to)))]
     pub async fn send(&self, to: &str, email: &Rendered) -> Result<(), MailError> {
         let to: Mailbox = to.parse().map_err(|e| MailError {

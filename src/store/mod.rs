@@ -83,6 +83,9 @@ pub trait Store:
     /// Whether the database answers.
     async fn ping(&self) -> Result<(), StoreError>;
 
+    /// The migrations this version has that the database has not applied (empty: current).
+    async fn pending_migrations(&self) -> Result<Vec<i64>, StoreError>;
+
     /// The secret kept under `name`, storing `candidate` first if there is none: replicas
     /// starting together each offer one and all end with the same (the first stored).
     async fn server_secret(&self, name: &str, candidate: &[u8]) -> Result<Vec<u8>, StoreError>;

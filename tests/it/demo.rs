@@ -115,14 +115,11 @@ async fn the_demo_plays_the_whole_story() {
         "{reasons}"
     );
     // Notifications went out over real SMTP and HTTP.
-    let deliveries = support::wait_for(20, "delivered notifications", || {
-        let api = api.clone();
-        async move {
-            let list = api("/v1/deliveries?status=delivered&limit=200".into()).await;
-            let items = list["items"].as_array().cloned().unwrap_or_default();
-            let of = |channel: &str| items.iter().filter(|d| d["channel"] == channel).count();
-            (of("email") >= 10 && of("webhook") >= 10).then_some(items)
-        }
+    let deliveries = support::wait_for(20, "delivered notifications", || async move {
+        let list = api("/v1/deliveries?status=delivered&limit=200".into()).await;
+        let items = list["items"].as_array().cloned().unwrap_or_default();
+        let of = |channel: &str| items.iter().filter(|d| d["channel"] == channel).count();
+        (of("email") >= 10 && of("webhook") >= 10).then_some(items)
     })
     .await;
     assert!(deliveries

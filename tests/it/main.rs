@@ -19,6 +19,7 @@ mod crash;
 mod credentials;
 mod dashboard_store;
 mod demo;
+mod doctor;
 mod email;
 mod evaluations;
 mod events;

@@ -168,6 +168,19 @@ impl Store for SqliteStore {
         Ok(())
     }
 
+    async fn pending_migrations(&self) -> Result<Vec<i64>, StoreError> {
+        // No table yet: nothing applied.
+        let applied: Vec<i64> = sqlx::query_scalar("select version from _sqlx_migrations where success")
+            .fetch_all(&self.reader)
+            .await
+            .unwrap_or_default();
+        Ok(sqlx::migrate!("./migrations/sqlite")
+            .iter()
+            .map(|m| m.version)
+            .filter(|v| !applied.contains(v))
+            .collect())
+    }
+
     async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("select 1").execute(&self.reader).await?;
         Ok(())
