@@ -4,6 +4,7 @@ mod backup;
 mod create_many;
 mod demo;
 mod doctor;
+mod events;
 
 use crate::app::{self, Application};
 use crate::config::{Config, LogFormat};
@@ -93,6 +94,11 @@ enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// Event Streams for A2P brands, campaigns and toll-free verifications.
+    Events {
+        #[command(subcommand)]
+        action: EventsAction,
+    },
     /// Send one correctly signed status callback to URL, as Twilio would.
     #[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
     Simulate {
@@ -107,6 +113,21 @@ enum Command {
         status: Option<String>,
         #[arg(long)]
         failure_reason: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum EventsAction {
+    /// Create (or reuse) the webhook sink to PUBLIC_URL + /twilio/events and its subscription
+    /// to the compliance event types, in every account (or --account), adding missing types.
+    Setup {
+        #[arg(long, value_name = "AC...")]
+        account: Option<String>,
+    },
+    /// Each account's sink to this service and its subscribed types.
+    Status {
+        #[arg(long, value_name = "AC...")]
+        account: Option<String>,
     },
 }
 
@@ -185,6 +206,12 @@ pub fn main() -> ExitCode {
         match cli.command {
             Command::Serve => serve(&config).await.map(|()| ExitCode::SUCCESS),
             Command::Demo => demo::run().await.map(|()| ExitCode::SUCCESS),
+            Command::Events {
+                action: EventsAction::Setup { account },
+            } => events::setup(&config, account.as_deref()).await,
+            Command::Events {
+                action: EventsAction::Status { account },
+            } => events::status(&config, account.as_deref()).await,
             Command::Doctor => Ok(doctor::run(&config, cli.config.as_deref()).await),
             Command::Migrate => migrate(&config).await.map(|()| ExitCode::SUCCESS),
             Command::Verify(_) => unreachable!("handled above"),

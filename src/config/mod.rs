@@ -35,6 +35,7 @@ pub const ENV_VARS: &[&str] = &[
     "TWILIO_API_URL",
     "TWILIO_NUMBERS_API_URL",
     "TWILIO_MESSAGING_API_URL",
+    "TWILIO_EVENTS_API_URL",
     "API_TOKENS",
     "SMTP_URL",
     "SMTP_CA_FILE",
@@ -86,6 +87,8 @@ pub struct Config {
     pub twilio_numbers_api_url: String,
     /// The Messaging API (A2P brands and campaigns, toll-free verifications).
     pub twilio_messaging_api_url: String,
+    /// The Events API (Event Streams sinks and subscriptions).
+    pub twilio_events_api_url: String,
     #[serde(deserialize_with = "secret_list")]
     pub api_tokens: Vec<SecretString>,
     pub smtp_url: Option<SecretString>,
@@ -195,6 +198,7 @@ struct Defaults {
     twilio_api_url: &'static str,
     twilio_numbers_api_url: &'static str,
     twilio_messaging_api_url: &'static str,
+    twilio_events_api_url: &'static str,
     api_tokens: Vec<String>,
     alert_email_to: Vec<String>,
     webhook_allow_private: bool,
@@ -237,6 +241,7 @@ const DEFAULTS: fn() -> Defaults = || Defaults {
     twilio_api_url: "https://api.twilio.com",
     twilio_numbers_api_url: "https://numbers.twilio.com",
     twilio_messaging_api_url: "https://messaging.twilio.com",
+    twilio_events_api_url: "https://events.twilio.com",
     api_tokens: Vec::new(),
     alert_email_to: Vec::new(),
     webhook_allow_private: false,

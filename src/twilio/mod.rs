@@ -2,6 +2,7 @@
 
 pub mod bundles;
 pub mod client;
+pub mod events_api;
 pub mod messaging;
 pub mod models;
 mod origin;

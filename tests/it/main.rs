@@ -23,6 +23,7 @@ mod doctor;
 mod email;
 mod evaluations;
 mod events;
+mod events_setup;
 mod expiry;
 mod faults;
 mod hostile;

@@ -8,6 +8,7 @@
 //! `next_page_url`, a redirect) are explicit test-side controls.
 
 mod accounts;
+mod events;
 pub mod kinds;
 mod messaging;
 mod paging;

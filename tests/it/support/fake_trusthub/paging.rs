@@ -19,6 +19,19 @@ pub fn params(query: &str) -> HashMap<String, String> {
 /// One page of `items` (already filtered) for a request on `base` + `path` with `query`;
 /// `filters` are the list's filter parameters, kept in every `meta` URL.
 pub fn page(base: &str, path: &str, query: &str, filters: &[&str], items: &[Value]) -> Response {
+    keyed_page(base, path, query, filters, items, "results")
+}
+
+/// A page whose items sit under `key` (`meta.key` names it), as the Events API lists sinks
+/// (`sinks`), subscriptions (`subscriptions`) and subscribed events (`types`).
+pub fn keyed_page(
+    base: &str,
+    path: &str,
+    query: &str,
+    filters: &[&str],
+    items: &[Value],
+    key: &str,
+) -> Response {
     let params = params(query);
     let size = match params.get("PageSize").map(|v| v.parse::<usize>()) {
         None => 50,
@@ -57,8 +70,7 @@ pub fn page(base: &str, path: &str, query: &str, filters: &[&str], items: &[Valu
     let sid = |i: usize| items[i]["sid"].as_str().unwrap_or_default().to_owned();
     let next = (end < items.len()).then(|| url(page + 1, Some(format!("PA{}", sid(end - 1)))));
     let previous = (start > 0 && page > 0).then(|| url(page - 1, Some(format!("PB{}", sid(start)))));
-    let body = json!({
-        "results": items[start..end],
+    let mut body = json!({
         "meta": {
             "page": page,
             "page_size": size,
@@ -66,8 +78,9 @@ pub fn page(base: &str, path: &str, query: &str, filters: &[&str], items: &[Valu
             "previous_page_url": previous,
             "url": url(page, params.get("PageToken").cloned()),
             "next_page_url": next,
-            "key": "results",
+            "key": key,
         }
     });
+    body[key] = json!(items[start..end]);
     Json(body).into_response()
 }

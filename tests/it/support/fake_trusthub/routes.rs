@@ -22,6 +22,9 @@ impl FakeState {
         form: &Form,
     ) -> Response {
         let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
+        if let Some(answer) = self.events_route(account, method.as_str(), &parts, path, query, form) {
+            return answer;
+        }
         if method == Method::GET {
             if let Some(answer) = self.messaging_route(account, &parts, path) {
                 return answer;

@@ -43,6 +43,10 @@ pub struct FakeState {
     pub requests: Vec<Seen>,
     /// Profile SID -> its entity and channel endpoint assignments, as Twilio lists them.
     pub assignment_records: HashMap<String, Vec<Value>>,
+    /// Event Streams sinks and subscriptions (the Events API), and each subscription's types.
+    pub sinks: Vec<Value>,
+    pub subscriptions: Vec<Value>,
+    pub subscribed: HashMap<String, Vec<String>>,
     /// Subaccount SID -> its parent's.
     pub parents: HashMap<String, String>,
     /// Account SID -> how many times it was fetched (`/2010-04-01/Accounts/{sid}.json`).
