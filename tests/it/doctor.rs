@@ -3,25 +3,9 @@
 //! StatusCallback is not `PUBLIC_URL`, each named with what to fix (exit 1).
 
 use crate::support::fake_trusthub::FakeTrustHub;
-use crate::support::process::{bin, serve_env, ServeProcess};
+use crate::support::process::{run_cli as run, serve_env, ServeProcess};
 use crate::support::smtp::SmtpServer;
 use crate::support::{bundle, callback, Backend, TestDb, ACCOUNT, TOKEN};
-
-async fn run(env: &[(&'static str, String)], args: &[&str]) -> (i32, String) {
-    let env = env.to_vec();
-    let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
-    tokio::task::spawn_blocking(move || {
-        let output = bin().envs(env).args(&args).output().unwrap();
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        );
-        (output.status.code().unwrap_or(-1), text)
-    })
-    .await
-    .unwrap()
-}
 
 async fn doctor_names_what_to_fix(backend: Backend) {
     let db = TestDb::new(backend).await;

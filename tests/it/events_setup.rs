@@ -3,26 +3,10 @@
 //! second run, missing types added back, a refused account named while the others are done.
 
 use crate::support::fake_trusthub::FakeTrustHub;
-use crate::support::process::bin;
+use crate::support::process::run_cli as run;
 use crate::support::{Backend, TestDb, ACCOUNT, PUBLIC_URL, TOKEN};
 
 const SUB: &str = "AC5b00000000000000000000000000000e";
-
-async fn run(env: &[(&'static str, String)], args: &[&str]) -> (i32, String) {
-    let env = env.to_vec();
-    let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
-    tokio::task::spawn_blocking(move || {
-        let output = bin().envs(env).args(&args).output().unwrap();
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        );
-        (output.status.code().unwrap_or(-1), text)
-    })
-    .await
-    .unwrap()
-}
 
 async fn events_setup_is_idempotent_per_account(backend: Backend) {
     let db = TestDb::new(backend).await;

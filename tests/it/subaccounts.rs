@@ -5,7 +5,7 @@
 //! other account's), `--account`, and the 2010 API's paging.
 
 use crate::support::fake_trusthub::FakeTrustHub;
-use crate::support::process::{bin, serve_env, ServeProcess};
+use crate::support::process::{run_cli as cli, serve_env, ServeProcess};
 use crate::support::receiver::Receiver;
 use crate::support::{self, bundle, Backend, TestDb, ACCOUNT, API_TOKEN, PUBLIC_URL, TOKEN};
 use serde_json::Value;
@@ -42,23 +42,6 @@ async fn post(serve: &ServeProcess, account: &str, sid: &str, status: &str, toke
         .unwrap()
         .status()
         .as_u16()
-}
-
-/// The binary as a user runs it (off the runtime's threads, so the fake keeps answering).
-async fn cli(env: &[(&'static str, String)], args: &[&str]) -> (i32, String) {
-    let env = env.to_vec();
-    let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
-    tokio::task::spawn_blocking(move || {
-        let output = bin().envs(env).args(&args).output().unwrap();
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        );
-        (output.status.code().unwrap_or(-1), text)
-    })
-    .await
-    .unwrap()
 }
 
 async fn subaccounts_are_found_through_their_parent(backend: Backend) {

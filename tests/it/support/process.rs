@@ -15,6 +15,24 @@ pub fn bin() -> Command {
     command
 }
 
+/// Runs the binary with `env` and `args` as a user would (off the runtime's threads, so that
+/// fakes served by the test keep answering): the exit code and everything printed.
+pub async fn run_cli(env: &[(&'static str, String)], args: &[&str]) -> (i32, String) {
+    let env = env.to_vec();
+    let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+    tokio::task::spawn_blocking(move || {
+        let output = bin().envs(env).args(&args).output().unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        (output.status.code().unwrap_or(-1), text)
+    })
+    .await
+    .unwrap()
+}
+
 pub struct ServeProcess {
     child: Child,
     pub addr: String,
