@@ -31,6 +31,8 @@ async fn run(db: &TestDb, fake: &FakeTrustHub, extra: &[(&str, &str)], args: &[&
         ("TWILIO_ACCOUNT_SID".into(), ACCOUNT.into()),
         ("TWILIO_AUTH_TOKEN".into(), TOKEN.into()),
         ("TRUSTHUB_API_URL".into(), fake.base.clone()),
+        // Configured accounts only: the requests counted are Trust Hub's.
+        ("SUBACCOUNT_DISCOVERY".into(), "false".into()),
     ];
     env.extend(extra.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
     crate::support::numbers_follow_trusthub(&mut env);

@@ -25,6 +25,7 @@ fn env(db: &TestDb, fake: &FakeTrustHub) -> Vec<(&'static str, String)> {
         ("WORKER_POLL_MS", "20".to_owned()),
         ("JOB_RETRY_BASE_MS", "20".to_owned()),
         ("JOB_RETRY_MAX_MS", "200".to_owned()),
+        ("SUBACCOUNT_DISCOVERY", "true".to_owned()),
     ]);
     env
 }

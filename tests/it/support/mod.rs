@@ -189,6 +189,9 @@ pub fn base_env(db: &TestDb) -> Vec<(&'static str, String)> {
         ("TWILIO_ACCOUNT_SID", ACCOUNT.into()),
         ("TWILIO_AUTH_TOKEN", TOKEN.into()),
         ("API_TOKENS", API_TOKEN.into()),
+        // No Twilio to ask about accounts that are not configured: the subaccount tests
+        // (`subaccounts.rs`) turn discovery on, with the fake's Accounts API.
+        ("SUBACCOUNT_DISCOVERY", "false".into()),
     ]
 }
 

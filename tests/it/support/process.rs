@@ -48,6 +48,8 @@ pub fn serve_env(database_url: &str) -> Vec<(&'static str, String)> {
         ("TWILIO_ACCOUNT_SID", super::ACCOUNT.to_owned()),
         ("TWILIO_AUTH_TOKEN", super::TOKEN.to_owned()),
         ("API_TOKENS", super::API_TOKEN.to_owned()),
+        // As in `base_env`: discovery is turned on by the tests that give it a Twilio to ask.
+        ("SUBACCOUNT_DISCOVERY", "false".to_owned()),
     ]
 }
 
